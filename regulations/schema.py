@@ -1,0 +1,208 @@
+"""The shape of a regulation profile: rules as data.
+
+A profile (one TOML file per jurisdiction under ``regulations/profiles/``) lists, per case type, the
+steps of the case, who acts at each step, the working-day limit and the article it comes from, what
+each decision leads to, and the escalation ladder. Workflows interpret it; adding a city is adding a
+file. Every model forbids unknown keys so that a typo in a profile is an error at load time, not a
+silently ignored rule.
+
+A step whose seed gives no number says so (``statutory = "none"``); it may carry a local-policy limit
+(``local_policy_working_days``), which is labelled as local policy everywhere it is shown, never as
+statute (REGULATIONS.md preamble: "Do not invent statutory numbers").
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal[
+    "consumer",  # 使用部门
+    "provider",  # 提供部门
+    "platform",  # 共享平台建设运维管理部门 / 大数据管理机构
+    "leading_group",  # 领导小组(办公室)
+    "coordinator",  # 同级政府相关职能部门 / 本级共享主管部门
+    "principal_head",  # 部门主要负责人
+    "auditor",  # 审计 / 监督检查
+    "citizen",  # 公民、法人和其他组织
+]
+
+ShareType = Literal["unconditional", "conditional", "not_shared"]
+
+#: Resource attributes a transition may test (``when = { share_type = "conditional" }``).
+CONDITION_KEYS = frozenset({"share_type", "controlled_parameters", "sharing_mode"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Transition(_Strict):
+    """Where a decision (or the case's entry) leads: the first transition whose ``when`` matches wins.
+
+    Exactly one of ``step`` (open that step next) or ``end`` (close the case) is set. On the entry
+    list, a transition may also decide automatically (``result``) — e.g. Luzhou 25: an unconditional
+    resource is taken directly, no approval — and must then cite the article that allows it.
+    """
+
+    when: dict[str, str | bool] = Field(default_factory=dict)
+    step: str | None = None
+    end: bool = False
+    result: str | None = None
+    article: str | None = None
+    note_zh: str | None = None
+    note_en: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Transition:
+        if (self.step is None) == (not self.end):
+            raise ValueError("a transition needs exactly one of 'step' or 'end = true'")
+        unknown = set(self.when) - CONDITION_KEYS
+        if unknown:
+            raise ValueError(f"unknown condition key(s) {sorted(unknown)}; allowed: {sorted(CONDITION_KEYS)}")
+        if self.result is not None and self.article is None:
+            raise ValueError("an automatic result needs the 'article' that allows it")
+        return self
+
+    def matches(self, attributes: dict[str, object]) -> bool:
+        return all(attributes.get(key) == value for key, value in self.when.items())
+
+
+class Action(_Strict):
+    """A decision the step's actor may take (accept, reject, grant, refuse, inform …)."""
+
+    name_zh: str
+    name_en: str
+    #: The case's result this decision sets (granted / refused / rejected); informing steps set none.
+    result: str | None = None
+    #: A refusal or rejection must give its reason (Hubei 19, 20, 21; Luzhou 25; Jiangsu 16).
+    reason_required: bool = False
+    #: The decision grants use: it must carry scope, fields, sharing mode and conditions.
+    grant: bool = False
+    #: Roles told of this decision (e.g. Hubei 21: the platform's direct authorization is also sent
+    #: to the provider).
+    notify: list[Role] = Field(default_factory=list)
+    next: list[Transition] = Field(min_length=1)
+
+
+class Extension(_Strict):
+    """An approved extension of a step's limit (Luoyang 19, 32, 33: once, ≤ 10 WD, principal head)."""
+
+    max_working_days: int = Field(gt=0)
+    max_count: int = Field(default=1, gt=0)
+    approver: Role
+    article: str = Field(min_length=1)
+
+
+class Step(_Strict):
+    """One waiting step of a case: a task for ``actor``, due N working days after it opens."""
+
+    name_zh: str
+    name_en: str
+    actor: Role
+    article: str = Field(min_length=1)
+    working_days: int | None = Field(default=None, ge=0)
+    statutory: Literal["none"] | None = None
+    local_policy_working_days: int | None = Field(default=None, ge=0)
+    local_policy_note: str | None = None
+    extension: Extension | None = None
+    actions: dict[str, Action] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _limit_is_statute_or_labelled(self) -> Step:
+        if self.working_days is None and self.statutory != "none":
+            raise ValueError("a step needs 'working_days' or 'statutory = \"none\"'")
+        if self.working_days is not None and self.statutory is not None:
+            raise ValueError("'working_days' (a statutory limit) and 'statutory = \"none\"' contradict")
+        if self.local_policy_working_days is not None and self.statutory != "none":
+            raise ValueError("'local_policy_working_days' is only for steps with 'statutory = \"none\"'")
+        return self
+
+    @property
+    def limit(self) -> int | None:
+        """The working-day limit in force: the statute's, else a labelled local policy, else none."""
+        return self.working_days if self.working_days is not None else self.local_policy_working_days
+
+    @property
+    def limit_basis(self) -> Literal["statute", "local_policy", "none"]:
+        if self.working_days is not None:
+            return "statute"
+        return "local_policy" if self.local_policy_working_days is not None else "none"
+
+
+class Rung(_Strict):
+    """One rung of the escalation ladder after a breach (REGULATIONS.md §7)."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    actor: Role
+    article: str = Field(min_length=1)
+
+
+class CaseType(_Strict):
+    name_zh: str
+    name_en: str
+    article: str = Field(min_length=1)
+    results: list[str] = Field(default_factory=list)
+    entry: list[Transition] = Field(default_factory=list)
+    steps: dict[str, Step]
+    escalation: list[Rung] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> CaseType:
+        def check(where: str, transitions: list[Transition]) -> None:
+            for t in transitions:
+                if t.step is not None and t.step not in self.steps:
+                    raise ValueError(f"{where}: unknown step '{t.step}'")
+                if t.result is not None and t.result not in self.results:
+                    raise ValueError(f"{where}: result '{t.result}' is not in results {self.results}")
+
+        check("entry", self.entry)
+        for step_id, step in self.steps.items():
+            for action_id, action in step.actions.items():
+                if action.result is not None and action.result not in self.results:
+                    raise ValueError(
+                        f"steps.{step_id}.actions.{action_id}: result '{action.result}' "
+                        f"is not in results {self.results}"
+                    )
+                check(f"steps.{step_id}.actions.{action_id}.next", action.next)
+        return self
+
+
+class ShareTypeRule(_Strict):
+    name_zh: str
+    article: str
+    legal_basis_required: bool = False
+    legal_basis_article: str | None = None
+
+
+class Profile(_Strict):
+    id: str
+    version: str
+    name_zh: str
+    name_en: str
+    document: str
+    seed: str
+    #: "24:00" (end of the N-th working day, civil-code rule) or an office-closing "HH:MM".
+    deadline_cutoff: str = "24:00"
+    share_types: dict[str, ShareTypeRule] = Field(default_factory=dict)
+    case_types: dict[str, CaseType] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _step_ids_unique(self) -> Profile:
+        seen: dict[str, str] = {}
+        for ct_id, ct in self.case_types.items():
+            for step_id in ct.steps:
+                if step_id in seen:
+                    raise ValueError(f"step id '{step_id}' is used by both {seen[step_id]} and {ct_id}")
+                seen[step_id] = ct_id
+        return self
+
+    def find_step(self, step_id: str) -> tuple[str, Step]:
+        """Return ``(case_type_id, step)``; step ids are unique within a profile."""
+        for ct_id, ct in self.case_types.items():
+            if step_id in ct.steps:
+                return ct_id, ct.steps[step_id]
+        raise KeyError(step_id)

@@ -1,0 +1,136 @@
+"""Database tables (SQLModel): departments, credentials, the catalog, and the projection of cases.
+
+Temporal's event history is the source of truth for a case; the ``case``/``task`` tables are a query
+projection written by idempotent activities (each write carries the case's revision, and an older
+revision never overwrites a newer one), and ``audit_event`` is append-only with a per-case sequence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Department(SQLModel, table=True):
+    """A government department (政务部门) or the platform operator."""
+
+    code: str = Field(primary_key=True, max_length=64)
+    name_zh: str
+    name_en: str = ""
+    created_at: datetime
+
+
+class Credential(SQLModel, table=True):
+    """A bearer token belonging to one department acting in one role. Only the SHA-256 is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True, index=True, max_length=64)
+    department_code: str = Field(foreign_key="department.code", index=True)
+    role: str = Field(max_length=32)  # consumer | provider | platform | leading_group | auditor
+    label: str = ""  # who holds it, e.g. "demo: 市公安局 clerk"
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Resource(SQLModel, table=True):
+    """A catalog entry (政务信息资源目录). Minimal until the catalog issue: what a case needs."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    version: int = 1
+    name_zh: str
+    name_en: str = ""
+    provider_department: str = Field(foreign_key="department.code", index=True)
+    share_type: str = Field(max_length=16)  # unconditional | conditional | not_shared (Hubei 7)
+    controlled_parameters: bool = False  # 需要管控参数 (Hubei 11, 12)
+    sharing_modes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    legal_basis: str = ""  # required for not_shared (Hubei 8(1), Jiangsu 11(1))
+    created_at: datetime
+
+
+class Case(SQLModel, table=True):
+    """Projection of one case (one workflow) for lists and filters."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    workflow_id: str = Field(unique=True, max_length=128)
+    case_type: str = Field(index=True, max_length=32)
+    profile_id: str = Field(max_length=32)
+    profile_version: str = Field(max_length=32)
+    status: str = Field(index=True, max_length=32)
+    result: str = ""
+    consumer_department: str = Field(index=True, max_length=64)
+    provider_department: str = Field(index=True, max_length=64)
+    resource_id: str = ""
+    subject_zh: str = ""
+    submitted_at: datetime = Field(index=True)
+    closed_at: datetime | None = None
+    overdue: bool = Field(default=False, index=True)
+    next_due_at: datetime | None = None
+    revision: int = 0
+    updated_at: datetime
+    #: The whole CaseState as JSON: the detail view and the API read it without touching Temporal.
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Task(SQLModel, table=True):
+    """Projection of one task (a waiting step) — the inbox of a department."""
+
+    __table_args__ = (Index("ix_task_inbox", "assignee_department", "status", "due_at"),)
+
+    id: str = Field(primary_key=True, max_length=128)
+    case_id: str = Field(foreign_key="case.id", index=True, max_length=64)
+    seq: int
+    step: str = Field(max_length=64)
+    name_zh: str
+    name_en: str
+    assignee_department: str = Field(max_length=64)
+    assignee_role: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # open | done | cancelled
+    opened_at: datetime
+    due_at: datetime | None = None
+    working_days: int | None = None
+    article: str = ""
+    limit_basis: str = ""
+    provisional: bool = False
+    overdue: bool = False
+    action: str = ""
+    closed_at: datetime | None = None
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only audit trail (Hubei 27, Luzhou 34/35: log every step; keep ≥ 2 years)."""
+
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_audit_case_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=64)
+    seq: int
+    at: datetime
+    kind: str = Field(max_length=48)
+    actor_department: str = ""
+    actor_role: str = ""
+    actor_user: str = ""
+    summary_zh: str = ""
+    summary_en: str = ""
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    recorded_at: datetime
+
+
+class Notification(SQLModel, table=True):
+    """A message to a department (an inbox entry), zh-CN first, English beside it."""
+
+    __table_args__ = (Index("ix_notification_inbox", "recipient_department", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)  # idempotency: a retried activity writes nothing new
+    case_id: str = Field(index=True, max_length=64)
+    recipient_department: str = Field(max_length=64)
+    recipient_role: str = Field(max_length=32)
+    kind: str = Field(max_length=48)
+    text_zh: str
+    text_en: str
+    created_at: datetime
+    read_at: datetime | None = None

@@ -1,0 +1,216 @@
+"""What every case shares: parties, tasks, deadlines, breaches, decisions, the audit event.
+
+These dataclasses are the contract between the workflows, the activities that project them into the
+database, and the API that renders them. They travel through Temporal with the pydantic data
+converter, so new fields must always come with defaults (old histories must still deserialize).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from calendars import Deadline
+
+Role = Literal[
+    "consumer", "provider", "platform", "leading_group", "coordinator", "principal_head", "auditor", "citizen"
+]
+
+TaskStatus = Literal["open", "done", "cancelled"]
+
+#: A case is ``in_progress`` until it closes with its result (granted / refused / rejected …) or is
+#: withdrawn by the applicant.
+CaseStatus = str
+
+
+@dataclass
+class Party:
+    """Who acts: a department in a role (e.g. the provider department 提供部门)."""
+
+    department: str
+    role: Role
+
+
+@dataclass
+class Actor:
+    """Who did something: the party plus the authenticated user or credential label."""
+
+    department: str
+    role: Role
+    user: str = ""
+
+
+@dataclass
+class GrantTerms:
+    """What a grant of use records (Hubei 13, 24: use only in the granted mode and scope)."""
+
+    scope: str = ""
+    fields: list[str] = field(default_factory=list)
+    sharing_mode: str = ""
+    conditions: str = ""
+    valid_until: datetime | None = None
+    #: Luzhou 25: in comparison mode (数据比对) data does not land; only comparison results are given.
+    comparison_results_only: bool = False
+
+
+@dataclass
+class Decision:
+    """A decision taken on a task."""
+
+    action: str
+    actor: Actor
+    decided_at: datetime
+    reason: str = ""
+    note: str = ""
+    grant: GrantTerms | None = None
+    #: "person" for a human decision, "rule" for an automatic one taken under ``article``.
+    kind: Literal["person", "rule"] = "person"
+    article: str = ""
+
+
+@dataclass
+class Breach:
+    """A deadline passed with the task still open. An event, not an error (DESIGN.md, Escalation)."""
+
+    step: str
+    due_at: datetime
+    detected_at: datetime
+    article: str
+    responsible: Party
+    #: The next rung of the profile's escalation ladder, for the escalation workflow to take up.
+    next_rung: str = ""
+    next_rung_article: str = ""
+
+
+@dataclass
+class Task:
+    """A waiting step: who must act, what they may do, when it is due and why."""
+
+    task_id: str
+    seq: int
+    step: str
+    name_zh: str
+    name_en: str
+    assignee: Party
+    actions: list[str]
+    opened_at: datetime
+    article: str
+    #: "statute", "local_policy" (labelled, never shown as statute) or "none" (untimed step).
+    limit_basis: str
+    deadline: Deadline | None = None
+    status: TaskStatus = "open"
+    overdue: bool = False
+    reminded_at: datetime | None = None
+    breach: Breach | None = None
+    decision: Decision | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
+class AuditEvent:
+    """One line of the append-only audit trail: ``seq`` is per case, so a retried write is a no-op."""
+
+    case_id: str
+    seq: int
+    at: datetime
+    kind: str
+    actor: Actor | None = None
+    summary_zh: str = ""
+    summary_en: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Notice:
+    """A message to a party. The text is rendered (zh-CN first, English too) by the notify activity."""
+
+    case_id: str
+    key: str  # idempotency key: one notice per (case, event, recipient)
+    recipient: Party
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DecisionRequest:
+    """A decision on the open task, sent as a workflow Update by the API."""
+
+    actor: Actor
+    action: str
+    #: The step the decider saw open; a decision for another step is refused (409), so two people
+    #: acting on a stale page cannot decide the wrong step.
+    step: str = ""
+    reason: str = ""
+    note: str = ""
+    grant: GrantTerms | None = None
+
+
+@dataclass
+class WithdrawRequest:
+    actor: Actor
+    reason: str = ""
+
+
+#: ApplicationError types raised by update validators; the API maps them to HTTP status codes.
+ERROR_FORBIDDEN = "Forbidden"  # 403: not this department's task / case
+ERROR_CONFLICT = "Conflict"  # 409: the case is not at that step, or already closed
+ERROR_INVALID = "Invalid"  # 422: the decision itself is malformed (missing reason, unknown action)
+
+
+@dataclass
+class ResourceSnapshot:
+    """The catalog entry as it stood when the case started (resources are referenced by id + version)."""
+
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    provider_department: str
+    share_type: str  # unconditional | conditional | not_shared
+    controlled_parameters: bool = False
+    sharing_modes: list[str] = field(default_factory=list)
+    legal_basis: str = ""
+    fields: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseState:
+    """Everything a case knows: what the detail page, the projection and the auditor read."""
+
+    case_id: str
+    case_type: str
+    workflow_id: str
+    profile_id: str
+    profile_version: str
+    profile_digest: str
+    profile_name_zh: str
+    parties: dict[str, str]  # role -> department code
+    submitted_at: datetime
+    submitted_by: Actor
+    status: CaseStatus = "in_progress"
+    result: str = ""
+    result_reason: str = ""
+    result_article: str = ""
+    resource: ResourceSnapshot | None = None
+    purpose: str = ""
+    reason: str = ""
+    requested_fields: list[str] = field(default_factory=list)
+    requested_mode: str = ""
+    grant: GrantTerms | None = None
+    closed_at: datetime | None = None
+    tasks: list[Task] = field(default_factory=list)
+    breaches: list[Breach] = field(default_factory=list)
+    revision: int = 0
+
+    @property
+    def open_task(self) -> Task | None:
+        return next((t for t in self.tasks if t.status == "open"), None)
+
+
+@dataclass
+class CaseRecord:
+    """One projection write: the case as it now stands plus the audit events since the last write."""
+
+    state: CaseState
+    events: list[AuditEvent] = field(default_factory=list)

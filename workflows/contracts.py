@@ -1,0 +1,44 @@
+"""Inputs of the case workflows (one dataclass each; new fields only with defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from regulations.schema import CaseType
+from workflows.case import Actor, ResourceSnapshot
+
+
+@dataclass
+class CaseStart:
+    """What every case pins when it starts (DESIGN.md, Rules as data).
+
+    The rules of its case type are copied into the input, so the history holds them: changing a
+    profile file never changes a running case, and replay needs nothing but the history.
+    """
+
+    case_id: str
+    profile_id: str
+    profile_version: str
+    profile_digest: str
+    profile_name_zh: str
+    deadline_cutoff: str
+    rules: CaseType
+    #: The platform's record time (Hubei 22: authoritative); the first deadline counts from it.
+    submitted_at: datetime
+    submitted_by: Actor
+    platform_department: str
+
+
+@dataclass
+class SharingApplicationInput:
+    """A consumer department's application to use a catalog resource (数据使用申请)."""
+
+    case: CaseStart
+    consumer_department: str
+    resource: ResourceSnapshot
+    #: Hubei 13: the application states its purpose (用途) and reason (理由).
+    purpose: str
+    reason: str
+    requested_fields: list[str] = field(default_factory=list)
+    requested_mode: str = ""

@@ -30,6 +30,10 @@ Role = Literal[
 
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 
+#: Open types (开放类型) for data opened to citizens and organisations (Luoyang 30; Yongcheng's
+#: 普遍开放类 / 授权开放类 map to ``open`` / ``conditional_open``).
+OpenType = Literal["open", "conditional_open", "not_open"]
+
 #: Resource attributes a transition may test (``when = { share_type = "conditional" }``).
 CONDITION_KEYS = frozenset({"share_type", "controlled_parameters", "sharing_mode"})
 
@@ -188,6 +192,8 @@ class Profile(_Strict):
     #: "24:00" (end of the N-th working day, civil-code rule) or an office-closing "HH:MM".
     deadline_cutoff: str = "24:00"
     share_types: dict[str, ShareTypeRule] = Field(default_factory=dict)
+    #: Open types (Luoyang 30, 31), same shape as share types; empty where the profile has no open data.
+    open_types: dict[OpenType, ShareTypeRule] = Field(default_factory=dict)
     case_types: dict[str, CaseType] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -1,0 +1,8 @@
+"""``python -m govshare …`` — the same command line as the ``govshare`` console script."""
+
+import sys
+
+from govshare.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

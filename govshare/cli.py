@@ -1,0 +1,430 @@
+"""The one command line: ``govshare <command> …``.
+
+Exit codes: 0 ok; 2 bad input (a one-line ``govshare: error: …`` on stderr, never a traceback);
+1 a failure that is not the caller's input (e.g. broken calendar data), also one line.
+
+Each subcommand is one function decorated with :func:`command`: it receives its own argparse
+parser, adds its arguments and returns the handler ``(args) -> int``. Heavy imports (the calendar,
+the launcher and everything ``govshare run`` starts) happen inside handlers, so ``govshare profiles``
+stays quick and works before the rest of the system exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+__all__ = ["CliError", "build_parser", "command", "main"]
+
+PROG = "govshare"
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """Bad input: printed as one line, exit code 2 (or ``exit_code``)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (one line, exit 2) rather than printed with the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message} (see '{self.prog} --help')")
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    setup: Callable[[argparse.ArgumentParser], Handler]
+    #: Unparsed arguments are handed to the handler (``args.rest``) instead of being an error.
+    pass_through: bool = False
+
+
+_COMMANDS: list[_Command] = []
+
+
+def command(
+    name: str, help: str, *, pass_through: bool = False
+) -> Callable[[Callable[[argparse.ArgumentParser], Handler]], Callable[[argparse.ArgumentParser], Handler]]:
+    """Register a subcommand: the decorated function adds its arguments and returns its handler."""
+
+    def register(
+        setup: Callable[[argparse.ArgumentParser], Handler],
+    ) -> Callable[[argparse.ArgumentParser], Handler]:
+        _COMMANDS.append(_Command(name, help, setup, pass_through))
+        return setup
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="govshare — approval of government data sharing (政务信息资源共享) "
+        "under regulation profiles.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
+    sub.required = True
+    for cmd in _COMMANDS:
+        sub_parser = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.help,
+            add_help=not cmd.pass_through,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        handler = cmd.setup(sub_parser)
+        sub_parser.set_defaults(handler=handler, pass_through=cmd.pass_through)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _tolerate_narrow_stdout()
+    parser = build_parser()
+    try:
+        try:
+            args, rest = parser.parse_known_args(argv)
+        except SystemExit as exc:  # --help / --version printed their text
+            return int(exc.code or 0)
+        if rest and not args.pass_through:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        args.rest = rest
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tolerate_narrow_stdout() -> None:
+    # Chinese text on a terminal that is not UTF-8 must not end in a UnicodeEncodeError traceback.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+# --------------------------------------------------------------------------------------------------
+# govshare deadline
+# --------------------------------------------------------------------------------------------------
+
+_CUTOFF = re.compile(r"^(?:24:00|(?:[01]\d|2[0-3]):[0-5]\d)$")
+
+
+def _instant(text: str) -> datetime:
+    """ISO 8601 date-time; without an offset it is Asia/Shanghai time (the platform's clock, Hubei 22)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not an ISO 8601 date-time, e.g. 2026-09-30T16:00:00+08:00"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of working days") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value}: the number of working days must be 0 or more")
+    return value
+
+
+def _cutoff(text: str) -> str:
+    if not _CUTOFF.match(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a time HH:MM (or 24:00)")
+    return text
+
+
+@command("deadline", help="compute a working-day deadline (截止时间), explained")
+def deadline_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.epilog = (
+        "examples:\n"
+        "  govshare deadline --from 2026-09-30T16:00:00+08:00 --working-days 3\n"
+        "  govshare deadline --profile hubei --step provider_authorization --from 2026-09-30T16:00:00+08:00\n"
+        "\n"
+        "Day 1 is the first working day after --from; the period ends at 24:00 (Asia/Shanghai) of the\n"
+        "N-th working day unless a cut-off is given. With --profile/--step, N, the cut-off and the\n"
+        "article come from the profile; --working-days and --cutoff are then refused (the profile is\n"
+        "the authority). A deadline in a year whose holiday notice is not yet published is provisional."
+    )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATETIME",
+        required=True,
+        type=_instant,
+        help="start instant, ISO 8601, e.g. 2026-09-30T16:00:00+08:00 or ...Z; "
+        "without an offset it is read as Asia/Shanghai time",
+    )
+    parser.add_argument(
+        "--working-days", type=_count, metavar="N", help="number of working days (without --profile)"
+    )
+    parser.add_argument("--profile", metavar="ID", help="regulation profile, e.g. hubei (govshare profiles)")
+    parser.add_argument("--step", metavar="STEP", help="step of the profile, e.g. provider_authorization")
+    parser.add_argument(
+        "--cutoff",
+        type=_cutoff,
+        metavar="HH:MM",
+        help="office-closing cut-off instead of 24:00 (without --profile)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(args: argparse.Namespace) -> int:
+        if (args.profile is None) != (args.step is None):
+            raise CliError("--profile and --step go together")
+        if args.profile is not None:
+            if args.working_days is not None:
+                raise CliError("--working-days cannot be combined with --profile/--step: the profile sets N")
+            if args.cutoff is not None:
+                raise CliError("--cutoff cannot be combined with --profile/--step: the profile sets it")
+        elif args.working_days is None:
+            raise CliError("give --working-days N, or --profile and --step")
+
+        calendars = _import_calendars()
+        try:
+            calendar = calendars.WorkingDayCalendar.default()
+            if args.profile is not None:
+                record, extra = _profile_deadline(args, calendar)
+            else:
+                record = calendar.add_working_days(args.start, args.working_days, cutoff=args.cutoff)
+                extra = {}
+        except calendars.CalendarDataError as exc:
+            raise CliError(f"calendar data: {exc}", exit_code=1) from None
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+
+        data = _deadline_json(record)
+        data.update(extra)
+        if args.json:
+            _print_json(data)
+        else:
+            _print_deadline(data)
+        return 0
+
+    return handle
+
+
+def _import_calendars() -> Any:
+    try:
+        return importlib.import_module("calendars")
+    except ImportError as exc:  # pragma: no cover - only while the calendar package is being written
+        raise CliError(f"the working-day calendar is not available: {exc}", exit_code=1) from None
+
+
+def _profile_deadline(args: argparse.Namespace, calendar: Any) -> tuple[Any, dict[str, Any]]:
+    from regulations import find_step, load_profile, profile_digest, step_deadline
+
+    profile = load_profile(args.profile)  # ProfileError is a ValueError: bad input
+    case_type, step = find_step(profile, args.step)
+    record = step_deadline(profile, args.step, args.start, calendar=calendar)
+    extra = {
+        "profile": profile.id,
+        "profile_version": profile.version,
+        "profile_digest": profile_digest(profile.id),
+        "case_type": case_type,
+        "step": args.step,
+        "step_name_zh": step.name_zh,
+        "step_name_en": step.name_en,
+        "actor": step.actor,
+        "article": step.article,
+        "limit_basis": step.limit_basis,
+        "extension": step.extension.model_dump() if step.extension else None,
+    }
+    return record, extra
+
+
+def _deadline_json(record: Any) -> dict[str, Any]:
+    # The calendar's own serialisation: instants in ISO 8601 with their +08:00 offset.
+    return dict(record.to_json_dict())
+
+
+def _lines(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.splitlines()
+    return [str(line) for line in value]
+
+
+def _print_deadline(data: dict[str, Any]) -> None:
+    print(data["due_at"])
+    if data.get("profile"):
+        basis = {"statute": "statute 法定", "local_policy": "local policy 本地规定"}.get(
+            data.get("limit_basis"), data.get("limit_basis")
+        )
+        print(
+            f"{data['profile']} {data['profile_version']} · {data['step']} "
+            f"{data['step_name_zh']} / {data['step_name_en']} · "
+            f"{data['working_days']} working days ({basis}, art. {data['article']})"
+        )
+    for line in _lines(data.get("explanation_zh")):
+        print(line)
+    for line in _lines(data.get("explanation_en")):
+        print(line)
+
+
+# --------------------------------------------------------------------------------------------------
+# govshare profiles
+# --------------------------------------------------------------------------------------------------
+
+
+@command("profiles", help="list the regulation profiles and their steps, limits and articles")
+def profiles_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("profile", nargs="?", metavar="ID", help="show only this profile")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+
+    def handle(args: argparse.Namespace) -> int:
+        from regulations import ProfileError, list_profiles, load_profile, profile_digest
+
+        try:
+            profiles = [load_profile(args.profile)] if args.profile else list_profiles()
+            summaries = [_profile_summary(p, profile_digest(p.id)) for p in profiles]
+        except ProfileError as exc:
+            raise CliError(str(exc)) from None
+        if args.json:
+            _print_json(summaries)
+        else:
+            _print_profiles(summaries)
+        return 0
+
+    return handle
+
+
+def _profile_summary(profile: Any, digest: str) -> dict[str, Any]:
+    steps = []
+    for case_type_id, case_type in profile.case_types.items():
+        for step_id, step in case_type.steps.items():
+            steps.append(
+                {
+                    "case_type": case_type_id,
+                    "step": step_id,
+                    "name_zh": step.name_zh,
+                    "name_en": step.name_en,
+                    "actor": step.actor,
+                    "working_days": step.limit,
+                    "limit_basis": step.limit_basis,
+                    "article": step.article,
+                    "extension": step.extension.model_dump() if step.extension else None,
+                }
+            )
+    return {
+        "id": profile.id,
+        "version": profile.version,
+        "digest": digest,
+        "name_zh": profile.name_zh,
+        "name_en": profile.name_en,
+        "document": profile.document,
+        "seed": profile.seed,
+        "deadline_cutoff": profile.deadline_cutoff,
+        "case_types": {
+            ct_id: {"name_zh": ct.name_zh, "name_en": ct.name_en, "article": ct.article}
+            for ct_id, ct in profile.case_types.items()
+        },
+        "steps": steps,
+    }
+
+
+def _limit_text(step: dict[str, Any]) -> str:
+    if step["working_days"] is None:
+        return "—"
+    text = str(step["working_days"])
+    if step["limit_basis"] == "local_policy":
+        text += " (local)"
+    ext = step["extension"]
+    if ext:
+        text += f" +≤{ext['max_working_days']}"
+    return text
+
+
+def _print_profiles(summaries: list[dict[str, Any]]) -> None:
+    headers = ("case type", "step", "WD", "article", "actor", "name")
+    for index, summary in enumerate(summaries):
+        if index:
+            print()
+        print(
+            f"{summary['id']}  {summary['name_zh']} / {summary['name_en']}  "
+            f"(version {summary['version']}, cut-off {summary['deadline_cutoff']})"
+        )
+        print(f"  {summary['document']}")
+        if not summary["steps"]:
+            print("  (no case types: share and open types only)")
+            continue
+        rows = [
+            (
+                s["case_type"],
+                s["step"],
+                _limit_text(s),
+                s["article"],
+                s["actor"],
+                f"{s['name_zh']} / {s['name_en']}",
+            )
+            for s in summary["steps"]
+        ]
+        # Names (with wide Chinese characters) go last so the ASCII columns stay aligned.
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers[:-1])]
+        for row in [headers, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+            print("  " + "  ".join([*cells, row[-1]]).rstrip())
+    print()
+    print("WD: working days (— no limit: statutory none; '(local)': local policy, not statute;")
+    print("    '+≤N': an approved extension of up to N more; approver and count in --json)")
+
+
+# --------------------------------------------------------------------------------------------------
+# govshare run
+# --------------------------------------------------------------------------------------------------
+
+
+@command("run", help="start the whole system (see 'govshare run --help')", pass_through=True)
+def run_command(parser: argparse.ArgumentParser) -> Handler:
+    # The arguments belong to govshare.launcher, imported only here: the rest of the command line
+    # works without it, and `govshare deadline` does not pay for importing Temporal and the API.
+    def handle(args: argparse.Namespace) -> int:
+        try:
+            launcher = importlib.import_module("govshare.launcher")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("govshare.launcher", "govshare"):
+                raise
+            raise CliError("'govshare run' is not available: govshare.launcher is missing") from None
+        run_parser = _Parser(prog=f"{PROG} run", description="Start the whole govshare system.")
+        launcher.add_run_arguments(run_parser)
+        try:
+            run_args = run_parser.parse_args(args.rest)
+        except SystemExit as exc:  # `govshare run --help` printed its text
+            return int(exc.code or 0)
+        return int(launcher.run_command(run_args) or 0)
+
+    return handle
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

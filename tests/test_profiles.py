@@ -1,0 +1,597 @@
+"""The regulation profiles: they load, cite their articles, hold the statutory numbers of
+REGULATIONS.md, their sharing-application flows always end, and a broken file is reported by file
+and key on one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from regulations import (
+    PROFILE_DIR_ENV,
+    ProfileError,
+    clear_cache,
+    list_profiles,
+    load_profile,
+    load_profile_file,
+    profile_digest,
+    step_deadline,
+)
+from regulations.schema import CaseType, Profile, Transition
+
+SHIPPED = Path(__file__).resolve().parents[1] / "regulations" / "profiles"
+SEEDS = Path("/work/shared/seeds")  # the seed texts, where this checkout has them
+PROFILE_IDS = ["hubei", "jiangsu", "luoyang", "luzhou", "yongcheng"]
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(PROFILE_DIR_ENV, raising=False)
+    clear_cache()
+    yield
+    clear_cache()
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+
+def test_all_five_profiles_load():
+    profiles = list_profiles()
+    assert [p.id for p in profiles] == PROFILE_IDS
+    for profile in profiles:
+        assert profile.version
+        assert profile.seed.endswith(".txt")
+        if SEEDS.is_dir():
+            assert (SEEDS / profile.seed).is_file(), profile.seed
+        assert load_profile(profile.id) is profile  # cached
+
+
+def test_profile_digest_is_sha256_of_the_file():
+    expected = hashlib.sha256((SHIPPED / "hubei.toml").read_bytes()).hexdigest()
+    assert profile_digest("hubei") == expected
+
+
+def test_pinned_version_is_checked():
+    profile = load_profile("hubei")
+    assert load_profile("hubei", version=profile.version) is profile
+    with pytest.raises(ProfileError, match=r"profile 'hubei' is at version '.+', not the pinned '0\.0-old'"):
+        load_profile("hubei", version="0.0-old")
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ProfileError) as info:
+        load_profile("wuhan")
+    assert str(info.value) == (
+        "unknown profile 'wuhan'; known profiles: hubei, jiangsu, luoyang, luzhou, yongcheng"
+    )
+
+
+def test_profile_id_is_a_file_name_not_a_path():
+    with pytest.raises(ProfileError, match=r"unknown profile '\.\./profiles/hubei'"):
+        load_profile("../profiles/hubei")
+
+
+def test_profile_dir_from_environment(tmp_path, monkeypatch):
+    (tmp_path / "hubei.toml").write_bytes((SHIPPED / "hubei.toml").read_bytes())
+    monkeypatch.setenv(PROFILE_DIR_ENV, str(tmp_path))
+    assert [p.id for p in list_profiles()] == ["hubei"]
+    with pytest.raises(ProfileError, match=r"unknown profile 'luzhou'; known profiles: hubei$"):
+        load_profile("luzhou")
+
+
+# --------------------------------------------------------------------------------------------------
+# Articles and numbers (REGULATIONS.md)
+# --------------------------------------------------------------------------------------------------
+
+ARTICLE = re.compile(r"^(annex \d+, art\. )?\d+(\(\d+\))?$|^interpretation \d+\(\d+\)$")
+
+
+def _all_articles(profile: Profile):
+    for type_id, rule in profile.share_types.items():
+        yield f"share_types.{type_id}", rule.article
+        if rule.legal_basis_required:
+            yield f"share_types.{type_id}.legal_basis_article", rule.legal_basis_article
+    for type_id, rule in profile.open_types.items():
+        yield f"open_types.{type_id}", rule.article
+        if rule.legal_basis_required:
+            yield f"open_types.{type_id}.legal_basis_article", rule.legal_basis_article
+    for ct_id, ct in profile.case_types.items():
+        yield f"case_types.{ct_id}", ct.article
+        for i, transition in enumerate(ct.entry):
+            if transition.result is not None:
+                yield f"case_types.{ct_id}.entry[{i}]", transition.article
+        for step_id, step in ct.steps.items():
+            yield f"{ct_id}.steps.{step_id}", step.article
+            if step.extension:
+                yield f"{ct_id}.steps.{step_id}.extension", step.extension.article
+        for rung in ct.escalation:
+            yield f"{ct_id}.escalation.{rung.id}", rung.article
+
+
+@pytest.mark.parametrize("profile_id", PROFILE_IDS)
+def test_every_item_cites_an_article(profile_id):
+    profile = load_profile(profile_id)
+    cited = list(_all_articles(profile))
+    assert cited
+    for where, article in cited:
+        assert article and ARTICLE.match(article), f"{profile_id}: {where}: bad article {article!r}"
+
+
+STATUTORY_STEPS = [
+    # profile, step, working days, article — REGULATIONS.md §4, §5, §6, §8
+    ("hubei", "platform_check", 3, "19"),
+    ("hubei", "platform_direct_authorization", 3, "21"),
+    ("hubei", "provider_authorization", 10, "20"),
+    ("hubei", "notify_consumer", 1, "20"),
+    ("luzhou", "provider_acceptance", 5, "25"),
+    ("luzhou", "objection_report", 3, "26"),
+    ("luzhou", "objection_reply", 5, "26"),
+    ("luzhou", "catalog_update", 15, "10"),
+    ("jiangsu", "provider_response", 10, "16"),
+    ("jiangsu", "catalog_update", 15, "9"),
+    ("luoyang", "catalog_update_application", 10, "14"),
+    ("luoyang", "catalog_update_review", 5, "14"),
+    ("luoyang", "data_verification", 10, "19"),
+    ("luoyang", "open_catalog_correction", 10, "32"),
+    ("luoyang", "conditional_open_application", 10, "33"),
+]
+
+
+@pytest.mark.parametrize(("profile_id", "step_id", "working_days", "article"), STATUTORY_STEPS)
+def test_statutory_limits(profile_id, step_id, working_days, article):
+    _, step = load_profile(profile_id).find_step(step_id)
+    assert step.working_days == working_days
+    assert step.limit == working_days
+    assert step.limit_basis == "statute"
+    assert step.article == article
+
+
+def test_statutory_steps_sit_in_their_case_types():
+    expected = {
+        ("hubei", "platform_check"): "sharing_application",
+        ("hubei", "notify_consumer"): "sharing_application",
+        ("luzhou", "objection_reply"): "data_objection",
+        ("luzhou", "catalog_update"): "catalog_update",
+        ("luoyang", "data_verification"): "data_objection",
+        ("luoyang", "open_catalog_correction"): "open_catalog_correction",
+        ("luoyang", "conditional_open_application"): "open_data_application",
+        ("luoyang", "catalog_update_review"): "catalog_update",
+    }
+    for (profile_id, step_id), case_type in expected.items():
+        assert load_profile(profile_id).find_step(step_id)[0] == case_type
+
+
+def test_every_timed_step_is_in_the_table_or_says_statutory_none():
+    """No number in a profile that REGULATIONS.md does not give (no invented statutory numbers)."""
+    table = {(p, s) for p, s, _, _ in STATUTORY_STEPS}
+    for profile in list_profiles():
+        for ct in profile.case_types.values():
+            for step_id, step in ct.steps.items():
+                if (profile.id, step_id) in table:
+                    continue
+                assert step.statutory == "none", f"{profile.id}.{step_id} has an unlisted number"
+                assert step.working_days is None
+                assert step.local_policy_working_days is None, "no local-policy value is shipped by default"
+
+
+@pytest.mark.parametrize(
+    ("step_id", "article"),
+    [("data_verification", "19"), ("open_catalog_correction", "32"), ("conditional_open_application", "33")],
+)
+def test_luoyang_extensions(step_id, article):
+    _, step = load_profile("luoyang").find_step(step_id)
+    assert step.extension is not None
+    assert step.extension.max_working_days == 10
+    assert step.extension.max_count == 1
+    assert step.extension.approver == "principal_head"
+    assert step.extension.article == article
+
+
+def test_only_luoyang_has_extensions():
+    for profile in list_profiles():
+        for ct in profile.case_types.values():
+            for step_id, step in ct.steps.items():
+                if step.extension is not None:
+                    assert profile.id == "luoyang", f"{profile.id}.{step_id}"
+
+
+def test_luoyang_sharing_has_no_numeric_deadline():
+    ct = load_profile("luoyang").case_types["sharing_application"]
+    assert list(ct.steps) == ["platform_review", "provider_consultation", "result_feedback"]
+    for step in ct.steps.values():
+        assert step.statutory == "none"
+        assert step.limit is None
+        assert step.limit_basis == "none"
+        assert step.article == "annex 3, art. 13"
+
+
+def test_untimed_steps_from_the_seeds():
+    _, step = load_profile("hubei").find_step("catalog_update")
+    assert (step.statutory, step.article) == ("none", "6")
+    _, step = load_profile("luzhou").find_step("provider_provision")
+    assert (step.statutory, step.article) == ("none", "25")
+
+
+def test_yongcheng_has_share_and_open_types_only():
+    profile = load_profile("yongcheng")
+    assert profile.case_types == {}
+    assert set(profile.share_types) == {"unconditional", "conditional", "not_shared"}
+    assert profile.share_types["not_shared"].legal_basis_required
+    assert {k: v.name_zh for k, v in profile.open_types.items()} == {
+        "open": "普遍开放类",
+        "conditional_open": "授权开放类",
+    }
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "legal_basis"),
+    [("hubei", "8(1)"), ("luzhou", "5(1)"), ("jiangsu", "11(1)"), ("luoyang", "25(1)")],
+)
+def test_not_shared_needs_a_legal_basis(profile_id, legal_basis):
+    rule = load_profile(profile_id).share_types["not_shared"]
+    assert rule.legal_basis_required
+    assert rule.legal_basis_article == legal_basis
+
+
+def test_luoyang_conditional_also_needs_a_legal_basis():
+    rule = load_profile("luoyang").share_types["conditional"]
+    assert (rule.legal_basis_required, rule.legal_basis_article) == (True, "25(1)")
+
+
+ESCALATION = {
+    "hubei": [
+        ("report_to_leading_group_office", "platform", "26"),
+        ("rectification_order", "leading_group", "26"),
+        ("report_upward", "leading_group", "31"),
+    ],
+    "luzhou": [
+        ("rectification_order", "leading_group", "42"),
+        ("written_circular", "leading_group", "42"),
+        ("efficiency_supervision", "leading_group", "42"),
+    ],
+    "jiangsu": [
+        ("rectification_order", "leading_group", "25"),
+        ("report_to_provincial_government", "leading_group", "25"),
+    ],
+}
+
+
+@pytest.mark.parametrize("profile_id", sorted(ESCALATION))
+def test_sharing_escalation_ladder(profile_id):
+    ladder = load_profile(profile_id).case_types["sharing_application"].escalation
+    assert [(r.id, r.actor, r.article) for r in ladder] == ESCALATION[profile_id]
+
+
+def test_every_case_type_has_an_escalation_ladder():
+    for profile in list_profiles():
+        for ct_id, ct in profile.case_types.items():
+            assert ct.escalation, f"{profile.id}.{ct_id}"
+            assert len({r.id for r in ct.escalation}) == len(ct.escalation)
+
+
+def test_luoyang_ladder_ends_in_handling_under_law():
+    profile = load_profile("luoyang")
+    for ct_id in ("catalog_update", "data_objection", "open_data_application", "open_catalog_correction"):
+        ladder = profile.case_types[ct_id].escalation
+        assert [(r.id, r.article) for r in ladder] == [
+            ("prohibited_act", "49(8)"),
+            ("handled_under_law", "51"),
+        ]
+
+
+# --------------------------------------------------------------------------------------------------
+# Sharing-application flows
+# --------------------------------------------------------------------------------------------------
+
+SHARING = [p for p in PROFILE_IDS if p != "yongcheng"]
+
+
+def _paths(ct: CaseType):
+    """Every path from the entry to an end, as (steps visited, result set along the way)."""
+    finished = []
+
+    def follow(transition: Transition, visited: tuple[str, ...], result: str | None):
+        if transition.result is not None:
+            result = transition.result
+        if transition.end:
+            finished.append((visited, result))
+            return
+        assert transition.step not in visited, f"cycle through {transition.step}"
+        step = ct.steps[transition.step]
+        assert step.actions, f"step {transition.step} has no actions: a case would wait forever"
+        for action in step.actions.values():
+            for nxt in action.next:
+                follow(nxt, (*visited, transition.step), action.result or result)
+
+    for transition in ct.entry:
+        follow(transition, (), None)
+    return finished
+
+
+@pytest.mark.parametrize("profile_id", SHARING)
+def test_sharing_flow_reaches_an_end_from_every_step(profile_id):
+    ct = load_profile(profile_id).case_types["sharing_application"]
+    paths = _paths(ct)
+    assert paths
+    reached = {step for visited, _ in paths for step in visited}
+    assert reached == set(ct.steps), "every step is reachable from the entry"
+    for visited, result in paths:
+        assert result in ct.results, f"path {visited} ends without a result"
+    # Whatever the resource's attributes, the entry and every action have a way on: the last
+    # transition of each list matches everything.
+    assert ct.entry[-1].when == {}
+    for step_id, step in ct.steps.items():
+        for action_id, action in step.actions.items():
+            assert action.next[-1].when == {}, f"{step_id}.{action_id}"
+
+
+@pytest.mark.parametrize("profile_id", SHARING)
+def test_refusals_give_reasons(profile_id):
+    ct = load_profile(profile_id).case_types["sharing_application"]
+    actions = [a for s in ct.steps.values() for a in s.actions.values()]
+    assert any(a.grant for a in actions)
+    for action in actions:
+        if action.result in ("refused", "rejected"):
+            assert action.reason_required, action.name_en
+        if action.grant:
+            assert action.result == "granted"
+
+
+def _first(transitions: list[Transition], attributes: dict[str, object]) -> Transition:
+    return next(t for t in transitions if t.matches(attributes))
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "share_type", "controlled", "expected"),
+    [
+        ("hubei", "not_shared", False, ("end", "rejected", "8(1)")),
+        ("hubei", "unconditional", False, ("step", "platform_check", None)),
+        ("luzhou", "not_shared", False, ("end", "rejected", "24")),
+        ("luzhou", "unconditional", False, ("end", "granted", "25")),
+        ("luzhou", "conditional", False, ("step", "provider_acceptance", None)),
+        ("jiangsu", "not_shared", False, ("end", "rejected", "11(1)")),
+        ("jiangsu", "unconditional", True, ("end", "granted", "16")),
+        ("jiangsu", "conditional", False, ("step", "provider_response", None)),
+        ("luoyang", "not_shared", False, ("end", "rejected", "25(1)")),
+        ("luoyang", "unconditional", False, ("step", "platform_review", None)),
+    ],
+)
+def test_sharing_entry(profile_id, share_type, controlled, expected):
+    ct = load_profile(profile_id).case_types["sharing_application"]
+    t = _first(ct.entry, {"share_type": share_type, "controlled_parameters": controlled})
+    got = ("end", t.result, t.article) if t.end else ("step", t.step, t.article)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("share_type", "controlled", "next_step"),
+    [
+        ("unconditional", False, "platform_direct_authorization"),  # Hubei 12, 21
+        ("unconditional", True, "provider_authorization"),  # Hubei 11: controlled parameters
+        ("conditional", False, "provider_authorization"),  # Hubei 11, 20
+    ],
+)
+def test_hubei_accept_routes_by_resource(share_type, controlled, next_step):
+    ct = load_profile("hubei").case_types["sharing_application"]
+    accept = ct.steps["platform_check"].actions["accept"]
+    assert (
+        _first(accept.next, {"share_type": share_type, "controlled_parameters": controlled}).step == next_step
+    )
+
+
+def test_hubei_provider_decision_goes_through_notify_consumer():
+    ct = load_profile("hubei").case_types["sharing_application"]
+    provider = ct.steps["provider_authorization"]
+    assert {a: [t.step for t in x.next] for a, x in provider.actions.items()} == {
+        "grant": ["notify_consumer"],
+        "refuse": ["notify_consumer"],
+    }
+    direct = ct.steps["platform_direct_authorization"]
+    for action in direct.actions.values():
+        assert "provider" in action.notify  # Hubei 21: 授权结果应同步告知提供部门
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation errors: one line, naming the file and the key
+# --------------------------------------------------------------------------------------------------
+
+HUBEI = (SHIPPED / "hubei.toml").read_text(encoding="utf-8")
+PLATFORM_CHECK = 'actor = "platform"\nworking_days = 3\narticle = "19"\n'
+assert HUBEI.count(PLATFORM_CHECK) == 1
+
+
+def _write_broken(tmp_path: Path, old: str, new: str, name: str = "hubei.toml") -> Path:
+    assert HUBEI.count(old) == 1, old
+    path = tmp_path / name
+    path.write_text(HUBEI.replace(old, new), encoding="utf-8")
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(ProfileError) as info:
+        load_profile_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_key(tmp_path):
+    path = _write_broken(tmp_path, PLATFORM_CHECK, PLATFORM_CHECK + "deadline_days = 3\n")
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.steps.platform_check.deadline_days: "
+        "Extra inputs are not permitted"
+    )
+
+
+def test_negative_days(tmp_path):
+    path = _write_broken(tmp_path, PLATFORM_CHECK, PLATFORM_CHECK.replace("= 3", "= -1"))
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.steps.platform_check.working_days: "
+        "Input should be greater than or equal to 0"
+    )
+
+
+def test_missing_article(tmp_path):
+    path = _write_broken(tmp_path, PLATFORM_CHECK, PLATFORM_CHECK.replace('article = "19"\n', ""))
+    assert (
+        _error(path) == f"{path}: case_types.sharing_application.steps.platform_check.article: Field required"
+    )
+
+
+def test_unknown_step_reference(tmp_path):
+    old = 'result = "granted"\ngrant = true\nnext = [{ step = "notify_consumer" }]'
+    path = _write_broken(tmp_path, old, old.replace("notify_consumer", "notify_the_consumer"))
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application: steps.provider_authorization.actions.grant.next: "
+        "unknown step 'notify_the_consumer'"
+    )
+
+
+def test_id_differs_from_file_name(tmp_path):
+    path = tmp_path / "wuhan.toml"
+    path.write_text(HUBEI, encoding="utf-8")
+    assert _error(path) == f"{path}: id: 'hubei' does not match the file name (expected id = \"wuhan\")"
+
+
+def test_toml_syntax_error(tmp_path):
+    path = _write_broken(tmp_path, PLATFORM_CHECK, PLATFORM_CHECK.replace("= 3", "= "))
+    line = HUBEI[: HUBEI.index(PLATFORM_CHECK)].count("\n") + 2  # the working_days line
+    message = _error(path)
+    assert message.startswith(f"{path}: TOML syntax error: ")
+    assert message.endswith(f"(at line {line}, column 16)")
+
+
+def test_bad_cutoff(tmp_path):
+    path = _write_broken(tmp_path, 'deadline_cutoff = "24:00"', 'deadline_cutoff = "5pm"')
+    assert _error(path) == f"{path}: deadline_cutoff: '5pm' is not '24:00' or an office time 'HH:MM'"
+
+
+def test_paths_below_the_working_directory_are_shown_relative(tmp_path, monkeypatch):
+    folder = tmp_path / "regulations" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "x.toml").write_text(
+        HUBEI.replace('id = "hubei"', 'id = "x"').replace(
+            PLATFORM_CHECK, PLATFORM_CHECK.replace("= 3", "= -3")
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(PROFILE_DIR_ENV, "regulations/profiles")
+    with pytest.raises(ProfileError) as info:
+        load_profile("x")
+    assert str(info.value) == (
+        "regulations/profiles/x.toml: case_types.sharing_application.steps.platform_check.working_days: "
+        "Input should be greater than or equal to 0"
+    )
+
+
+def test_a_broken_file_breaks_the_listing(tmp_path, monkeypatch):
+    (tmp_path / "hubei.toml").write_text(HUBEI, encoding="utf-8")
+    (tmp_path / "broken.toml").write_text('id = "broken"\n', encoding="utf-8")
+    monkeypatch.setenv(PROFILE_DIR_ENV, str(tmp_path))
+    with pytest.raises(ProfileError, match=r"broken\.toml: version: Field required \(and \d+ more errors\)"):
+        list_profiles()
+
+
+# --------------------------------------------------------------------------------------------------
+# step_deadline (with a stand-in calendar: the arithmetic itself is the calendar's, tested there)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _FakeDeadline:
+    start_at: datetime
+    working_days: int
+    cutoff: str | None
+    profile: str | None = None
+    profile_version: str | None = None
+    step: str | None = None
+    article: str | None = None
+
+
+class _FakeCalendar:
+    def __init__(self) -> None:
+        self.calls: list[tuple[datetime, int, str | None]] = []
+
+    def add_working_days(self, start: datetime, n: int, *, cutoff: str | None = None) -> _FakeDeadline:
+        self.calls.append((start, n, cutoff))
+        return _FakeDeadline(start, n, cutoff)
+
+
+START = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+
+
+def test_step_deadline_takes_n_cutoff_and_article_from_the_profile():
+    calendar = _FakeCalendar()
+    profile = load_profile("hubei")
+    deadline = step_deadline(profile, "provider_authorization", START, calendar=calendar)
+    assert calendar.calls == [(START, 10, "24:00")]
+    assert (deadline.profile, deadline.profile_version, deadline.step, deadline.article) == (
+        "hubei",
+        profile.version,
+        "provider_authorization",
+        "20",
+    )
+
+
+def test_step_deadline_override_keeps_the_article():
+    calendar = _FakeCalendar()
+    deadline = step_deadline(
+        load_profile("luoyang"), "data_verification", START, calendar=calendar, working_days=20
+    )
+    assert calendar.calls == [(START, 20, "24:00")]
+    assert deadline.article == "19"
+
+
+def test_step_deadline_uses_local_policy_when_labelled(tmp_path):
+    luoyang = (SHIPPED / "luoyang.toml").read_text(encoding="utf-8")
+    anchor = '[case_types.sharing_application.steps.platform_review]\nname_zh = "组织审核"\n'
+    assert anchor in luoyang
+    path = tmp_path / "luoyang.toml"
+    path.write_text(
+        luoyang.replace(anchor, anchor + 'local_policy_working_days = 5\nlocal_policy_note = "test"\n'),
+        encoding="utf-8",
+    )
+    profile = load_profile_file(path)
+    _, step = profile.find_step("platform_review")
+    assert (step.limit, step.limit_basis) == (5, "local_policy")
+    calendar = _FakeCalendar()
+    assert step_deadline(profile, "platform_review", START, calendar=calendar).article == "annex 3, art. 13"
+    assert calendar.calls == [(START, 5, "24:00")]
+
+
+def test_step_without_limit_has_no_deadline():
+    with pytest.raises(ValueError) as info:
+        step_deadline(load_profile("luoyang"), "platform_review", START, calendar=_FakeCalendar())
+    assert (
+        str(info.value)
+        == "step platform_review of profile luoyang has no working-day limit (statutory: none)"
+    )
+
+
+def test_unknown_step():
+    with pytest.raises(
+        ValueError, match=r"profile jiangsu has no step 'platform_check'; its steps: provider_"
+    ):
+        step_deadline(load_profile("jiangsu"), "platform_check", START, calendar=_FakeCalendar())
+
+
+def test_step_deadline_with_the_real_calendar():
+    pytest.importorskip("calendars", reason="calendar package not yet available")
+    from calendars import WorkingDayCalendar
+
+    if not hasattr(WorkingDayCalendar, "default"):
+        pytest.skip("calendar package not yet available")
+    deadline = step_deadline(load_profile("hubei"), "platform_check", START)
+    # REGULATIONS.md §3: 3 working days from 2026-09-30 end at 24:00 of Saturday 2026-10-10.
+    assert deadline.due_at == datetime(2026, 10, 11, 0, 0, tzinfo=SHANGHAI)
+    assert (deadline.working_days, deadline.article, deadline.step) == (3, "19", "platform_check")
+    assert not deadline.provisional

@@ -18,7 +18,6 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from workflows.sharing_application import SharingApplicationWorkflow
 
 from calendars import SHANGHAI
 from regulations import load_profile, profile_digest
@@ -33,6 +32,7 @@ from workflows.case import (
     WithdrawRequest,
 )
 from workflows.contracts import CaseStart, SharingApplicationInput
+from workflows.sharing_application import SharingApplicationWorkflow
 
 CASE_TYPE_PREFIX = {"sharing_application": "SA"}
 

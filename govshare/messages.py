@@ -1,0 +1,129 @@
+"""Human-facing text: Chinese (zh-CN) first, English beside it.
+
+Notices are rendered here from the plain parameters a workflow hands to the notify activity, so the
+wording can improve without touching any workflow history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from calendars import SHANGHAI
+
+RESULT_ZH = {
+    "granted": "同意授权",
+    "refused": "不同意授权",
+    "rejected": "不予受理",
+    "withdrawn": "已撤回",
+    "in_progress": "办理中",
+    "closed": "已办结",
+}
+RESULT_EN = {
+    "granted": "granted",
+    "refused": "refused",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+    "in_progress": "in progress",
+    "closed": "closed",
+}
+CASE_TYPE_ZH = {"sharing_application": "数据使用申请"}
+CASE_TYPE_EN = {"sharing_application": "data sharing application"}
+
+
+def format_due(iso: str, lang: str = "zh") -> str:
+    """'2026-10-11T00:00:00+08:00' → '2026-10-10 24:00' (the end of the N-th working day, as a clerk
+    reads it), or the office-closing time when the profile uses one."""
+    if not iso:
+        return "不限期" if lang == "zh" else "no time limit"
+    due = datetime.fromisoformat(iso).astimezone(SHANGHAI)
+    if due.hour == 0 and due.minute == 0:
+        day = (due - timedelta(days=1)).date()
+        return f"{day.isoformat()} 24:00"
+    return due.strftime("%Y-%m-%d %H:%M")
+
+
+def article_zh(params: dict[str, Any], article: str | None = None) -> str:
+    article = article if article is not None else params.get("article", "")
+    if not article:
+        return ""
+    name = params.get("profile_name_zh", "")
+    cited = f"第{article}条" if article.replace("(", "").replace(")", "").isalnum() else article
+    return f"《{name}》{cited}" if name else cited
+
+
+def _limit_zh(params: dict[str, Any]) -> str:
+    if params.get("limit_basis") == "local_policy":
+        return "(本地规定时限,非法定时限)"
+    if params.get("provisional"):
+        return "(该年度节假日安排尚未公布,期限为暂定)"
+    return ""
+
+
+def _limit_en(params: dict[str, Any]) -> str:
+    if params.get("limit_basis") == "local_policy":
+        return " (local policy, not statute)"
+    if params.get("provisional"):
+        return " (provisional: that year's holiday notice is not yet published)"
+    return ""
+
+
+def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
+    case = p.get("case_id", "")
+    res_zh, res_en = p.get("resource_zh", ""), p.get("resource_en", "") or p.get("resource_zh", "")
+    step_zh, step_en = p.get("step_zh", ""), p.get("step_en", "")
+    due_zh, due_en = format_due(p.get("due_at", ""), "zh"), format_due(p.get("due_at", ""), "en")
+    art_zh, art_en = article_zh(p), f"art. {p.get('article', '')}"
+    result = p.get("result", "") or p.get("status", "")
+    if kind == "task_assigned":
+        return (
+            f"【待办】案件 {case}({res_zh})待您办理“{step_zh}”,"
+            f"请于 {due_zh} 前完成,依据{art_zh}{_limit_zh(p)}。",
+            f"[Task] Case {case} ({res_en}) awaits your '{step_en}', due {due_en} ({art_en}){_limit_en(p)}.",
+        )
+    if kind == "reminder":
+        return (
+            f"【提醒】案件 {case} 的“{step_zh}”今日到期(截止 {due_zh}),依据{art_zh}。",
+            f"[Reminder] '{step_en}' on case {case} is due today (by {due_en}), {art_en}.",
+        )
+    if kind == "breach":
+        return (
+            f"【超期】案件 {case} 的“{step_zh}”已超过期限 {due_zh},违反{art_zh},请尽快办理。",
+            f"[Overdue] '{step_en}' on case {case} passed its deadline {due_en} ({art_en}); act now.",
+        )
+    if kind == "breach_supervision":
+        return (
+            f"【超期督办】案件 {case} 的“{step_zh}”已超过期限 {due_zh}({art_zh}),请督促办理。",
+            f"[Overdue, for supervision] '{step_en}' on case {case} passed {due_en} ({art_en}).",
+        )
+    if kind == "decided":
+        reason = p.get("reason", "")
+        return (
+            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{RESULT_ZH.get(result, result)}"
+            + (f",理由:{reason}" if reason else "")
+            + "。",
+            f"[Result] Case {case} ({res_en}) '{step_en}': {RESULT_EN.get(result, result)}"
+            + (f"; reason: {reason}" if reason else "")
+            + ".",
+        )
+    if kind == "withdrawn":
+        return (
+            f"【撤回】案件 {case}({res_zh})已由申请部门撤回,“{step_zh}”无需再办理。",
+            f"[Withdrawn] Case {case} ({res_en}) was withdrawn; '{step_en}' needs no action.",
+        )
+    if kind == "case_closed":
+        reason = p.get("result_reason", "")
+        basis = article_zh(p, p.get("result_article", ""))
+        return (
+            f"【办结】您的{CASE_TYPE_ZH.get(p.get('case_type', ''), '申请')} {case}({res_zh})"
+            f"已办结:{RESULT_ZH.get(result, result)}"
+            + (f",理由:{reason}" if reason else "")
+            + (f"(依据{basis})" if basis else "")
+            + "。",
+            f"[Closed] Your {CASE_TYPE_EN.get(p.get('case_type', ''), 'case')} {case} ({res_en}) "
+            f"is {RESULT_EN.get(result, result)}"
+            + (f"; reason: {reason}" if reason else "")
+            + (f" (art. {p.get('result_article')})" if p.get("result_article") else "")
+            + ".",
+        )
+    return (f"案件 {case}:{kind}", f"Case {case}: {kind}")

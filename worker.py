@@ -1,0 +1,85 @@
+"""The worker: runs the case workflows and the activities that touch the outside world.
+
+    python worker.py        # against TEMPORAL_ADDRESS / DATABASE_URL from the settings
+
+``govshare run`` starts one for the embedded default. Activities are methods of classes built here
+with their dependencies (DB engine, calendar) injected, so tests build the same worker on their own
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+
+import structlog
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.deadlines import DeadlineActivities
+from activities.records import RecordActivities
+from calendars import WorkingDayCalendar
+from workflows.sharing_application import SharingApplicationWorkflow
+
+WORKFLOWS = [SharingApplicationWorkflow]
+
+#: Our deterministic, side-effect-free modules are passed through the workflow sandbox whole (with
+#: their submodules), so the pydantic converter resolves their dataclasses' type hints against the
+#: real modules, and they are imported once per worker rather than once per workflow run.
+SANDBOX_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "calendars", "regulations", "activities", "pydantic", "pydantic_core", "workalendar"
+    )
+)
+
+log = structlog.get_logger("govshare.worker")
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    engine: Engine,
+    calendar: WorkingDayCalendar | None = None,
+    max_concurrent_activities: int = 16,
+) -> Worker:
+    deadlines = DeadlineActivities(calendar)
+    records = RecordActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=SANDBOX_RUNNER,
+        activities=[deadlines.compute_deadline, records.record_case, records.send_notices],
+        # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def main() -> None:
+    from govshare.db import get_engine
+    from govshare.logs import configure_logging
+    from govshare.settings import get_settings
+    from govshare.temporal_client import connect_client
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    engine = get_engine()
+    client = await connect_client(settings)
+    worker = build_worker(client, task_queue=settings.task_queue, engine=engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,469 @@
+"""The case engine: a profile's case type, interpreted as a durable process.
+
+Every case type (sharing application now; catalog update, rectification order, objection later) is
+a workflow that subclasses ``CaseEngine`` and supplies its state and attributes; the steps, who acts,
+the working-day limits, what each decision leads to and the escalation ladder come from the pinned
+profile rules (``CaseStart.rules``). So a new case type is a new workflow plus profile data, not new
+plumbing.
+
+The mechanism, per step: open a task (deadline computed by a local activity, so the history records
+the whole Deadline), tell the assignee, then wait for a decision on durable timers: a reminder at
+the start of the last working day, a breach at the due instant. A breach is an event, not an error:
+it is recorded, the responsible department and the platform are told, the task is marked overdue, and
+the case keeps waiting for the late decision (DESIGN.md, Escalation). ``on_breach`` is the seam where
+the escalation ladder plugs in.
+
+Decisions arrive as Updates. The validator refuses what does not fit (wrong department → Forbidden,
+wrong step or closed case → Conflict, malformed → Invalid) before anything is written to history; the
+handler applies the decision and returns once the case has settled on its next step, so the caller
+sees the next task and its due date in the same response.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deadlines import DeadlineRequest
+    from calendars import Deadline
+    from regulations.schema import Action, Step, Transition
+    from workflows.case import (
+        ERROR_CONFLICT,
+        ERROR_FORBIDDEN,
+        ERROR_INVALID,
+        Actor,
+        AuditEvent,
+        Breach,
+        CaseRecord,
+        CaseState,
+        Decision,
+        DecisionRequest,
+        GrantTerms,
+        Notice,
+        Party,
+        Task,
+        WithdrawRequest,
+    )
+    from workflows.contracts import CaseStart
+
+# DB writes retry until they succeed: a database outage delays the projection, never loses a step.
+_RECORD_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
+}
+
+
+def refuse(error_type: str, zh: str, en: str) -> ApplicationError:
+    """A validator refusal: English message, Chinese text in details (the API shows zh first)."""
+    return ApplicationError(en, {"zh": zh, "en": en}, type=error_type, non_retryable=True)
+
+
+class CaseEngine:
+    """Base of every case workflow. Subclasses call ``_init_case`` and then ``_run_case``."""
+
+    # -- set up ---------------------------------------------------------------------------------
+    def _init_case(self, start: CaseStart, state: CaseState, attributes: dict[str, Any]) -> None:
+        self._start = start
+        self._rules = start.rules
+        self.state = state
+        #: Resource attributes the profile's transitions test (share type, controlled parameters …).
+        self._attributes = attributes
+        self._events: list[AuditEvent] = []
+        self._notices: list[Notice] = []
+        self._audit_seq = 0
+        self._requested = 0  # decisions/withdrawals applied by update handlers
+        self._settled = 0  # … and followed through by the main loop (next step open, recorded)
+        self._ready = False  # the entry transition has been followed and recorded
+
+    # -- the main loop --------------------------------------------------------------------------
+    async def _run_case(self) -> CaseState:
+        self._event("case_submitted", self.state.submitted_by, "提交申请", "Case submitted")
+        transition = self._first_match(self._rules.entry, "entry")
+        while True:
+            if transition.end:
+                await self._close(transition)
+                break
+            assert transition.step is not None
+            task = await self._open_task(transition.step)
+            self._mark_settled()
+            await self._await_task(task)
+            if self.state.status == "withdrawn":
+                await self._flush()
+                self._mark_settled()
+                break
+            assert task.decision is not None
+            action = self._rules.steps[task.step].actions[task.decision.action]
+            transition = self._first_match(action.next, f"steps.{task.step}.actions.{task.decision.action}")
+        # Let in-flight update handlers return their result before the workflow completes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    def _mark_settled(self) -> None:
+        self._settled = self._requested
+        self._ready = True
+
+    def _first_match(self, transitions: list[Transition], where: str) -> Transition:
+        for t in transitions:
+            if t.matches(self._attributes):
+                return t
+        # A profile whose transitions do not cover a resource is a data error; fail the workflow
+        # task (it retries) rather than guess, so a corrected profile version can take over.
+        raise RuntimeError(f"profile {self._start.profile_id}: no transition in {where} matches")
+
+    # -- tasks ----------------------------------------------------------------------------------
+    def _assignee(self, step: Step) -> Party:
+        department = self.state.parties.get(step.actor)
+        if department is None:
+            raise RuntimeError(f"no department plays role {step.actor} in case {self.state.case_id}")
+        return Party(department=department, role=step.actor)
+
+    async def _open_task(self, step_id: str) -> Task:
+        step = self._rules.steps[step_id]
+        now = workflow.now()
+        # The first step counts from the platform's record time (Hubei 22); later ones from the
+        # decision that opened them (e.g. Hubei 21: "within 3 working days of acceptance").
+        opened_at = self.state.submitted_at if not self.state.tasks else now
+        seq = len(self.state.tasks) + 1
+        deadline = None
+        if step.limit is not None:
+            deadline = await workflow.execute_local_activity(
+                "compute_deadline",
+                DeadlineRequest(
+                    start=opened_at,
+                    working_days=step.limit,
+                    cutoff=self._start.deadline_cutoff,
+                    profile=self._start.profile_id,
+                    profile_version=self._start.profile_version,
+                    step=step_id,
+                    article=step.article,
+                ),
+                result_type=Deadline,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+        task = Task(
+            task_id=f"{self.state.case_id}/{seq}",
+            seq=seq,
+            step=step_id,
+            name_zh=step.name_zh,
+            name_en=step.name_en,
+            assignee=self._assignee(step),
+            actions=list(step.actions),
+            opened_at=opened_at,
+            article=step.article,
+            limit_basis=step.limit_basis,
+            deadline=deadline,
+        )
+        self.state.tasks.append(task)
+        due = (
+            {"due_at": deadline.due_at.isoformat(), "working_days": deadline.working_days} if deadline else {}
+        )
+        self._event(
+            "task_opened",
+            None,
+            f"待办:{step.name_zh}({_who_zh(task.assignee)})",
+            f"Task opened: {step.name_en} ({task.assignee.role} {task.assignee.department})",
+            {"task_id": task.task_id, "step": step_id, "article": step.article, **due},
+        )
+        self._notify("task_assigned", task.assignee, task)
+        await self._flush()
+        return task
+
+    async def _await_task(self, task: Task) -> None:
+        """Wait for the decision on durable timers: reminder, then breach, then indefinitely."""
+        deadline = task.deadline
+        if deadline is not None:
+            for phase, moment in (("reminder", deadline.remind_at), ("breach", deadline.due_at)):
+                if task.status != "open":
+                    return
+                remaining = (moment - workflow.now()).total_seconds()
+                if remaining > 0:
+                    try:
+                        await workflow.wait_condition(
+                            lambda: task.status != "open",
+                            timeout=timedelta(seconds=remaining),
+                            timeout_summary=f"{task.step} {phase}",
+                        )
+                        return
+                    except TimeoutError:
+                        pass
+                elif phase == "reminder":
+                    continue  # already inside the last working day when the task opened
+                await (self._remind(task) if phase == "reminder" else self._breach(task))
+        await workflow.wait_condition(lambda: task.status != "open")
+
+    async def _remind(self, task: Task) -> None:
+        task.reminded_at = workflow.now()
+        self._event(
+            "reminder_sent",
+            None,
+            f"提醒:{task.name_zh} 今日到期",
+            f"Reminder: {task.name_en} is due by the end of today",
+            {"task_id": task.task_id},
+        )
+        self._notify("reminder", task.assignee, task)
+        await self._flush()
+
+    async def _breach(self, task: Task) -> None:
+        assert task.deadline is not None
+        breach = Breach(
+            step=task.step,
+            due_at=task.deadline.due_at,
+            detected_at=workflow.now(),
+            article=task.article,
+            responsible=task.assignee,
+        )
+        task.overdue = True
+        task.breach = breach
+        self.state.breaches.append(breach)
+        self._event(
+            "deadline_breached",
+            None,
+            f"超期:{task.name_zh} 未在期限内办理(第{task.article}条)",
+            f"Deadline missed: {task.name_en} (art. {task.article})",
+            {"task_id": task.task_id, "due_at": breach.due_at.isoformat(), "article": task.article},
+        )
+        self.on_breach(task, breach)
+        await self._flush()
+
+    def on_breach(self, task: Task, breach: Breach) -> None:
+        """The seam for the escalation ladder.
+
+        Today: name the ladder's first rung on the breach (e.g. Hubei 26: the big-data agency reports
+        to the leading group office) and tell the responsible department and the platform, which
+        supervises the timetable. The escalation issue replaces this with starting the rung's own
+        workflow (a rectification order is a case of its own).
+        """
+        if self._rules.escalation:
+            rung = self._rules.escalation[0]
+            breach.next_rung, breach.next_rung_article = rung.id, rung.article
+        self._notify("breach", task.assignee, task)
+        platform = Party(department=self._start.platform_department, role="platform")
+        if platform != task.assignee:
+            self._notify("breach_supervision", platform, task)
+
+    # -- decisions (Updates) --------------------------------------------------------------------
+    def _validate_decision(self, req: DecisionRequest) -> tuple[Task, Action]:
+        if self.state.status != "in_progress":
+            raise refuse(ERROR_CONFLICT, "案件已办结,不能再作决定", "the case is closed")
+        task = self.state.open_task
+        if task is None:
+            raise refuse(ERROR_CONFLICT, "案件正在转入下一环节,请稍后重试", "no task is open; retry shortly")
+        if req.actor.department != task.assignee.department or req.actor.role != task.assignee.role:
+            raise refuse(
+                ERROR_FORBIDDEN,
+                f"当前环节“{task.name_zh}”由 {_who_zh(task.assignee)} 办理",
+                f"the open step {task.step} is assigned to {task.assignee.role} {task.assignee.department}",
+            )
+        if req.step and req.step != task.step:
+            raise refuse(
+                ERROR_CONFLICT,
+                f"案件当前环节为“{task.name_zh}”,不是 {req.step}",
+                f"the case is at step {task.step}, not {req.step}",
+            )
+        action = self._rules.steps[task.step].actions.get(req.action)
+        if action is None:
+            raise refuse(
+                ERROR_INVALID,
+                f"环节“{task.name_zh}”可选的决定为:{', '.join(task.actions)}",
+                f"step {task.step} allows: {', '.join(task.actions)}",
+            )
+        if action.reason_required and not req.reason.strip():
+            raise refuse(
+                ERROR_INVALID,
+                f"“{action.name_zh}”必须说明理由(第{task.article}条)",
+                f"'{req.action}' needs a reason (art. {task.article})",
+            )
+        return task, action
+
+    async def _apply_decision(self, req: DecisionRequest) -> CaseState:
+        task, action = self._validate_decision(req)
+        now = workflow.now()
+        grant = self.grant_terms(req, action) if action.grant else None
+        task.decision = Decision(
+            action=req.action,
+            actor=req.actor,
+            decided_at=now,
+            reason=req.reason.strip(),
+            note=req.note,
+            grant=grant,
+            article=task.article,
+        )
+        task.status, task.closed_at = "done", now
+        if action.result is not None:
+            self.state.result = action.result
+            self.state.result_reason = req.reason.strip()
+            self.state.result_article = task.article
+            if grant is not None:
+                self.state.grant = grant
+        self._event(
+            "decision",
+            req.actor,
+            f"{task.name_zh}:{action.name_zh}" + (f"。理由:{req.reason}" if req.reason else ""),
+            f"{task.name_en}: {action.name_en}" + (f". Reason: {req.reason}" if req.reason else ""),
+            {"task_id": task.task_id, "step": task.step, "action": req.action, "overdue": task.overdue},
+        )
+        for role in action.notify:
+            department = self.state.parties.get(role)
+            if department:
+                self._notify("decided", Party(department=department, role=role), task)
+        return await self._wait_settled()
+
+    def _validate_withdrawal(self, req: WithdrawRequest) -> None:
+        applicant = self.state.submitted_by
+        if req.actor.department != applicant.department or req.actor.role != applicant.role:
+            raise refuse(ERROR_FORBIDDEN, "只有申请部门可以撤回申请", "only the applicant may withdraw")
+        if self.state.status != "in_progress":
+            raise refuse(ERROR_CONFLICT, "案件已办结,不能撤回", "the case is already closed")
+
+    async def _apply_withdrawal(self, req: WithdrawRequest) -> CaseState:
+        # Between two steps no task is open for a moment; withdraw from the next one.
+        await workflow.wait_condition(
+            lambda: self.state.open_task is not None or self.state.status != "in_progress"
+        )
+        self._validate_withdrawal(req)
+        now = workflow.now()
+        task = self.state.open_task
+        if task is not None:
+            task.status, task.closed_at = "cancelled", now
+            self._notify("withdrawn", task.assignee, task)
+        self.state.status, self.state.closed_at = "withdrawn", now
+        self.state.result_reason = req.reason.strip()
+        self._event(
+            "withdrawn",
+            req.actor,
+            "申请部门撤回申请" + (f"。理由:{req.reason}" if req.reason else ""),
+            "Withdrawn by the applicant" + (f". Reason: {req.reason}" if req.reason else ""),
+        )
+        return await self._wait_settled()
+
+    async def _wait_settled(self) -> CaseState:
+        self._requested += 1
+        ticket = self._requested
+        await workflow.wait_condition(lambda: self._settled >= ticket)
+        return self.state
+
+    def grant_terms(self, req: DecisionRequest, action: Action) -> GrantTerms:
+        """The terms a granting decision records; case types refine and check them."""
+        return req.grant or GrantTerms()
+
+    # -- closing --------------------------------------------------------------------------------
+    async def _close(self, transition: Transition) -> None:
+        now = workflow.now()
+        if transition.result is not None:  # an automatic decision under the profile's article
+            self.state.result = transition.result
+            self.state.result_article = transition.article or ""
+            self.state.result_reason = self.automatic_reason(transition)
+            self.on_automatic_result(transition)
+            self._event(
+                "automatic_decision",
+                None,
+                f"按规定自动办理:{self.state.result_reason}",
+                f"Decided by rule (art. {transition.article}): {transition.note_en or transition.result}",
+                {"result": transition.result, "article": transition.article},
+            )
+        self.state.status = self.state.result or "closed"
+        self.state.closed_at = now
+        self._event(
+            "case_closed",
+            None,
+            f"办结:{self.state.status}",
+            f"Case closed: {self.state.status}",
+            {"result": self.state.result, "article": self.state.result_article},
+        )
+        applicant = Party(department=self.state.submitted_by.department, role=self.state.submitted_by.role)
+        self._notify("case_closed", applicant, None)
+        await self._flush()
+        self._mark_settled()
+
+    def automatic_reason(self, transition: Transition) -> str:
+        return transition.note_zh or ""
+
+    def on_automatic_result(self, transition: Transition) -> None:
+        """Hook for case types that record more on an automatic decision (e.g. the grant)."""
+
+    # -- recording ------------------------------------------------------------------------------
+    def _event(
+        self, kind: str, actor: Actor | None, zh: str, en: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self._audit_seq += 1
+        self._events.append(
+            AuditEvent(
+                case_id=self.state.case_id,
+                seq=self._audit_seq,
+                at=workflow.now(),
+                kind=kind,
+                actor=actor,
+                summary_zh=zh,
+                summary_en=en,
+                data=data or {},
+            )
+        )
+
+    def _notify(self, kind: str, recipient: Party, task: Task | None) -> None:
+        params: dict[str, Any] = {
+            "case_id": self.state.case_id,
+            "case_type": self.state.case_type,
+            "profile_name_zh": self._start.profile_name_zh,
+            "status": self.state.status,
+            "result": self.state.result,
+            "result_reason": self.state.result_reason,
+            "result_article": self.state.result_article,
+            **self.notice_params(),
+        }
+        if task is not None:
+            params.update(
+                step=task.step,
+                step_zh=task.name_zh,
+                step_en=task.name_en,
+                article=task.article,
+                limit_basis=task.limit_basis,
+                due_at=task.deadline.due_at.isoformat() if task.deadline else "",
+                working_days=task.deadline.working_days if task.deadline else None,
+                provisional=task.deadline.provisional if task.deadline else False,
+                action=task.decision.action if task.decision else "",
+                reason=task.decision.reason if task.decision else "",
+            )
+        self._notices.append(
+            Notice(
+                case_id=self.state.case_id,
+                key=f"{self.state.case_id}:{self._audit_seq}:{kind}:{recipient.department}:{recipient.role}",
+                recipient=recipient,
+                kind=kind,
+                params=params,
+            )
+        )
+
+    def notice_params(self) -> dict[str, Any]:
+        return {}
+
+    async def _flush(self) -> None:
+        """Write the projection and audit events, then send the notices (idempotent activities)."""
+        self.state.revision += 1
+        events, self._events = self._events, []
+        notices, self._notices = self._notices, []
+        await workflow.execute_activity(
+            "record_case", CaseRecord(state=self.state, events=events), **_RECORD_OPTIONS
+        )
+        if notices:
+            await workflow.execute_activity("send_notices", notices, **_RECORD_OPTIONS)
+
+
+def _who_zh(party: Party) -> str:
+    return f"{_ROLE_ZH.get(party.role, party.role)} {party.department}"
+
+
+_ROLE_ZH = {
+    "consumer": "使用部门",
+    "provider": "提供部门",
+    "platform": "共享平台管理部门",
+    "leading_group": "领导小组办公室",
+    "coordinator": "协调部门",
+    "principal_head": "主要负责人",
+    "auditor": "审计部门",
+    "citizen": "申请人",
+}

@@ -1,0 +1,160 @@
+"""The sharing application (数据使用申请 / 共享申请), one workflow per case.
+
+A consumer department applies to use a catalog resource; the case runs under its pinned profile:
+Hubei 18–22 (platform check 3 WD → platform direct authorization 3 WD or provider authorization
+10 WD → consumer informed within 1 WD), Luzhou 25 (unconditional taken directly; conditional: provider
+accepts within 5 WD, then provides or refuses), Jiangsu 16 (conditional: provider responds within
+10 WD), Luoyang annex 3 art. 13 (five stages, no statutory deadline). The flow itself is the profile's
+data; this class adds what is particular to an application: the parties, the resource attributes the
+profile's transitions test, and the terms a grant records.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from regulations.schema import Action, Transition
+    from workflows.case import (
+        ERROR_INVALID,
+        CaseState,
+        DecisionRequest,
+        GrantTerms,
+        WithdrawRequest,
+    )
+    from workflows.contracts import SharingApplicationInput
+    from workflows.engine import CaseEngine, refuse
+
+#: Luzhou 25: comparison mode — "data does not land"; only comparison results are delivered.
+COMPARISON_MODE = "data_comparison"
+
+
+@workflow.defn(name="SharingApplication")
+class SharingApplicationWorkflow(CaseEngine):
+    @workflow.init
+    def __init__(self, inp: SharingApplicationInput) -> None:
+        start = inp.case
+        resource = inp.resource
+        state = CaseState(
+            case_id=start.case_id,
+            case_type="sharing_application",
+            workflow_id=workflow.info().workflow_id,
+            profile_id=start.profile_id,
+            profile_version=start.profile_version,
+            profile_digest=start.profile_digest,
+            profile_name_zh=start.profile_name_zh,
+            parties={
+                "consumer": inp.consumer_department,
+                "provider": resource.provider_department,
+                "platform": start.platform_department,
+            },
+            submitted_at=start.submitted_at,
+            submitted_by=start.submitted_by,
+            resource=resource,
+            purpose=inp.purpose,
+            reason=inp.reason,
+            requested_fields=list(inp.requested_fields),
+            requested_mode=inp.requested_mode,
+        )
+        self._input = inp
+        self._init_case(
+            start,
+            state,
+            {
+                "share_type": resource.share_type,
+                "controlled_parameters": resource.controlled_parameters,
+                "sharing_mode": inp.requested_mode,
+            },
+        )
+
+    @workflow.run
+    async def run(self, inp: SharingApplicationInput) -> CaseState:
+        return await self._run_case()
+
+    # -- Updates and the query -------------------------------------------------------------------
+    @workflow.update
+    async def settled(self) -> CaseState:
+        """Returns the case once its entry is followed: the first task open, or the case closed."""
+        await workflow.wait_condition(lambda: self._ready)
+        return self.state
+
+    @workflow.update
+    async def decide(self, req: DecisionRequest) -> CaseState:
+        return await self._apply_decision(req)
+
+    @decide.validator
+    def _check_decision(self, req: DecisionRequest) -> None:
+        _task, action = self._validate_decision(req)
+        if action.grant:
+            self.grant_terms(req, action)
+
+    @workflow.update
+    async def withdraw(self, req: WithdrawRequest) -> CaseState:
+        return await self._apply_withdrawal(req)
+
+    @withdraw.validator
+    def _check_withdrawal(self, req: WithdrawRequest) -> None:
+        self._validate_withdrawal(req)
+
+    @workflow.query
+    def state(self) -> CaseState:
+        return self.state
+
+    # -- what is particular to an application ----------------------------------------------------
+    def grant_terms(self, req: DecisionRequest, action: Action) -> GrantTerms:
+        """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
+
+        Unset terms default to what was applied for; the granted fields and mode must exist on the
+        resource, so a grant never promises data the catalog does not have.
+        """
+        resource = self._input.resource
+        asked = req.grant or GrantTerms()
+        fields = asked.fields or list(self._input.requested_fields) or list(resource.fields)
+        unknown = [f for f in fields if resource.fields and f not in resource.fields]
+        if unknown:
+            raise refuse(
+                ERROR_INVALID,
+                f"授权字段不在目录中:{', '.join(unknown)}",
+                f"granted fields not in the catalog entry: {', '.join(unknown)}",
+            )
+        mode = asked.sharing_mode or self._input.requested_mode or (resource.sharing_modes or [""])[0]
+        if mode and resource.sharing_modes and mode not in resource.sharing_modes:
+            raise refuse(
+                ERROR_INVALID,
+                f"共享方式 {mode} 不在目录允许的方式中",
+                f"sharing mode {mode} is not offered by the resource",
+            )
+        return GrantTerms(
+            scope=asked.scope or self._input.purpose,
+            fields=fields,
+            sharing_mode=mode,
+            conditions=asked.conditions,
+            valid_until=asked.valid_until,
+            comparison_results_only=mode == COMPARISON_MODE,
+        )
+
+    def automatic_reason(self, transition: Transition) -> str:
+        reason = transition.note_zh or ""
+        legal_basis = self._input.resource.legal_basis
+        if transition.result == "rejected" and legal_basis:
+            # not_shared needs a legal basis (Hubei 8(1), Jiangsu 11(1)); the rejection quotes it.
+            reason = f"{reason}。依据:{legal_basis}" if reason else f"依据:{legal_basis}"
+        return reason
+
+    def on_automatic_result(self, transition: Transition) -> None:
+        if transition.result == "granted":
+            # Unconditional resources are taken directly (Luzhou 25, Jiangsu 16): the grant is
+            # recorded as applied for, with no approval step.
+            self.state.grant = self.grant_terms(
+                DecisionRequest(actor=self.state.submitted_by, action=""), None
+            )
+
+    def notice_params(self) -> dict[str, str]:
+        resource = self._input.resource
+        return {
+            "resource_id": resource.id,
+            "resource_zh": resource.name_zh,
+            "resource_en": resource.name_en,
+            "consumer": self._input.consumer_department,
+            "provider": resource.provider_department,
+        }

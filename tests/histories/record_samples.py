@@ -1,0 +1,144 @@
+"""Record sample histories of finished cases for the replay test (tests/test_replay.py).
+
+    .venv/bin/python tests/histories/record_samples.py
+
+Run it when a new kind of case or branch appears, and commit the new files. Never regenerate the
+existing ones to make a replay failure go away: a history that no longer replays is a running case
+that the change would break (use ``workflow.patched``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from calendars import SHANGHAI  # noqa: E402
+from govshare import case_service  # noqa: E402
+from govshare.db import init_schema, make_engine  # noqa: E402
+from govshare.replay import history_file_name  # noqa: E402
+from worker import build_worker  # noqa: E402
+from workflows.case import Actor, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CONSUMER, PROVIDER, PLATFORM = (
+    Actor("rsj", "consumer", "c"),
+    Actor("gaj", "provider", "p"),
+    Actor("bdb", "platform", "o"),
+)
+
+
+def resource(share_type: str, controlled: bool = False, legal_basis: str = "") -> ResourceSnapshot:
+    return ResourceSnapshot(
+        id=f"RES-{share_type}",
+        version=1,
+        name_zh="人口基础信息",
+        name_en="Population basic data",
+        provider_department="gaj",
+        share_type=share_type,
+        controlled_parameters=controlled,
+        sharing_modes=["system_docking", "data_comparison"],
+        legal_basis=legal_basis,
+        fields=["name", "id_number", "address"],
+    )
+
+
+async def main() -> None:
+    bin_dir = Path(sys.executable).parent
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(bin_dir / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    client = env.client
+    engine = make_engine(f"sqlite:///{tempfile.mkdtemp()}/app.db")
+    init_schema(engine)
+    tq = "record-samples"
+    cases: list[str] = []
+
+    async def start(name: str, profile: str, res: ResourceSnapshot, submitted_at=None, mode=""):
+        now = await env.get_current_time()
+        inp = case_service.build_sharing_application(
+            case_id=f"SA-SAMPLE-{name}",
+            profile_id=profile,
+            resource=res,
+            consumer_department="rsj",
+            platform_department="bdb",
+            purpose="社会保险待遇资格认证",
+            reason="核验参保人员身份",
+            requested_fields=["name", "id_number"],
+            requested_mode=mode,
+            submitted_at=submitted_at or now,
+            submitted_by=CONSUMER,
+        )
+        cases.append(inp.case.case_id)
+        return await case_service.start_sharing_application(client, tq, inp)
+
+    async def d(name: str, actor: Actor, action: str, **kw):
+        return await case_service.decide(client, f"SA-SAMPLE-{name}", DecisionRequest(actor, action, **kw))
+
+    async with build_worker(client, task_queue=tq, engine=engine):
+        await start("HUBEI-GRANTED", "hubei", resource("conditional"))
+        await d("HUBEI-GRANTED", PLATFORM, "accept")
+        await d("HUBEI-GRANTED", PROVIDER, "grant", grant=GrantTerms(scope="社保", fields=["name"]))
+        await d("HUBEI-GRANTED", PLATFORM, "inform")
+
+        await start("HUBEI-DIRECT", "hubei", resource("unconditional"))
+        await d("HUBEI-DIRECT", PLATFORM, "accept")
+        await d("HUBEI-DIRECT", PLATFORM, "refuse", reason="超出履职需要")
+
+        await start("HUBEI-REJECTED", "hubei", resource("conditional"))
+        await d("HUBEI-REJECTED", PLATFORM, "reject", reason="用途不明确")
+
+        await start("HUBEI-NOTSHARED", "hubei", resource("not_shared", legal_basis="《保守国家秘密法》"))
+
+        # Overdue across the 2026 National Day, reminded and breached, then decided late.
+        await start(
+            "HUBEI-LATE",
+            "hubei",
+            resource("conditional"),
+            submitted_at=datetime(2026, 9, 30, 16, tzinfo=SHANGHAI),
+        )
+        await d("HUBEI-LATE", PLATFORM, "accept")
+        now = await env.get_current_time()
+        state = await case_service.query_state(client, "SA-SAMPLE-HUBEI-LATE")
+        await env.sleep(state.tasks[-1].deadline.due_at - now + timedelta(minutes=5))
+        await d("HUBEI-LATE", PROVIDER, "refuse", reason="数据涉密")
+        await d("HUBEI-LATE", PLATFORM, "inform")
+
+        await start("HUBEI-WITHDRAWN", "hubei", resource("conditional"))
+        await case_service.withdraw(
+            client, "SA-SAMPLE-HUBEI-WITHDRAWN", WithdrawRequest(CONSUMER, "需求变更")
+        )
+
+        await start("LUZHOU-DIRECT", "luzhou", resource("unconditional"))
+        await start("LUZHOU-COMPARISON", "luzhou", resource("conditional"), mode="data_comparison")
+        await d("LUZHOU-COMPARISON", PROVIDER, "accept")
+        await d("LUZHOU-COMPARISON", PROVIDER, "grant")
+
+        await start("JIANGSU-GRANTED", "jiangsu", resource("conditional"))
+        await d("JIANGSU-GRANTED", PROVIDER, "grant")
+
+        await start("LUOYANG-REFUSED", "luoyang", resource("conditional"))
+        await d("LUOYANG-REFUSED", PLATFORM, "accept")
+        await d("LUOYANG-REFUSED", PROVIDER, "disagree", reason="无共享依据")
+        await d("LUOYANG-REFUSED", PLATFORM, "inform")
+
+        for case_id in cases:
+            handle = client.get_workflow_handle(case_service.workflow_id_for(case_id))
+            await handle.result()
+            history = await handle.fetch_history()
+            (HERE / history_file_name(handle.id)).write_text(history.to_json(), encoding="utf-8")
+            print("recorded", handle.id)
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

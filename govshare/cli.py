@@ -426,5 +426,78 @@ def run_command(parser: argparse.ArgumentParser) -> Handler:
     return handle
 
 
+# --------------------------------------------------------------------------------------------------
+# govshare replan-deadlines / govshare replay
+# --------------------------------------------------------------------------------------------------
+
+
+@command("replan-deadlines", help="after adding a holiday notice: recompute open provisional deadlines")
+def replan_command(parser: argparse.ArgumentParser) -> Handler:
+    def handle(args: argparse.Namespace) -> int:
+        import asyncio
+
+        from govshare.db import get_engine
+        from govshare.replan import replan_open_deadlines
+        from govshare.temporal_client import connect_client
+
+        async def go() -> int:
+            report = await replan_open_deadlines(await connect_client(), get_engine())
+            print(
+                f"checked {report.checked} case(s) with provisional deadlines; changed {len(report.changed)}"
+            )
+            for case_id in report.changed:
+                print(f"  {case_id}")
+            return 0
+
+        return asyncio.run(go())
+
+    return handle
+
+
+@command("replay", help="replay workflow histories (files or live workflow ids) with the current code")
+def replay_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument(
+        "histories", nargs="*", help="history JSON files (as exported by the Temporal UI/CLI)"
+    )
+    parser.add_argument("--workflow-id", action="append", default=[], help="fetch this workflow's history")
+
+    def handle(args: argparse.Namespace) -> int:
+        import asyncio
+        from pathlib import Path
+
+        from govshare.replay import load_history_file, replay_history
+
+        if not args.histories and not args.workflow_id:
+            raise CliError("give history files or --workflow-id")
+
+        async def go() -> int:
+            histories = []
+            for name in args.histories:
+                path = Path(name)
+                if not path.is_file():
+                    raise CliError(f"no such file: {name}")
+                histories.append(load_history_file(path))
+            if args.workflow_id:
+                from govshare.temporal_client import connect_client
+
+                client = await connect_client()
+                for wid in args.workflow_id:
+                    histories.append(await client.get_workflow_handle(wid).fetch_history())
+            failed = 0
+            for history in histories:
+                failure = await replay_history(history)
+                print(
+                    f"{'FAIL' if failure else 'ok  '} {history.workflow_id}"
+                    + (f": {failure}" if failure else "")
+                )
+                failed += failure is not None
+            print(f"{len(histories) - failed} replayed, {failed} failed")
+            return 1 if failed else 0
+
+        return asyncio.run(go())
+
+    return handle
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -106,6 +106,11 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
             + (f"; reason: {reason}" if reason else "")
             + ".",
         )
+    if kind == "deadline_changed":
+        return (
+            f"【期限调整】节假日安排公布后,案件 {case} 的“{step_zh}”期限重新计算为 {due_zh}(依据{art_zh})。",
+            f"[Deadline changed] After the new holiday notice, '{step_en}' on case {case} is due {due_en}.",
+        )
     if kind == "withdrawn":
         return (
             f"【撤回】案件 {case}({res_zh})已由申请部门撤回,“{step_zh}”无需再办理。",

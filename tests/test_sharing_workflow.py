@@ -374,3 +374,55 @@ async def test_local_policy_limit_is_labelled(run_worker, ts_client, task_queue)
     state = await start_sharing_application(ts_client, task_queue, inp)
     task = state.tasks[-1]
     assert task.limit_basis == "local_policy" and task.deadline.working_days == 5
+
+
+class _SwitchableCalendar:
+    """A calendar whose data can be swapped mid-test, as adding a notice file does in production."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def add_working_days(self, *args, **kwargs):
+        return self.inner.add_working_days(*args, **kwargs)
+
+
+async def test_provisional_deadline_is_replanned_when_the_notice_arrives(ts_client, sqlite_engine, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import calendars
+    from calendars import WorkingDayCalendar
+    from govshare.replan import replan_open_deadlines
+    from worker import build_worker
+
+    # A calendar as it stood before the 2026 notice was published: 2018–2025 only.
+    old = tmp_path / "notices"
+    old.mkdir()
+    for path in sorted((Path(calendars.__file__).parent / "notices").glob("*.toml")):
+        if path.stem != "2026":
+            shutil.copy(path, old / path.name)
+    calendar = _SwitchableCalendar(WorkingDayCalendar.from_directory(old))
+    queue = f"replan-{uuid.uuid4().hex[:6]}"
+    async with build_worker(ts_client, task_queue=queue, engine=sqlite_engine, calendar=calendar):
+        inp = application("hubei", resource("conditional"))
+        state = await start_sharing_application(ts_client, queue, inp)
+        before = state.tasks[-1].deadline
+        assert before.provisional and before.provisional_years == [2026]
+
+        calendar.inner = WorkingDayCalendar.default()  # the 2026 notice is added
+        report = await replan_open_deadlines(ts_client, sqlite_engine)
+        assert inp.case.case_id in report.changed
+        state = await query_state(ts_client, inp.case.case_id)
+        after = state.tasks[-1].deadline
+        assert not after.provisional and 2026 in [ref.year for ref in after.calendar_data]
+        with Session(sqlite_engine) as s:
+            kinds = [
+                e.kind
+                for e in s.exec(
+                    select(models.AuditEvent).where(models.AuditEvent.case_id == inp.case.case_id)
+                )
+            ]
+            assert "deadline_recomputed" in kinds
+            assert not s.get(models.Task, state.tasks[-1].task_id).provisional
+        # Close the case: the time-skipping server must not be left with a workflow nobody serves.
+        await withdraw(ts_client, inp.case.case_id, WithdrawRequest(CONSUMER, "test done"))

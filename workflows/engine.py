@@ -174,27 +174,82 @@ class CaseEngine:
         return task
 
     async def _await_task(self, task: Task) -> None:
-        """Wait for the decision on durable timers: reminder, then breach, then indefinitely."""
-        deadline = task.deadline
-        if deadline is not None:
-            for phase, moment in (("reminder", deadline.remind_at), ("breach", deadline.due_at)):
-                if task.status != "open":
-                    return
-                remaining = (moment - workflow.now()).total_seconds()
-                if remaining > 0:
-                    try:
-                        await workflow.wait_condition(
-                            lambda: task.status != "open",
-                            timeout=timedelta(seconds=remaining),
-                            timeout_summary=f"{task.step} {phase}",
-                        )
-                        return
-                    except TimeoutError:
-                        pass
-                elif phase == "reminder":
-                    continue  # already inside the last working day when the task opened
-                await (self._remind(task) if phase == "reminder" else self._breach(task))
-        await workflow.wait_condition(lambda: task.status != "open")
+        """Wait for the decision on durable timers: reminder, then breach, then indefinitely.
+
+        If the deadline is replaced while waiting (a provisional deadline recomputed when its year's
+        holiday notice arrives), the timers are re-planned against the new one.
+        """
+        reminder_due = True
+        while task.status == "open":
+            deadline = task.deadline
+
+            def settled_or_replanned(deadline=deadline) -> bool:
+                return task.status != "open" or task.deadline is not deadline
+
+            if deadline is None or task.overdue:
+                await workflow.wait_condition(settled_or_replanned)
+                continue
+            phase, moment = ("reminder", deadline.remind_at) if reminder_due else ("breach", deadline.due_at)
+            remaining = (moment - workflow.now()).total_seconds()
+            if remaining > 0:
+                try:
+                    await workflow.wait_condition(
+                        settled_or_replanned,
+                        timeout=timedelta(seconds=remaining),
+                        timeout_summary=f"{task.step} {phase}",
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            if phase == "reminder":
+                reminder_due = False
+                if remaining > 0:  # no reminder when the task opened inside its last working day
+                    await self._remind(task)
+            else:
+                await self._breach(task)
+
+    async def _replan_deadline(self) -> bool:
+        """Recompute the open task's provisional deadline with the calendar data now in force.
+
+        REGULATIONS.md §3: deadlines in a year without a holiday notice are provisional and are
+        recomputed when the notice is added. Returns whether the deadline changed.
+        """
+        task = self.state.open_task
+        if task is None or task.deadline is None or not task.deadline.provisional:
+            return False
+        old = task.deadline
+        new = await workflow.execute_local_activity(
+            "compute_deadline",
+            DeadlineRequest(
+                start=task.opened_at,
+                working_days=old.working_days,
+                cutoff=old.cutoff,
+                profile=self._start.profile_id,
+                profile_version=self._start.profile_version,
+                step=task.step,
+                article=task.article,
+            ),
+            result_type=Deadline,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+        if task.status != "open" or (new.due_at, new.provisional) == (old.due_at, old.provisional):
+            return False
+        task.deadline = new
+        self._event(
+            "deadline_recomputed",
+            None,
+            f"期限重新计算:{task.name_zh} 由 {old.due_at.isoformat()} 改为 {new.due_at.isoformat()}"
+            + ("" if new.provisional else "(节假日安排已公布,期限确定)"),
+            f"Deadline recomputed: {task.name_en} from {old.due_at.isoformat()} to {new.due_at.isoformat()}",
+            {
+                "task_id": task.task_id,
+                "old_due_at": old.due_at.isoformat(),
+                "new_due_at": new.due_at.isoformat(),
+            },
+        )
+        self._notify("deadline_changed", task.assignee, task)
+        await self._flush()
+        return True
 
     async def _remind(self, task: Task) -> None:
         task.reminded_at = workflow.now()

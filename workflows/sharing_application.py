@@ -96,6 +96,11 @@ class SharingApplicationWorkflow(CaseEngine):
     def _check_withdrawal(self, req: WithdrawRequest) -> None:
         self._validate_withdrawal(req)
 
+    @workflow.update
+    async def replan_deadlines(self) -> bool:
+        """Recompute a provisional deadline after a new holiday notice (``govshare replan-deadlines``)."""
+        return await self._replan_deadline()
+
     @workflow.query
     def state(self) -> CaseState:
         return self.state

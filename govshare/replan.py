@@ -1,0 +1,43 @@
+"""Re-plan provisional deadlines after a new year's holiday notice is added (REGULATIONS.md §3).
+
+    govshare replan-deadlines
+
+Finds the open tasks whose deadline was computed without that year's notice (``provisional`` in the
+projection) and asks each case to recompute it; the case records the change, tells the assignee, and
+moves its timers. Cases whose deadline does not move are left as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from govshare import models
+from govshare.case_service import workflow_id_for
+from workflows.sharing_application import SharingApplicationWorkflow
+
+
+@dataclass
+class ReplanReport:
+    checked: int
+    changed: list[str]
+
+
+async def replan_open_deadlines(client: Client, engine: Engine) -> ReplanReport:
+    with Session(engine) as session:
+        case_ids = sorted(
+            set(
+                session.exec(
+                    select(models.Task.case_id).where(models.Task.status == "open", models.Task.provisional)
+                )
+            )
+        )
+    changed = []
+    for case_id in case_ids:
+        handle = client.get_workflow_handle(workflow_id_for(case_id))
+        if await handle.execute_update(SharingApplicationWorkflow.replan_deadlines):
+            changed.append(case_id)
+    return ReplanReport(checked=len(case_ids), changed=changed)

@@ -404,10 +404,15 @@ async def test_provisional_deadline_is_replanned_when_the_notice_arrives(ts_clie
     calendar = _SwitchableCalendar(WorkingDayCalendar.from_directory(old))
     queue = f"replan-{uuid.uuid4().hex[:6]}"
     async with build_worker(ts_client, task_queue=queue, engine=sqlite_engine, calendar=calendar):
-        inp = application("hubei", resource("conditional"))
+        # Recorded Friday 2026-10-09: on weekends alone, 3 WD end on 10-14 (due 10-15 00:00); the 2026
+        # notice makes Saturday 10-10 a working day, so they end on 10-13 (due 10-14 00:00).
+        inp = application(
+            "hubei", resource("conditional"), submitted_at=datetime(2026, 10, 9, 10, tzinfo=SHANGHAI)
+        )
         state = await start_sharing_application(ts_client, queue, inp)
         before = state.tasks[-1].deadline
         assert before.provisional and before.provisional_years == [2026]
+        assert before.due_at == datetime(2026, 10, 15, tzinfo=SHANGHAI)
 
         calendar.inner = WorkingDayCalendar.default()  # the 2026 notice is added
         report = await replan_open_deadlines(ts_client, sqlite_engine)
@@ -415,6 +420,7 @@ async def test_provisional_deadline_is_replanned_when_the_notice_arrives(ts_clie
         state = await query_state(ts_client, inp.case.case_id)
         after = state.tasks[-1].deadline
         assert not after.provisional and 2026 in [ref.year for ref in after.calendar_data]
+        assert after.due_at == datetime(2026, 10, 14, tzinfo=SHANGHAI)
         with Session(sqlite_engine) as s:
             kinds = [
                 e.kind

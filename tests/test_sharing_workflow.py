@@ -7,9 +7,10 @@ time-skipping test server, so working-day timers of weeks pass in milliseconds.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from factories import CONSUMER, PLATFORM, PROVIDER, application, resource
 from sqlmodel import Session, select
 
 from calendars import SHANGHAI
@@ -18,52 +19,13 @@ from govshare.case_service import (
     CaseConflict,
     CaseForbidden,
     CaseInvalid,
-    build_sharing_application,
     decide,
     query_state,
     start_sharing_application,
     withdraw,
 )
 from regulations import load_profile
-from workflows.case import Actor, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
-from workflows.contracts import SharingApplicationInput
-
-CONSUMER = Actor("rsj", "consumer", "clerk")
-PROVIDER = Actor("gaj", "provider", "reviewer")
-PLATFORM = Actor("bdb", "platform", "operator")
-
-
-def resource(share_type: str = "conditional", *, controlled: bool = False, **kw) -> ResourceSnapshot:
-    return ResourceSnapshot(
-        id=kw.pop("id", "RES-POP-001"),
-        version=1,
-        name_zh="人口基础信息",
-        name_en="Population basic data",
-        provider_department="gaj",
-        share_type=share_type,
-        controlled_parameters=controlled,
-        sharing_modes=kw.pop("modes", ["system_docking", "data_comparison"]),
-        legal_basis=kw.pop("legal_basis", ""),
-        fields=["name", "id_number", "address"],
-    )
-
-
-def application(
-    profile: str, res: ResourceSnapshot, submitted_at: datetime | None = None, mode: str = ""
-) -> SharingApplicationInput:
-    return build_sharing_application(
-        case_id=f"SA-TEST-{uuid.uuid4().hex[:8].upper()}",
-        profile_id=profile,
-        resource=res,
-        consumer_department="rsj",
-        platform_department="bdb",
-        purpose="社会保险待遇资格认证",
-        reason="核验参保人员身份",
-        requested_fields=["name", "id_number"],
-        requested_mode=mode,
-        submitted_at=submitted_at or datetime.now(UTC),
-        submitted_by=CONSUMER,
-    )
+from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest
 
 
 async def test_hubei_conditional_granted_by_provider_then_consumer_informed(

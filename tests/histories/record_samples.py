@@ -1,6 +1,6 @@
 """Record sample histories of finished cases for the replay test (tests/test_replay.py).
 
-    .venv/bin/python tests/histories/record_samples.py
+    .venv/bin/python tests/histories/record_samples.py [OUT_DIR]   # default: this folder
 
 Run it when a new kind of case or branch appears, and commit the new files. Never regenerate the
 existing ones to make a replay failure go away: a history that no longer replays is a running case
@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from factories import CONSUMER, PLATFORM, PROVIDER, application, resource  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
@@ -26,32 +27,12 @@ from govshare import case_service  # noqa: E402
 from govshare.db import init_schema, make_engine  # noqa: E402
 from govshare.replay import history_file_name  # noqa: E402
 from worker import build_worker  # noqa: E402
-from workflows.case import Actor, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest  # noqa: E402
+from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-CONSUMER, PROVIDER, PLATFORM = (
-    Actor("rsj", "consumer", "c"),
-    Actor("gaj", "provider", "p"),
-    Actor("bdb", "platform", "o"),
-)
 
 
-def resource(share_type: str, controlled: bool = False, legal_basis: str = "") -> ResourceSnapshot:
-    return ResourceSnapshot(
-        id=f"RES-{share_type}",
-        version=1,
-        name_zh="人口基础信息",
-        name_en="Population basic data",
-        provider_department="gaj",
-        share_type=share_type,
-        controlled_parameters=controlled,
-        sharing_modes=["system_docking", "data_comparison"],
-        legal_basis=legal_basis,
-        fields=["name", "id_number", "address"],
-    )
-
-
-async def main() -> None:
+async def main(out_dir: Path) -> None:
     bin_dir = Path(sys.executable).parent
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(bin_dir / "temporal-test-server"),
@@ -63,21 +44,9 @@ async def main() -> None:
     tq = "record-samples"
     cases: list[str] = []
 
-    async def start(name: str, profile: str, res: ResourceSnapshot, submitted_at=None, mode=""):
+    async def start(name: str, profile: str, res, submitted_at=None, mode=""):
         now = await env.get_current_time()
-        inp = case_service.build_sharing_application(
-            case_id=f"SA-SAMPLE-{name}",
-            profile_id=profile,
-            resource=res,
-            consumer_department="rsj",
-            platform_department="bdb",
-            purpose="社会保险待遇资格认证",
-            reason="核验参保人员身份",
-            requested_fields=["name", "id_number"],
-            requested_mode=mode,
-            submitted_at=submitted_at or now,
-            submitted_by=CONSUMER,
-        )
+        inp = application(profile, res, submitted_at or now, mode, case_id=f"SA-SAMPLE-{name}")
         cases.append(inp.case.case_id)
         return await case_service.start_sharing_application(client, tq, inp)
 
@@ -135,10 +104,10 @@ async def main() -> None:
             handle = client.get_workflow_handle(case_service.workflow_id_for(case_id))
             await handle.result()
             history = await handle.fetch_history()
-            (HERE / history_file_name(handle.id)).write_text(history.to_json(), encoding="utf-8")
+            (out_dir / history_file_name(handle.id)).write_text(history.to_json(), encoding="utf-8")
             print("recorded", handle.id)
     await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))

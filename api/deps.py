@@ -1,0 +1,176 @@
+"""Dependencies shared by the routes: the DB session, the Temporal client, and the caller.
+
+Authentication and authorization are one dependency: :func:`caller_with_roles` resolves the bearer
+token to a department acting in a role (Hubei 27, Luzhou 34: identity authentication and access
+control on every call) and refuses roles the route does not admit, so no route checks roles itself.
+Which *case* a department may see or touch is one function, :func:`can_see_case`; which *task* it
+may decide is the workflow's update validator (it holds the state), surfaced by ``case_service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from api.errors import ApiError, unauthorized
+from govshare.case_service import EngineUnavailable
+from govshare.models import Case, Credential, Department
+from govshare.seed import token_sha256
+from govshare.settings import Settings
+from govshare.temporal_client import connect_client
+
+log = structlog.get_logger("govshare.api")
+
+#: Roles that see every case (the platform operates the flow; the leading group office supervises
+#: it, Hubei 26; auditors read everything, REGULATIONS.md §10).
+OVERSIGHT_ROLES = frozenset({"platform", "leading_group", "auditor"})
+ALL_ROLES = ("consumer", "provider", "platform", "leading_group", "auditor")
+#: Roles that may change a case (an auditor reads and replays, it never acts).
+ACTING_ROLES = ("consumer", "provider", "platform", "leading_group")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller: a department (部门) acting in one role, and the credential's label."""
+
+    department: str
+    department_name_zh: str
+    department_name_en: str
+    role: str
+    label: str
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in OVERSIGHT_ROLES
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine_dep(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine_dep)]) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+async def get_temporal_client(request: Request) -> Client:
+    """The app's Temporal client; if the engine was down at startup, try again now (503 if still down)."""
+    state = request.app.state
+    if state.temporal_client is None:
+        try:
+            state.temporal_client = await connect_client(state.settings)
+        except Exception as err:  # connect raises RuntimeError for transport errors
+            log.warning("temporal_unreachable", address=state.settings.temporal_address, error=str(err))
+            raise EngineUnavailable(
+                "流程引擎暂时不可用,请稍后重试", "the workflow engine is unavailable; retry later"
+            ) from err
+    return state.temporal_client
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TemporalDep = Annotated[Client, Depends(get_temporal_client)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerToken",
+    description="Department token / 部门访问令牌 (demo: `demo-rsj-consumer`, `demo-bdb-platform` …)",
+)
+
+
+def _authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    if credentials is None or not credentials.credentials.strip():
+        raise unauthorized("缺少访问令牌(Authorization: Bearer <令牌>)", "missing bearer token")
+    digest = token_sha256(credentials.credentials.strip())
+    row = session.exec(
+        select(Credential, Department)
+        .join(Department, Department.code == Credential.department_code)  # type: ignore[arg-type]
+        .where(Credential.token_sha256 == digest)
+    ).first()
+    if row is None:
+        raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
+    credential, department = row
+    if credential.revoked_at is not None:
+        raise unauthorized("访问令牌已被吊销", "the bearer token has been revoked", code="invalid_token")
+    return Caller(
+        department=department.code,
+        department_name_zh=department.name_zh,
+        department_name_en=department.name_en,
+        role=credential.role,
+        label=credential.label,
+    )
+
+
+def bind_log_context(request: Request, **values: str) -> None:
+    """Every later log line of this request carries ``values`` (structlog contextvars); the access
+    log line, written by the middleware outside this context, reads them from the request state."""
+    structlog.contextvars.bind_contextvars(**values)
+    request.state.log_context.update(values)
+
+
+def caller_with_roles(*roles: str) -> Callable[..., Caller]:
+    """The one auth dependency: authenticate the token, then admit only ``roles`` (403 otherwise)."""
+    admitted = frozenset(roles or ALL_ROLES)
+
+    # Async so that the contextvars bound here reach the route (a sync dependency runs in a worker
+    # thread on a copy of the context); the DB lookup itself runs in the thread pool.
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        caller = await run_in_threadpool(_authenticate, session, credentials)
+        bind_log_context(request, department=caller.department, role=caller.role)
+        if caller.role not in admitted:
+            wanted = sorted(admitted)
+            raise ApiError(
+                403,
+                f"该操作仅限以下角色:{'、'.join(wanted)};"
+                f"当前身份为 {caller.department_name_zh}({caller.role})",
+                f"only {', '.join(wanted)} may do this; you are {caller.department} ({caller.role})",
+                code="role_not_allowed",
+            )
+        return caller
+
+    return dependency
+
+
+CurrentCaller = Annotated[Caller, Depends(caller_with_roles(*ALL_ROLES))]
+ConsumerCaller = Annotated[Caller, Depends(caller_with_roles("consumer"))]
+ActingCaller = Annotated[Caller, Depends(caller_with_roles(*ACTING_ROLES))]
+
+
+def can_see_case(caller: Caller, case: Case) -> bool:
+    """Who may read a case: its consumer, provider and platform departments, oversight roles."""
+    if caller.sees_all:
+        return True
+    parties = (case.detail or {}).get("parties") or {}
+    return caller.department in {case.consumer_department, case.provider_department, *parties.values()}
+
+
+def load_visible_case(session: Session, caller: Caller, case_id: str, request: Request) -> Case:
+    """The case's projection row, or 404 — also for a case the caller may not see (never reveal it)."""
+    bind_log_context(request, case_id=case_id)
+    case = session.get(Case, case_id)
+    if case is None or not can_see_case(caller, case):
+        raise ApiError(404, f"未找到案件 {case_id}", f"no case {case_id}", code="case_not_found")
+    bind_log_context(request, workflow_id=case.workflow_id)
+    return case
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,271 @@
+"""One error shape for every 4xx/5xx: RFC 9457 problem details (``application/problem+json``).
+
+Every refusal carries ``type``, ``title``, ``status``, ``detail``, ``instance`` plus ``code`` (stable,
+for programs), ``detail_zh`` and ``detail_en`` (both always present), ``request_id`` and, for
+validation errors, ``errors: [{loc, msg}]``. ``title`` and ``detail`` are Chinese (zh-CN) unless the
+request prefers English (``Accept-Language: en…``): the users are Chinese civil servants, the
+operators may not be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from govshare.case_service import CaseError
+
+log = structlog.get_logger("govshare.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+#: Titles per status, zh-CN first. A problem's ``title`` does not change between occurrences of the
+#: same problem type (RFC 9457 §3.1.4); the ``detail`` explains this occurrence.
+_TITLES: dict[int, tuple[str, str]] = {
+    400: ("请求有误", "Bad request"),
+    401: ("未认证", "Unauthorized"),
+    403: ("无权操作", "Forbidden"),
+    404: ("未找到", "Not found"),
+    405: ("不支持该请求方法", "Method not allowed"),
+    409: ("与案件当前状态冲突", "Conflict with the case's current state"),
+    413: ("请求体过大", "Request body too large"),
+    415: ("不支持的内容类型", "Unsupported media type"),
+    422: ("请求内容无效", "Unprocessable request"),
+    500: ("服务器内部错误", "Internal server error"),
+    503: ("服务暂时不可用", "Service unavailable"),
+}
+
+_DEFAULT_DETAIL: dict[int, tuple[str, str]] = {
+    400: ("请求格式有误", "The request is malformed"),
+    401: ("缺少或无效的访问令牌", "Missing or invalid bearer token"),
+    403: ("当前身份无权执行此操作", "Your department or role may not do this"),
+    404: ("请求的资源不存在", "The requested resource does not exist"),
+    405: ("该路径不支持此请求方法", "This path does not support this method"),
+    413: ("请求体超过大小限制", "The request body exceeds the size limit"),
+    415: ("请以 application/json 提交", "Send the body as application/json"),
+    500: (
+        "服务器内部错误,已记录,请凭请求编号联系运维",
+        "Internal error; it has been logged — quote the request id to the operators",
+    ),
+    503: ("服务暂时不可用,请稍后重试", "The service is temporarily unavailable; retry later"),
+}
+
+_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where the error is, e.g. ['body', 'purpose'] / 出错位置")
+    msg: str = Field(description="What is wrong / 错误说明")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is returned (问题详情)."""
+
+    type: str = Field(examples=["urn:govshare:problem:forbidden"])
+    title: str = Field(examples=["无权操作"])
+    status: int = Field(examples=[403])
+    detail: str = Field(examples=["当前步骤应由 市政务服务和大数据管理局(platform) 办理"])
+    instance: str = Field(examples=["/applications/SA-20261123-7K3Q9X/decisions"])
+    code: str = Field(examples=["forbidden"], description="Stable machine-readable code / 错误代码")
+    detail_zh: str
+    detail_en: str
+    request_id: str = ""
+    errors: list[FieldError] | None = None
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself (authentication, input checks, visibility)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail_zh: str,
+        detail_en: str,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail_en)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.detail_zh = detail_zh
+        self.detail_en = detail_en
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def unauthorized(detail_zh: str, detail_en: str, code: str = "unauthorized") -> ApiError:
+    # RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+    return ApiError(
+        401, detail_zh, detail_en, code=code, headers={"WWW-Authenticate": 'Bearer realm="govshare"'}
+    )
+
+
+def prefers_english(accept_language: str | None) -> bool:
+    """True when the client's best-ranked language of zh/en is English; Chinese otherwise."""
+    if not accept_language:
+        return False
+    best: tuple[float, int, str] | None = None
+    for index, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        lang = tag.split("-", 1)[0]
+        if lang in ("zh", "en") and q > 0:
+            candidate = (q, -index, lang)
+            if best is None or candidate > best:
+                best = candidate
+    return best is not None and best[2] == "en"
+
+
+def problem_response(
+    *,
+    status: int,
+    instance: str,
+    accept_language: str | None,
+    request_id: str = "",
+    code: str | None = None,
+    detail_zh: str | None = None,
+    detail_en: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    code = code or _CODES.get(status, "error")
+    default_zh, default_en = _DEFAULT_DETAIL.get(status, ("请求未能处理", "The request could not be handled"))
+    detail_zh = detail_zh or default_zh
+    detail_en = detail_en or default_en
+    title_zh, title_en = _TITLES.get(status, ("错误", "Error"))
+    english = prefers_english(accept_language)
+    body: dict[str, Any] = {
+        "type": f"urn:govshare:problem:{code}",
+        "title": title_en if english else title_zh,
+        "status": status,
+        "detail": detail_en if english else detail_zh,
+        "instance": instance,
+        "code": code,
+        "detail_zh": detail_zh,
+        "detail_en": detail_en,
+        "request_id": request_id,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    response_headers = {"Content-Language": "en" if english else "zh-CN", **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=response_headers)
+
+
+def _request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def _for_request(request: Request, **kwargs: Any) -> JSONResponse:
+    return problem_response(
+        instance=request.url.path,
+        accept_language=request.headers.get("accept-language"),
+        request_id=_request_id(request),
+        **kwargs,
+    )
+
+
+def _loc(loc: Any) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return _for_request(
+        request,
+        status=exc.status,
+        code=exc.code,
+        detail_zh=exc.detail_zh,
+        detail_en=exc.detail_en,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+async def _case_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CaseError)
+    if exc.status >= 500:
+        log.warning("case_service_unavailable", error=str(exc))
+    return _for_request(
+        request, status=exc.status, code=exc.code, detail_zh=exc.detail_zh, detail_en=exc.detail_en
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+    if malformed:
+        zh, en, code = "请求体不是合法的 JSON", "The request body is not valid JSON", "malformed_json"
+    else:
+        fields = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
+        zh = f"请求内容未通过校验:{fields}"
+        en = f"The request failed validation: {fields.replace('、', ', ')}"
+        code = "validation_failed"
+    return _for_request(request, status=422, code=code, detail_zh=zh, detail_en=en, errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    detail_zh = detail_en = None
+    # Framework 404/405 carry generic English texts; keep ours. Anything more specific is passed on.
+    if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed"):
+        detail_en = exc.detail
+        detail_zh = _DEFAULT_DETAIL.get(status, (exc.detail, ""))[0]
+    if status == 404 and detail_en is None:
+        detail_zh = f"路径 {request.url.path} 不存在"
+        detail_en = f"No such path: {request.url.path}"
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="govshare"')
+    return _for_request(request, status=status, detail_zh=detail_zh, detail_en=detail_en, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(CaseError, _case_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting the problem shape for the given statuses."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        title_zh, title_en = _TITLES.get(status, ("错误", "Error"))
+        out[status] = {
+            "model": Problem,
+            "description": f"{title_en} / {title_zh}",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

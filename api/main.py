@@ -1,0 +1,209 @@
+"""The HTTP API (FastAPI): ``create_app(settings)``; ``app`` is what uvicorn serves.
+
+    uvicorn api.main:app --host 127.0.0.1 --port 8000      # or: govshare run [--api-only]
+
+The DB engine and the Temporal client live on ``app.state``, created in ``lifespan`` (the full-stack
+template's way; ``on_event`` is gone). If Temporal is down at startup the API still starts: reads
+work from the projection, and calls that need the engine answer 503 until it is back.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+
+from api.errors import install_error_handlers, problem_response
+from api.routes import applications, notifications, resources, system, tasks
+from govshare.db import init_schema, make_engine
+from govshare.logs import configure_logging
+from govshare.seed import seed_if_enabled
+from govshare.settings import Settings, get_settings
+from govshare.temporal_client import connect_client
+
+log = structlog.get_logger("govshare.api")
+access_log = structlog.get_logger("govshare.api.access")
+
+#: Largest request body accepted (an application is a few kB); larger → 413.
+MAX_BODY_BYTES = 1_000_000
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+DESCRIPTION = """
+政务信息资源共享审批系统 API:部门以访问令牌(`Authorization: Bearer <令牌>`)调用;每个案件是一个
+Temporal 工作流,期限按工作日和所适用规范的条款计算。错误统一为 RFC 9457 问题详情
+(`application/problem+json`),默认中文,`Accept-Language: en` 时为英文。
+
+Government data-sharing approval (政务信息资源共享). Each case is a Temporal workflow; deadlines are
+working days under the pinned regulation profile, each with its article. Every error is an RFC 9457
+problem (`application/problem+json`) with `code`, `detail_zh`, `detail_en`, and `errors` for
+validation failures. Demo tokens (development): `demo-rsj-consumer`, `demo-bdb-platform`,
+`demo-gaj-provider`, `demo-scjgj-provider`, `demo-lgo-leading_group`, `demo-sjj-auditor`.
+"""
+
+TAGS = [
+    {"name": "applications", "description": "数据使用申请 — sharing applications (apply, decide, withdraw)"},
+    {"name": "tasks", "description": "待办 — the caller's open tasks"},
+    {"name": "notifications", "description": "通知 — messages to the caller's department"},
+    {"name": "resources", "description": "资源目录 — the catalog"},
+    {"name": "system", "description": "健康检查与身份 — health and identity"},
+]
+
+
+class RequestContextMiddleware:
+    """Per request: a request id, structlog context, one access log line, and the catch-all 500.
+
+    A plain ASGI middleware (not ``BaseHTTPMiddleware``): it runs in the request's own context, so
+    the ids bound here reach every log line, and an unhandled exception is turned into the same
+    problem shape here — logged once with its traceback, never shown to the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        context: dict[str, str] = {}
+        state["log_context"] = context
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        # The body limit lives here rather than in FastAPI's ``max_body_size``, whose 413 is plain text.
+        declared = headers.get("content-length", "")
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise StarletteHTTPException(413)  # → the problem handler, like any HTTP error
+            return message
+
+        try:
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                response = problem_response(
+                    status=413,
+                    instance=scope.get("path", ""),
+                    accept_language=headers.get("accept-language"),
+                    request_id=request_id,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive_limited, send_with_id)
+        except Exception as exc:
+            log.error(
+                "unhandled_error",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                error=repr(exc),
+                traceback="".join(traceback.format_exception(exc)),
+                **context,
+            )
+            if not response_started:
+                response = problem_response(
+                    status=500,
+                    instance=scope.get("path", ""),
+                    accept_language=headers.get("accept-language"),
+                    request_id=request_id,
+                )
+                await response(scope, receive, send_with_id)
+            status = 500
+        finally:
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                **context,
+            )
+            structlog.contextvars.clear_contextvars()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    temporal_client: Client | None = None,
+) -> FastAPI:
+    """Build the app. ``engine`` / ``temporal_client`` may be injected (tests); else made in lifespan."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(settings.database_url)
+        init_schema(app.state.engine)
+        seed_if_enabled(app.state.engine, settings)
+        app.state.temporal_client = temporal_client
+        if app.state.temporal_client is None:
+            try:
+                app.state.temporal_client = await connect_client(settings)
+            except Exception as err:
+                # Not fatal: reads still work; engine calls retry the connection and answer 503.
+                log.warning(
+                    "temporal_unreachable_at_startup", address=settings.temporal_address, error=str(err)
+                )
+        log.info(
+            "api_started",
+            database="sqlite" if settings.is_sqlite else "postgresql",
+            temporal=settings.temporal_address,
+            task_queue=settings.task_queue,
+        )
+        try:
+            yield
+        finally:
+            if own_engine:
+                app.state.engine.dispose()
+
+    app = FastAPI(
+        title="govshare API · 政务信息资源共享",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.temporal_client = temporal_client
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for module in (applications, tasks, notifications, resources, system):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,401 @@
+"""Sharing applications (数据使用申请): apply, read, list, decide, withdraw.
+
+Create → start the workflow; decide / withdraw → a workflow Update (the caller gets the accept or
+the refusal at once, with the next task and its due date); detail and list → the projection, which
+the workflow's activities write before an Update returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from api.deps import (
+    ActingCaller,
+    Caller,
+    ConsumerCaller,
+    CurrentCaller,
+    SessionDep,
+    SettingsDep,
+    bind_log_context,
+    get_temporal_client,
+    load_visible_case,
+)
+from api.errors import ApiError, problem_responses
+from api.schemas import (
+    STATUS_ZH,
+    ApplicationCreate,
+    CaseList,
+    CaseOut,
+    CaseSummary,
+    DecisionCreate,
+    DepartmentRef,
+    PartyOut,
+    WithdrawalCreate,
+    as_aware,
+    case_out,
+    state_from_detail,
+)
+from govshare import case_service
+from govshare.case_service import CaseConflict, CaseNotFound, EngineUnavailable
+from govshare.models import Case, Department, Resource
+from regulations import ProfileError, load_profile
+from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
+
+log = structlog.get_logger("govshare.api")
+
+router = APIRouter(prefix="/applications", tags=["applications"])
+
+#: How long a request waits for the workflow to settle (its next task open). Normally well under a
+#: second; longer means no worker is polling — the case is safe in Temporal and will move on.
+SETTLE_TIMEOUT_S = 30.0
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def department_names(session: Session) -> dict[str, DepartmentRef]:
+    return {
+        d.code: DepartmentRef(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
+        for d in session.exec(select(Department)).all()
+    }
+
+
+async def _names(session: Session) -> dict[str, DepartmentRef]:
+    return await run_in_threadpool(department_names, session)
+
+
+async def _settle(call: Any, case_id: str) -> CaseState:
+    try:
+        return await asyncio.wait_for(call, SETTLE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("case_not_settled", case_id=case_id, timeout_s=SETTLE_TIMEOUT_S)
+        raise EngineUnavailable(
+            f"案件 {case_id} 的流程暂未响应(可能没有运行中的工作进程),请稍后查询",
+            f"case {case_id} did not respond in time (is a worker running?); check again later",
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# POST /applications
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_application(
+    session: Session, caller: Caller, body: ApplicationCreate, profile_id: str
+) -> tuple[Resource, list[str]]:
+    """Everything checked before a workflow starts: profile, resource, fields, mode (422 each)."""
+    errors: list[dict[str, Any]] = []
+    try:
+        profile = load_profile(profile_id)
+    except ProfileError as err:
+        raise ApiError(
+            422,
+            f"未知的规范配置 {profile_id}",
+            f"unknown profile {profile_id}: {err}",
+            code="unknown_profile",
+            errors=[{"loc": ["body", "profile"], "msg": str(err)}],
+        ) from None
+    if "sharing_application" not in profile.case_types:
+        raise ApiError(
+            422,
+            f"规范配置 {profile_id} 未定义数据使用申请流程",
+            f"profile {profile_id} has no sharing application",
+            code="profile_without_case_type",
+            errors=[{"loc": ["body", "profile"], "msg": "no sharing_application case type"}],
+        )
+    resource = session.get(Resource, body.resource_id)
+    if resource is None:
+        raise ApiError(
+            422,
+            f"目录中没有资源 {body.resource_id}",
+            f"no catalog resource {body.resource_id}",
+            code="unknown_resource",
+            errors=[{"loc": ["body", "resource_id"], "msg": "unknown resource"}],
+        )
+    if resource.provider_department == caller.department:
+        raise ApiError(
+            422,
+            "不能申请本部门提供的资源",
+            "a department cannot apply for its own resource",
+            code="own_resource",
+            errors=[{"loc": ["body", "resource_id"], "msg": "resource provided by the applicant itself"}],
+        )
+    fields = list(dict.fromkeys(body.fields))  # keep order, drop repeats
+    for index, name in enumerate(fields):
+        if name not in resource.fields:
+            errors.append({"loc": ["body", "fields", index], "msg": f"unknown field {name}"})
+    if body.sharing_mode is not None and body.sharing_mode not in resource.sharing_modes:
+        errors.append({"loc": ["body", "sharing_mode"], "msg": f"mode {body.sharing_mode} not offered"})
+    if errors:
+        raise ApiError(
+            422,
+            "申请的字段或共享方式不在该资源的目录中:" + "、".join(e["msg"].split(" ", 2)[-1] for e in errors),
+            "requested fields or sharing mode not in the catalog entry: "
+            + "; ".join(e["msg"] for e in errors),
+            code="not_in_catalog",
+            errors=errors,
+        )
+    return resource, fields
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CaseOut,
+    summary="Apply to use a catalog resource",
+    description="提交数据使用申请(须说明用途和理由,湖北办法第十三条、第十八条)。返回案件及其第一个待办环节和办理期限。\n\n"
+    "Starts the case; returns it once the first task is open (with its due date and the article "
+    "that sets it), or closed at once when the profile decides by rule (not_shared → rejected on its "
+    "legal basis; Luzhou unconditional → granted).",
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def create_application(
+    request: Request,
+    response: Response,
+    caller: ConsumerCaller,
+    session: SessionDep,
+    settings: SettingsDep,
+    body: Annotated[ApplicationCreate, Body()],
+) -> CaseOut:
+    profile_id = body.profile or settings.default_profile
+    resource, fields = await run_in_threadpool(_check_application, session, caller, body, profile_id)
+    client = await get_temporal_client(request)
+    now = datetime.now(UTC)
+    case_id = case_service.new_case_id("sharing_application", now)
+    bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
+    inp = case_service.build_sharing_application(
+        case_id=case_id,
+        profile_id=profile_id,
+        resource=ResourceSnapshot(
+            id=resource.id,
+            version=resource.version,
+            name_zh=resource.name_zh,
+            name_en=resource.name_en,
+            provider_department=resource.provider_department,
+            share_type=resource.share_type,
+            controlled_parameters=resource.controlled_parameters,
+            sharing_modes=list(resource.sharing_modes),
+            legal_basis=resource.legal_basis,
+            fields=list(resource.fields),
+        ),
+        consumer_department=caller.department,
+        platform_department=settings.platform_department,
+        purpose=body.purpose,
+        reason=body.reason,
+        requested_fields=fields,
+        requested_mode=body.sharing_mode or "",
+        submitted_at=now,
+        submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
+    )
+    state = await _settle(case_service.start_sharing_application(client, settings.task_queue, inp), case_id)
+    log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=state.status)
+    response.headers["Location"] = f"/applications/{case_id}"
+    return case_out(state, await _names(session))
+
+
+# --------------------------------------------------------------------------------------------------
+# GET /applications, GET /applications/{id}
+# --------------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "",
+    response_model=CaseList,
+    summary="List applications",
+    description="查询数据使用申请列表(按提交时间倒序,分页)。平台、领导小组办公室和审计部门可见全部案件;其他部门仅见本部门作为使用方或提供方的案件。\n\n"
+    "Newest first. Platform, leading group and auditor roles see every case; other departments see "
+    "the cases where they are the consumer or the provider.",
+    responses=problem_responses(401, 422),
+)
+def list_applications(
+    request: Request,
+    caller: CurrentCaller,
+    session: SessionDep,
+    status: Annotated[
+        str | None, Query(description="in_progress | granted | refused | rejected | withdrawn", max_length=32)
+    ] = None,
+    department: Annotated[
+        str | None, Query(description="Cases where this department is consumer or provider", max_length=64)
+    ] = None,
+    overdue: Annotated[
+        bool | None, Query(description="Only cases with an overdue open task (or none)")
+    ] = None,
+    profile: Annotated[
+        str | None, Query(description="Regulation profile id, e.g. hubei", max_length=32)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CaseList:
+    conditions: list[Any] = [Case.case_type == "sharing_application"]
+    if not caller.sees_all:
+        conditions.append(
+            or_(Case.consumer_department == caller.department, Case.provider_department == caller.department)
+        )
+    if status is not None:
+        conditions.append(Case.status == status)
+    if department is not None:
+        conditions.append(or_(Case.consumer_department == department, Case.provider_department == department))
+    if overdue is not None:
+        conditions.append(Case.overdue == overdue)
+    if profile is not None:
+        conditions.append(Case.profile_id == profile)
+    total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
+    rows = session.exec(
+        select(Case)
+        .where(*conditions)
+        .order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    names = department_names(session)
+    return CaseList(items=[_summary(row, names) for row in rows], total=total, limit=limit, offset=offset)
+
+
+def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
+    open_task = next((t for t in (row.detail or {}).get("tasks", []) if t.get("status") == "open"), None)
+    assignee = None
+    if open_task is not None:
+        code, role = open_task["assignee"]["department"], open_task["assignee"]["role"]
+        ref = names.get(code) or DepartmentRef(code=code)
+        assignee = PartyOut(code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role)
+    return CaseSummary(
+        id=row.id,
+        case_type=row.case_type,
+        status=row.status,
+        status_zh=STATUS_ZH.get(row.status, row.status),
+        result=row.result,
+        profile_id=row.profile_id,
+        resource_id=row.resource_id,
+        subject_zh=row.subject_zh,
+        consumer_department=row.consumer_department,
+        provider_department=row.provider_department,
+        submitted_at=as_aware(row.submitted_at),  # type: ignore[arg-type]
+        closed_at=as_aware(row.closed_at),
+        overdue=row.overdue,
+        # From the JSON detail: it keeps the +08:00 offset that a SQLite column drops.
+        next_due_at=(open_task.get("deadline") or {}).get("due_at") if open_task else None,
+        open_step=open_task["step"] if open_task else None,
+        open_step_zh=open_task["name_zh"] if open_task else None,
+        open_assignee=assignee,
+    )
+
+
+@router.get(
+    "/{case_id}",
+    response_model=CaseOut,
+    summary="Read one application with its timeline",
+    description="查看案件详情:状态、结果、各环节的办理部门、期限(工作日数、依据条款、计算说明)、超期与决定。\n\n"
+    "Readable by the case's consumer, provider and platform departments and by the leading group and "
+    "auditor roles; anyone else gets 404 (existence is not revealed).",
+    responses=problem_responses(401, 404),
+)
+def get_application(case_id: str, request: Request, caller: CurrentCaller, session: SessionDep) -> CaseOut:
+    case = load_visible_case(session, caller, case_id, request)
+    return case_out(state_from_detail(case.detail), department_names(session))
+
+
+# --------------------------------------------------------------------------------------------------
+# POST /applications/{id}/decisions, POST /applications/{id}/withdrawal
+# --------------------------------------------------------------------------------------------------
+
+
+def _closed_conflict(case: Case) -> CaseConflict:
+    status_zh = STATUS_ZH.get(case.status, case.status)
+    return CaseConflict(f"案件已办结({status_zh}),不能再办理", f"the case is closed ({case.status})")
+
+
+def _grant_terms(grant: Any) -> GrantTerms | None:
+    if grant is None:
+        return None
+    valid_until = grant.valid_until
+    if valid_until is not None and valid_until.tzinfo is None:
+        valid_until = valid_until.replace(tzinfo=SHANGHAI)  # the platform's clock (Hubei 22)
+    return GrantTerms(
+        scope=grant.scope,
+        fields=list(grant.fields),
+        sharing_mode=grant.sharing_mode,
+        conditions=grant.conditions,
+        valid_until=valid_until,
+    )
+
+
+@router.post(
+    "/{case_id}/decisions",
+    response_model=CaseOut,
+    summary="Decide the open task",
+    description="对当前待办环节作出决定(受理/不予受理/同意授权/不同意授权/告知结果……)。不予受理或不同意授权须说明理由。\n\n"
+    "`step` is the step the decider saw open. The case refuses: a department or role the task is not "
+    "assigned to → 403; another step open or the case closed → 409; an unknown action or a refusal "
+    "without reason → 422. Returns the case with its next open task and due date.",
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def decide(
+    case_id: str,
+    request: Request,
+    caller: ActingCaller,
+    session: SessionDep,
+    body: Annotated[DecisionCreate, Body()],
+) -> CaseOut:
+    bind_log_context(request, case_id=case_id)
+    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
+    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
+    if case.status != "in_progress":
+        raise _closed_conflict(case)
+    client = await get_temporal_client(request)
+    decision = DecisionRequest(
+        actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
+        action=body.action,
+        step=body.step,
+        reason=body.reason,
+        note=body.note,
+        grant=_grant_terms(body.grant),
+    )
+    try:
+        state = await _settle(case_service.decide(client, case_id, decision), case_id)
+    except CaseNotFound:
+        # The projection has the case, so the workflow has completed since: the case is closed.
+        raise _closed_conflict(case) from None
+    log.info("decision_taken", step=body.step, action=body.action, status=state.status)
+    return case_out(state, await _names(session))
+
+
+@router.post(
+    "/{case_id}/withdrawal",
+    response_model=CaseOut,
+    summary="Withdraw an application",
+    description="申请部门撤回尚在办理中的申请(须说明理由)。已办结的案件不能撤回。\n\n"
+    "Only the applicant department (as consumer) may withdraw: another party gets 403, a department "
+    "not party to the case 404, a closed case 409.",
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def withdraw(
+    case_id: str,
+    request: Request,
+    caller: ActingCaller,
+    session: SessionDep,
+    body: Annotated[WithdrawalCreate, Body()],
+) -> CaseOut:
+    bind_log_context(request, case_id=case_id)
+    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
+    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
+    if case.status != "in_progress":
+        raise _closed_conflict(case)
+    client = await get_temporal_client(request)
+    request_ = WithdrawRequest(
+        actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
+        reason=body.reason,
+    )
+    try:
+        state = await _settle(case_service.withdraw(client, case_id, request_), case_id)
+    except CaseNotFound:
+        raise _closed_conflict(case) from None
+    log.info("application_withdrawn", status=state.status)
+    return case_out(state, await _names(session))

@@ -1,0 +1,82 @@
+"""The inbox (待办): the open tasks assigned to the caller's department in the caller's role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from api.deps import CurrentCaller, SessionDep
+from api.errors import problem_responses
+from api.schemas import InboxTask, TaskList, actions_out, as_aware, is_overdue, state_from_detail
+from govshare.models import Case, Task
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.get(
+    "",
+    response_model=TaskList,
+    summary="My open tasks, soonest due first",
+    description="本部门本角色的待办事项,按办理期限由近到远排列(不限期的排在最后),含期限依据条款和可选决定。\n\n"
+    "Open tasks assigned to the caller's department in the caller's role; untimed tasks last.",
+    responses=problem_responses(401, 422),
+)
+def list_tasks(
+    caller: CurrentCaller,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> TaskList:
+    conditions = [
+        Task.assignee_department == caller.department,
+        Task.assignee_role == caller.role,
+        Task.status == "open",
+    ]
+    total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
+    rows = session.exec(
+        select(Task, Case)
+        .join(Case, Case.id == Task.case_id)  # type: ignore[arg-type]
+        .where(*conditions)
+        # Untimed tasks (statutory none) last; every due_at is written in the same zone (+08:00).
+        .order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.opened_at), col(Task.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    now = datetime.now(UTC)
+    items = []
+    for task_row, case in rows:
+        state = state_from_detail(case.detail)
+        task = next((t for t in state.tasks if t.task_id == task_row.id), None)
+        if task is None:  # projection rows written by an older revision; skip rather than guess
+            continue
+        deadline = task.deadline
+        items.append(
+            InboxTask(
+                case_id=case.id,
+                task_id=task.task_id,
+                step=task.step,
+                name_zh=task.name_zh,
+                name_en=task.name_en,
+                resource_id=case.resource_id,
+                subject_zh=case.subject_zh,
+                consumer_department=case.consumer_department,
+                provider_department=case.provider_department,
+                profile_id=case.profile_id,
+                opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
+                due_at=deadline.due_at if deadline else None,
+                due_date=str(deadline.due_date) if deadline else None,
+                working_days=deadline.working_days if deadline else None,
+                article=task.article,
+                limit_basis=task.limit_basis,
+                provisional=deadline.provisional if deadline else False,
+                overdue=is_overdue(task, now),
+                explanation_zh=list(deadline.explanation_zh) if deadline else [],
+                explanation_en=list(deadline.explanation_en) if deadline else [],
+                actions=actions_out(state.profile_id, state.profile_version, task.step, task.actions),
+            )
+        )
+    return TaskList(items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,611 @@
+"""Request and response models of the HTTP API, and how a ``CaseState`` becomes a response.
+
+Responses are built from the workflow's ``CaseState`` — either the one an Update returned, or the
+projection's ``Case.detail`` (the same state as JSON) — by one function, :func:`case_out`, so the
+detail view, the create response and the decision response always have the same shape.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from govshare.models import Notification, Resource
+from workflows.case import CaseState
+from workflows.case import Task as CaseTask
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+
+_STATE = TypeAdapter(CaseState)
+
+SHARE_TYPE_ZH = {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}
+SHARING_MODE_ZH = {
+    "system_docking": "系统对接",
+    "front_end_processor": "前置机交换",
+    "online_query": "在线查询",
+    "batch_download": "批量下载",
+    "data_comparison": "数据比对",
+}
+STATUS_ZH = {
+    "in_progress": "办理中",
+    "granted": "同意授权",
+    "refused": "不同意授权",
+    "rejected": "不予受理",
+    "withdrawn": "已撤回",
+    "closed": "已办结",
+}
+
+
+def as_aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; the projection writes them in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Requests
+# ---------------------------------------------------------------------------------------------------
+
+
+class ApplicationCreate(BaseModel):
+    """A consumer department's application to use a catalog resource (数据使用申请, Hubei 13, 18)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "scjgj-legal-entity-basic",
+                    "purpose": "社会保险登记时核验用人单位信息",
+                    "reason": "依据《社会保险法》第五十七条办理用人单位社会保险登记",
+                    "fields": ["unified_social_credit_code", "entity_name", "legal_representative"],
+                    "sharing_mode": "online_query",
+                }
+            ]
+        },
+    )
+
+    resource_id: Identifier = Field(description="Catalog resource id / 目录资源编号")
+    purpose: NonBlank = Field(description="Purpose of use (用途), required by Hubei 13")
+    reason: NonBlank = Field(description="Reason for the application (理由), required by Hubei 13")
+    fields: list[Identifier] = Field(
+        default_factory=list, max_length=200, description="Subset of the resource's fields / 申请字段"
+    )
+    sharing_mode: Identifier | None = Field(
+        default=None,
+        description="One of the resource's sharing modes / 共享方式 (e.g. data_comparison 数据比对)",
+    )
+    profile: Identifier | None = Field(
+        default=None,
+        description="Regulation profile (hubei, luzhou, jiangsu, luoyang); default from settings",
+    )
+
+
+class GrantIn(BaseModel):
+    """The terms a grant records (Hubei 13, 24: use only within the granted scope and mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: ShortText = Field(default="", description="Scope of use / 使用范围 (default: the stated purpose)")
+    fields: list[Identifier] = Field(default_factory=list, description="Granted fields (default: as applied)")
+    sharing_mode: ShortText = Field(default="", description="Granted sharing mode (default: as applied)")
+    conditions: ShortText = Field(default="", description="Conditions of use / 使用条件")
+    valid_until: datetime | None = Field(
+        default=None, description="End of the grant (no offset: Asia/Shanghai)"
+    )
+
+
+class DecisionCreate(BaseModel):
+    """A decision on the case's open task (办理决定)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"step": "platform_check", "action": "accept"},
+                {
+                    "step": "provider_authorization",
+                    "action": "grant",
+                    "grant": {
+                        "conditions": "仅限社会保险登记业务使用,不得转交其他部门",
+                        "sharing_mode": "online_query",
+                    },
+                },
+                {"step": "provider_authorization", "action": "refuse", "reason": "申请字段超出履职需要"},
+            ]
+        },
+    )
+
+    step: Identifier = Field(description="The step the decider saw open (a stale page gets 409) / 环节")
+    action: Identifier = Field(description="accept / reject / grant / refuse / inform … (from the profile)")
+    reason: ShortText = Field(default="", description="Reason (理由): required for a refusal or rejection")
+    note: ShortText = Field(default="", description="Internal note / 备注")
+    grant: GrantIn | None = Field(default=None, description="Terms of a grant (grant actions only)")
+
+
+class WithdrawalCreate(BaseModel):
+    """The applicant withdraws its application (撤回申请)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "业务调整,不再需要该数据"}]}
+    )
+
+    reason: NonBlank = Field(description="Why the application is withdrawn / 撤回理由")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Responses
+# ---------------------------------------------------------------------------------------------------
+
+
+class DepartmentRef(BaseModel):
+    code: str
+    name_zh: str = ""
+    name_en: str = ""
+
+
+class PartyOut(DepartmentRef):
+    role: str
+
+
+class ActorOut(BaseModel):
+    department: str
+    role: str
+    user: str = ""
+
+
+class ActionOut(BaseModel):
+    id: str = Field(description="What to send as `action`")
+    name_zh: str = ""
+    name_en: str = ""
+    reason_required: bool = False
+    grant: bool = False
+
+
+class GrantOut(BaseModel):
+    scope: str = ""
+    fields: list[str] = []
+    sharing_mode: str = ""
+    conditions: str = ""
+    valid_until: datetime | None = None
+    comparison_results_only: bool = Field(
+        default=False, description="Luzhou 25: 数据比对 — data does not land, only comparison results"
+    )
+
+
+class DecisionOut(BaseModel):
+    action: str
+    name_zh: str = ""
+    name_en: str = ""
+    actor: ActorOut
+    decided_at: datetime
+    reason: str = ""
+    note: str = ""
+    grant: GrantOut | None = None
+    kind: str = "person"
+    article: str = ""
+
+
+class BreachOut(BaseModel):
+    step: str
+    due_at: datetime
+    detected_at: datetime
+    article: str
+    responsible: ActorOut
+    next_rung: str = ""
+    next_rung_article: str = ""
+
+
+class TaskOut(BaseModel):
+    """One step of the timeline (a task), with its deadline and why it falls where it does."""
+
+    task_id: str
+    seq: int
+    step: str
+    name_zh: str
+    name_en: str
+    assignee: PartyOut
+    status: str = Field(description="open | done | cancelled")
+    actions: list[ActionOut] = []
+    opened_at: datetime
+    due_at: datetime | None = Field(
+        default=None, description="End of the period (Asia/Shanghai); none if untimed"
+    )
+    due_date: str | None = Field(
+        default=None, description="Last working day, YYYY-MM-DD (the period ends at its 24:00)"
+    )
+    working_days: int | None = None
+    article: str = ""
+    limit_basis: str = Field(default="", description="statute | local_policy (not statute) | none (untimed)")
+    provisional: bool = Field(default=False, description="Computed without that year's holiday notice")
+    explanation_zh: list[str] = []
+    explanation_en: list[str] = []
+    overdue: bool = False
+    reminded_at: datetime | None = None
+    breach: BreachOut | None = None
+    decision: DecisionOut | None = None
+    closed_at: datetime | None = None
+
+
+class ResourceSnapshotOut(BaseModel):
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    provider_department: str
+    share_type: str
+    share_type_zh: str = ""
+    controlled_parameters: bool = False
+    sharing_modes: list[str] = []
+    fields: list[str] = []
+    legal_basis: str = ""
+
+
+class ProfileRef(BaseModel):
+    id: str
+    version: str
+    name_zh: str = ""
+    digest: str = ""
+
+
+class CaseOut(BaseModel):
+    """A case (案件) as a department, the platform or an auditor sees it."""
+
+    id: str
+    workflow_id: str
+    case_type: str
+    status: str = Field(description="in_progress | granted | refused | rejected | withdrawn")
+    status_zh: str = ""
+    result: str = ""
+    result_reason: str = ""
+    result_article: str = ""
+    profile: ProfileRef
+    resource: ResourceSnapshotOut | None = None
+    parties: dict[str, DepartmentRef] = Field(description="role → department (consumer, provider, platform)")
+    purpose: str = ""
+    reason: str = ""
+    requested_fields: list[str] = []
+    requested_mode: str = ""
+    submitted_at: datetime
+    submitted_by: ActorOut
+    grant: GrantOut | None = None
+    closed_at: datetime | None = None
+    overdue: bool = False
+    open_task: TaskOut | None = Field(default=None, description="The task waiting now, with its due date")
+    timeline: list[TaskOut] = Field(default_factory=list, description="Every step so far, oldest first")
+    breaches: list[BreachOut] = []
+    revision: int = 0
+
+
+class CaseSummary(BaseModel):
+    id: str
+    case_type: str
+    status: str
+    status_zh: str = ""
+    result: str = ""
+    profile_id: str
+    resource_id: str = ""
+    subject_zh: str = ""
+    consumer_department: str
+    provider_department: str
+    submitted_at: datetime
+    closed_at: datetime | None = None
+    overdue: bool = False
+    next_due_at: datetime | None = None
+    open_step: str | None = None
+    open_step_zh: str | None = None
+    open_assignee: PartyOut | None = None
+
+
+class Page(BaseModel):
+    total: int = Field(description="Matching items in all pages")
+    limit: int
+    offset: int
+
+
+class CaseList(Page):
+    items: list[CaseSummary]
+
+
+class InboxTask(BaseModel):
+    """An open task in the caller's inbox (待办)."""
+
+    case_id: str
+    task_id: str
+    step: str
+    name_zh: str
+    name_en: str
+    resource_id: str = ""
+    subject_zh: str = ""
+    consumer_department: str = ""
+    provider_department: str = ""
+    profile_id: str = ""
+    opened_at: datetime
+    due_at: datetime | None = None
+    due_date: str | None = None
+    working_days: int | None = None
+    article: str = ""
+    limit_basis: str = ""
+    provisional: bool = False
+    overdue: bool = False
+    explanation_zh: list[str] = []
+    explanation_en: list[str] = []
+    actions: list[ActionOut] = []
+
+
+class TaskList(Page):
+    items: list[InboxTask]
+
+
+class NotificationOut(BaseModel):
+    id: int
+    case_id: str
+    kind: str
+    recipient_department: str
+    recipient_role: str
+    text: str = Field(description="In the request's language (zh-CN unless Accept-Language: en)")
+    text_zh: str
+    text_en: str
+    created_at: datetime
+    read_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Notification, *, english: bool) -> NotificationOut:
+        return cls(
+            id=row.id or 0,
+            case_id=row.case_id,
+            kind=row.kind,
+            recipient_department=row.recipient_department,
+            recipient_role=row.recipient_role,
+            text=row.text_en if english else row.text_zh,
+            text_zh=row.text_zh,
+            text_en=row.text_en,
+            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
+            read_at=as_aware(row.read_at),
+        )
+
+
+class NotificationList(Page):
+    items: list[NotificationOut]
+
+
+class ResourceOut(BaseModel):
+    """A catalog entry (政务信息资源目录条目), minimal."""
+
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    provider: DepartmentRef
+    share_type: str = Field(description="unconditional | conditional | not_shared (Hubei 7)")
+    share_type_zh: str
+    controlled_parameters: bool = Field(description="需要管控参数 (Hubei 11, 12)")
+    fields: list[str]
+    sharing_modes: list[str]
+    sharing_modes_zh: list[str]
+    legal_basis: str = Field(description="Required for not_shared (Hubei 8(1))")
+
+    @classmethod
+    def from_row(cls, row: Resource, provider: DepartmentRef) -> ResourceOut:
+        return cls(
+            id=row.id,
+            version=row.version,
+            name_zh=row.name_zh,
+            name_en=row.name_en,
+            provider=provider,
+            share_type=row.share_type,
+            share_type_zh=SHARE_TYPE_ZH.get(row.share_type, row.share_type),
+            controlled_parameters=row.controlled_parameters,
+            fields=list(row.fields),
+            sharing_modes=list(row.sharing_modes),
+            sharing_modes_zh=[SHARING_MODE_ZH.get(m, m) for m in row.sharing_modes],
+            legal_basis=row.legal_basis,
+        )
+
+
+class ResourceList(BaseModel):
+    items: list[ResourceOut]
+    total: int
+
+
+class MeOut(BaseModel):
+    department: str
+    department_name_zh: str
+    department_name_en: str
+    role: str
+    label: str
+
+
+class HealthOut(BaseModel):
+    status: str = "ok"
+    database: str = "ok"
+    temporal: str = "ok"
+
+
+# ---------------------------------------------------------------------------------------------------
+# CaseState → response
+# ---------------------------------------------------------------------------------------------------
+
+
+def state_from_detail(detail: dict[str, Any]) -> CaseState:
+    return _STATE.validate_python(detail)
+
+
+@lru_cache(maxsize=64)
+def _step_actions(profile_id: str, profile_version: str, step: str) -> dict[str, tuple[str, str, bool, bool]]:
+    """Action names of a step under the profile version the case pinned (empty if unavailable)."""
+    from regulations import load_profile
+
+    try:
+        profile = load_profile(profile_id, version=profile_version)
+        _case_type, step_rules = profile.find_step(step)
+    except (ValueError, KeyError):  # ProfileError is a ValueError; an older version may be gone
+        return {}
+    return {
+        name: (action.name_zh, action.name_en, action.reason_required, action.grant)
+        for name, action in step_rules.actions.items()
+    }
+
+
+def actions_out(profile_id: str, profile_version: str, step: str, names: list[str]) -> list[ActionOut]:
+    known = _step_actions(profile_id, profile_version, step)
+    out = []
+    for name in names:
+        zh, en, reason_required, grant = known.get(name, ("", "", False, False))
+        out.append(ActionOut(id=name, name_zh=zh, name_en=en, reason_required=reason_required, grant=grant))
+    return out
+
+
+def is_overdue(task: CaseTask, now: datetime) -> bool:
+    """The projection's flag, or a deadline already past that the breach timer has not yet recorded."""
+    if task.overdue:
+        return True
+    return task.status == "open" and task.deadline is not None and task.deadline.due_at <= now
+
+
+def _party(code: str, role: str, names: dict[str, DepartmentRef]) -> PartyOut:
+    ref = names.get(code) or DepartmentRef(code=code)
+    return PartyOut(code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role)
+
+
+def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], now: datetime) -> TaskOut:
+    deadline = task.deadline
+    decision = task.decision
+    decision_out = None
+    if decision is not None:
+        zh, en, *_ = _step_actions(state.profile_id, state.profile_version, task.step).get(
+            decision.action, ("", "", False, False)
+        )
+        decision_out = DecisionOut(
+            action=decision.action,
+            name_zh=zh,
+            name_en=en,
+            actor=ActorOut(
+                department=decision.actor.department, role=decision.actor.role, user=decision.actor.user
+            ),
+            decided_at=decision.decided_at,
+            reason=decision.reason,
+            note=decision.note,
+            grant=GrantOut(**_grant_dict(decision.grant)) if decision.grant else None,
+            kind=decision.kind,
+            article=decision.article,
+        )
+    return TaskOut(
+        task_id=task.task_id,
+        seq=task.seq,
+        step=task.step,
+        name_zh=task.name_zh,
+        name_en=task.name_en,
+        assignee=_party(task.assignee.department, task.assignee.role, names),
+        status=task.status,
+        actions=actions_out(state.profile_id, state.profile_version, task.step, task.actions)
+        if task.status == "open"
+        else [],
+        opened_at=task.opened_at,
+        due_at=deadline.due_at if deadline else None,
+        due_date=str(deadline.due_date) if deadline else None,
+        working_days=deadline.working_days if deadline else None,
+        article=task.article,
+        limit_basis=task.limit_basis,
+        provisional=deadline.provisional if deadline else False,
+        explanation_zh=list(deadline.explanation_zh) if deadline else [],
+        explanation_en=list(deadline.explanation_en) if deadline else [],
+        overdue=is_overdue(task, now),
+        reminded_at=task.reminded_at,
+        breach=_breach_out(task.breach) if task.breach else None,
+        decision=decision_out,
+        closed_at=task.closed_at,
+    )
+
+
+def _grant_dict(grant: Any) -> dict[str, Any]:
+    return {
+        "scope": grant.scope,
+        "fields": list(grant.fields),
+        "sharing_mode": grant.sharing_mode,
+        "conditions": grant.conditions,
+        "valid_until": grant.valid_until,
+        "comparison_results_only": grant.comparison_results_only,
+    }
+
+
+def _breach_out(breach: Any) -> BreachOut:
+    return BreachOut(
+        step=breach.step,
+        due_at=breach.due_at,
+        detected_at=breach.detected_at,
+        article=breach.article,
+        responsible=ActorOut(department=breach.responsible.department, role=breach.responsible.role),
+        next_rung=breach.next_rung,
+        next_rung_article=breach.next_rung_article,
+    )
+
+
+def case_out(state: CaseState, names: dict[str, DepartmentRef], now: datetime | None = None) -> CaseOut:
+    now = now or datetime.now(UTC)
+    timeline = [task_out(state, t, names, now) for t in state.tasks]
+    open_task = next((t for t in timeline if t.status == "open"), None)
+    resource = None
+    if state.resource is not None:
+        r = state.resource
+        resource = ResourceSnapshotOut(
+            id=r.id,
+            version=r.version,
+            name_zh=r.name_zh,
+            name_en=r.name_en,
+            provider_department=r.provider_department,
+            share_type=r.share_type,
+            share_type_zh=SHARE_TYPE_ZH.get(r.share_type, r.share_type),
+            controlled_parameters=r.controlled_parameters,
+            sharing_modes=list(r.sharing_modes),
+            fields=list(r.fields),
+            legal_basis=r.legal_basis,
+        )
+    return CaseOut(
+        id=state.case_id,
+        workflow_id=state.workflow_id,
+        case_type=state.case_type,
+        status=state.status,
+        status_zh=STATUS_ZH.get(state.status, state.status),
+        result=state.result,
+        result_reason=state.result_reason,
+        result_article=state.result_article,
+        profile=ProfileRef(
+            id=state.profile_id,
+            version=state.profile_version,
+            name_zh=state.profile_name_zh,
+            digest=state.profile_digest,
+        ),
+        resource=resource,
+        parties={
+            role: DepartmentRef(code=code, name_zh=names[code].name_zh, name_en=names[code].name_en)
+            if code in names
+            else DepartmentRef(code=code)
+            for role, code in state.parties.items()
+        },
+        purpose=state.purpose,
+        reason=state.reason,
+        requested_fields=list(state.requested_fields),
+        requested_mode=state.requested_mode,
+        submitted_at=state.submitted_at,
+        submitted_by=ActorOut(
+            department=state.submitted_by.department,
+            role=state.submitted_by.role,
+            user=state.submitted_by.user,
+        ),
+        grant=GrantOut(**_grant_dict(state.grant)) if state.grant else None,
+        closed_at=state.closed_at,
+        overdue=any(t.overdue for t in timeline if t.status == "open"),
+        open_task=open_task,
+        timeline=timeline,
+        breaches=[_breach_out(b) for b in state.breaches],
+        revision=state.revision,
+    )

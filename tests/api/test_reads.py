@@ -163,6 +163,8 @@ async def test_openapi_documents_every_endpoint(api):
     assert "application/problem+json" in create["responses"]["422"]["content"]
     assert spec["components"]["schemas"]["ApplicationCreate"]["examples"]
     assert "BearerToken" in spec["components"]["securitySchemes"]
+    docs = await api.http.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
 async def test_access_log_carries_request_department_and_case(api):
@@ -179,3 +181,35 @@ async def test_access_log_carries_request_department_and_case(api):
     assert line["status"] == 200 and line["path"] == f"/applications/{case['id']}"
     assert line["department"] == "bdb" and line["role"] == "platform" and line["case_id"] == case["id"]
     assert line["workflow_id"].endswith(case["id"]) and "duration_ms" in line
+
+
+async def test_overdue_filter_and_live_overdue_flag(api):
+    """The list filters on the projection's flag; a deadline already past shows as overdue at once,
+    before the breach timer has recorded it (here forced by moving the projected due date back)."""
+    from sqlmodel import Session
+
+    from govshare.models import Case
+
+    _code, tokens = api.new_department("consumer")
+    mine = tokens["consumer"]
+    late = await api.apply(mine, resource_id="gaj-household-members")
+    on_time = await api.apply(mine, resource_id="gaj-household-members")
+    with Session(api.engine) as session:
+        row = session.get(Case, late["id"])
+        detail = dict(row.detail)
+        tasks = [dict(t) for t in detail["tasks"]]
+        tasks[-1]["deadline"] = {**tasks[-1]["deadline"], "due_at": "2020-01-02T00:00:00+08:00"}
+        detail["tasks"] = tasks
+        row.detail = detail
+        row.overdue = True
+        session.add(row)
+        session.commit()
+
+    overdue = await _list(api, mine, overdue=True)
+    assert [c["id"] for c in overdue["items"]] == [late["id"]]
+    assert [c["id"] for c in (await _list(api, mine, overdue=False))["items"]] == [on_time["id"]]
+    case = await api.get_case(mine, late["id"])
+    assert case["open_task"]["overdue"] is True and case["overdue"] is True
+    assert (await api.get_case(mine, on_time["id"]))["open_task"]["overdue"] is False
+    item = next(i for i in await api.inbox(PLATFORM) if i["case_id"] == late["id"])
+    assert item["overdue"] is True

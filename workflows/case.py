@@ -210,7 +210,9 @@ class CaseState:
 
 @dataclass
 class CaseRecord:
-    """One projection write: the case as it now stands plus the audit events since the last write."""
+    """One projection write: the case as it now stands, the audit events and the notices since the
+    last write."""
 
     state: CaseState
     events: list[AuditEvent] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)

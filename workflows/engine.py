@@ -58,6 +58,11 @@ _RECORD_OPTIONS: dict[str, Any] = {
 }
 
 
+#: Histories written before this patch record two regular activities per step (projection, then
+#: notices); they must keep replaying, so the old path stays for them.
+PATCH_ONE_LOCAL_RECORD = "record-as-one-local-activity"
+
+
 def refuse(error_type: str, zh: str, en: str) -> ApplicationError:
     """A validator refusal: English message, Chinese text in details (the API shows zh first)."""
     return ApplicationError(en, {"zh": zh, "en": en}, type=error_type, non_retryable=True)
@@ -497,10 +502,17 @@ class CaseEngine:
         return {}
 
     async def _flush(self) -> None:
-        """Write the projection and audit events, then send the notices (idempotent activities)."""
+        """Write the projection, the audit events and the notices (idempotent, retried until done)."""
         self.state.revision += 1
         events, self._events = self._events, []
         notices, self._notices = self._notices, []
+        if workflow.patched(PATCH_ONE_LOCAL_RECORD):
+            # One local activity, one DB transaction: the case change and its notices land together,
+            # and no activity-task round trip through the server is paid per step.
+            await workflow.execute_local_activity(
+                "record", CaseRecord(state=self.state, events=events, notices=notices), **_RECORD_OPTIONS
+            )
+            return
         await workflow.execute_activity(
             "record_case", CaseRecord(state=self.state, events=events), **_RECORD_OPTIONS
         )

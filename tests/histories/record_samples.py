@@ -1,6 +1,9 @@
 """Record sample histories of finished cases for the replay test (tests/test_replay.py).
 
-    .venv/bin/python tests/histories/record_samples.py [OUT_DIR]   # default: this folder
+    .venv/bin/python tests/histories/record_samples.py [OUT_DIR [TAG]]   # default: this folder, no tag
+
+Give a new TAG (e.g. the date) when recording after a workflow change, so the new samples sit beside
+the old ones (case ids ``SA-SAMPLE-<TAG>-…``) instead of replacing them.
 
 Run it when a new kind of case or branch appears, and commit the new files. Never regenerate the
 existing ones to make a replay failure go away: a history that no longer replays is a running case
@@ -32,7 +35,7 @@ from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest  
 HERE = Path(__file__).resolve().parent
 
 
-async def main(out_dir: Path) -> None:
+async def main(out_dir: Path, tag: str) -> None:
     bin_dir = Path(sys.executable).parent
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(bin_dir / "temporal-test-server"),
@@ -46,12 +49,14 @@ async def main(out_dir: Path) -> None:
 
     async def start(name: str, profile: str, res, submitted_at=None, mode=""):
         now = await env.get_current_time()
-        inp = application(profile, res, submitted_at or now, mode, case_id=f"SA-SAMPLE-{name}")
+        inp = application(profile, res, submitted_at or now, mode, case_id=f"SA-SAMPLE-{tag}{name}")
         cases.append(inp.case.case_id)
         return await case_service.start_sharing_application(client, tq, inp)
 
     async def d(name: str, actor: Actor, action: str, **kw):
-        return await case_service.decide(client, f"SA-SAMPLE-{name}", DecisionRequest(actor, action, **kw))
+        return await case_service.decide(
+            client, f"SA-SAMPLE-{tag}{name}", DecisionRequest(actor, action, **kw)
+        )
 
     async with build_worker(client, task_queue=tq, engine=engine):
         await start("HUBEI-GRANTED", "hubei", resource("conditional"))
@@ -77,14 +82,14 @@ async def main(out_dir: Path) -> None:
         )
         await d("HUBEI-LATE", PLATFORM, "accept")
         now = await env.get_current_time()
-        state = await case_service.query_state(client, "SA-SAMPLE-HUBEI-LATE")
+        state = await case_service.query_state(client, f"SA-SAMPLE-{tag}HUBEI-LATE")
         await env.sleep(state.tasks[-1].deadline.due_at - now + timedelta(minutes=5))
         await d("HUBEI-LATE", PROVIDER, "refuse", reason="数据涉密")
         await d("HUBEI-LATE", PLATFORM, "inform")
 
         await start("HUBEI-WITHDRAWN", "hubei", resource("conditional"))
         await case_service.withdraw(
-            client, "SA-SAMPLE-HUBEI-WITHDRAWN", WithdrawRequest(CONSUMER, "需求变更")
+            client, f"SA-SAMPLE-{tag}HUBEI-WITHDRAWN", WithdrawRequest(CONSUMER, "需求变更")
         )
 
         await start("LUZHOU-DIRECT", "luzhou", resource("unconditional"))
@@ -110,4 +115,5 @@ async def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))
+    args = sys.argv[1:]
+    asyncio.run(main(Path(args[0]) if args else HERE, f"{args[1]}-" if len(args) > 1 else ""))

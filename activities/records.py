@@ -160,12 +160,11 @@ class RecordActivities:
             return 0
         keys = [n.key for n in notices]
         existing = set(session.exec(select(models.Notification.key).where(models.Notification.key.in_(keys))))
-        names = dict(session.exec(select(models.Department.code, models.Department.name_zh)).all())
         written = 0
         for notice in notices:
             if notice.key in existing:
                 continue
-            text_zh, text_en = render_notice(notice.kind, {**notice.params, "department_names": names})
+            text_zh, text_en = render_notice(notice.kind, notice.params)
             session.add(
                 models.Notification(
                     key=notice.key,

@@ -99,6 +99,7 @@ def build_sharing_application(
     requested_mode: str,
     submitted_at: datetime,
     submitted_by: Actor,
+    department_names: dict[str, str] | None = None,
 ) -> SharingApplicationInput:
     """Pin the profile (its rules, version and digest) into the case's input."""
     profile = load_profile(profile_id)
@@ -113,12 +114,14 @@ def build_sharing_application(
             profile_id=profile.id,
             profile_version=profile.version,
             profile_digest=profile_digest(profile.id),
-            profile_name_zh=profile.name_zh,
+            profile_name_zh=profile.title_zh or profile.name_zh,
             deadline_cutoff=profile.deadline_cutoff,
             rules=rules,
             submitted_at=submitted_at,
             submitted_by=submitted_by,
             platform_department=platform_department,
+            annex_titles_zh=dict(profile.annex_titles_zh),
+            department_names=dict(department_names or {}),
         ),
         consumer_department=consumer_department,
         resource=resource,
@@ -157,7 +160,14 @@ async def start_sharing_application(
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-        return await handle.execute_update(SharingApplicationWorkflow.settled)
+        try:
+            return await handle.execute_update(SharingApplicationWorkflow.settled)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # A case decided by rule at entry (not_shared, Luzhou/Jiangsu unconditional) may complete
+            # before the Update reaches it; its result is then the settled case.
+            return await handle.result()
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from calendars import SHANGHAI
+from regulations.citation import cite_zh
 
 RESULT_ZH = {
     "granted": "同意授权",
@@ -45,11 +46,7 @@ def format_due(iso: str, lang: str = "zh") -> str:
 
 def article_zh(params: dict[str, Any], article: str | None = None) -> str:
     article = article if article is not None else params.get("article", "")
-    if not article:
-        return ""
-    name = params.get("profile_name_zh", "")
-    cited = f"第{article}条" if article.replace("(", "").replace(")", "").isalnum() else article
-    return f"《{name}》{cited}" if name else cited
+    return cite_zh(article or "", params.get("profile_name_zh", ""), params.get("annex_titles_zh"))
 
 
 def _limit_zh(params: dict[str, Any]) -> str:

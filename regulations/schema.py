@@ -189,6 +189,10 @@ class Profile(_Strict):
     name_en: str
     document: str
     seed: str
+    #: The regulation's title as cited to people (《…》第N条); falls back to ``name_zh``.
+    title_zh: str = ""
+    #: Titles of annexed documents cited as "annex N, art. M" (Luoyang bundles two measures).
+    annex_titles_zh: dict[str, str] = Field(default_factory=dict)
     #: "24:00" (end of the N-th working day, civil-code rule) or an office-closing "HH:MM".
     deadline_cutoff: str = "24:00"
     share_types: dict[str, ShareTypeRule] = Field(default_factory=dict)

@@ -28,6 +28,10 @@ class CaseStart:
     submitted_at: datetime
     submitted_by: Actor
     platform_department: str
+    #: For citations in messages: titles of documents annexed to the profile's source.
+    annex_titles_zh: dict[str, str] = field(default_factory=dict)
+    #: Department code → Chinese name, so refusals and notices name departments as people know them.
+    department_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

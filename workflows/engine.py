@@ -31,6 +31,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.deadlines import DeadlineRequest
     from calendars import Deadline
+    from regulations.citation import cite_zh
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
         ERROR_CONFLICT,
@@ -170,7 +171,7 @@ class CaseEngine:
         self._event(
             "task_opened",
             None,
-            f"待办:{step.name_zh}({_who_zh(task.assignee)})",
+            f"待办:{step.name_zh}({self._who_zh(task.assignee)})",
             f"Task opened: {step.name_en} ({task.assignee.role} {task.assignee.department})",
             {"task_id": task.task_id, "step": step_id, "article": step.article, **due},
         )
@@ -283,7 +284,7 @@ class CaseEngine:
         self._event(
             "deadline_breached",
             None,
-            f"超期:{task.name_zh} 未在期限内办理(第{task.article}条)",
+            f"超期:{task.name_zh} 未在期限内办理({self._cite(task.article)})",
             f"Deadline missed: {task.name_en} (art. {task.article})",
             {"task_id": task.task_id, "due_at": breach.due_at.isoformat(), "article": task.article},
         )
@@ -316,7 +317,7 @@ class CaseEngine:
         if req.actor.department != task.assignee.department or req.actor.role != task.assignee.role:
             raise refuse(
                 ERROR_FORBIDDEN,
-                f"当前环节“{task.name_zh}”由 {_who_zh(task.assignee)} 办理",
+                f"当前环节“{task.name_zh}”由{self._who_zh(task.assignee)}办理",
                 f"the open step {task.step} is assigned to {task.assignee.role} {task.assignee.department}",
             )
         if req.step and req.step != task.step:
@@ -335,7 +336,7 @@ class CaseEngine:
         if action.reason_required and not req.reason.strip():
             raise refuse(
                 ERROR_INVALID,
-                f"“{action.name_zh}”必须说明理由(第{task.article}条)",
+                f"“{action.name_zh}”必须说明理由({self._cite(task.article)})",
                 f"'{req.action}' needs a reason (art. {task.article})",
             )
         return task, action
@@ -469,6 +470,7 @@ class CaseEngine:
             "case_id": self.state.case_id,
             "case_type": self.state.case_type,
             "profile_name_zh": self._start.profile_name_zh,
+            "annex_titles_zh": self._start.annex_titles_zh,
             "status": self.state.status,
             "result": self.state.result,
             "result_reason": self.state.result_reason,
@@ -501,6 +503,13 @@ class CaseEngine:
     def notice_params(self) -> dict[str, Any]:
         return {}
 
+    def _cite(self, article: str) -> str:
+        return cite_zh(article, self._start.profile_name_zh, self._start.annex_titles_zh)
+
+    def _who_zh(self, party: Party) -> str:
+        name = self._start.department_names.get(party.department)
+        return f"{_ROLE_ZH.get(party.role, party.role)}({name or party.department})"
+
     async def _flush(self) -> None:
         """Write the projection, the audit events and the notices (idempotent, retried until done)."""
         self.state.revision += 1
@@ -518,10 +527,6 @@ class CaseEngine:
         )
         if notices:
             await workflow.execute_activity("send_notices", notices, **_RECORD_OPTIONS)
-
-
-def _who_zh(party: Party) -> str:
-    return f"{_ROLE_ZH.get(party.role, party.role)} {party.department}"
 
 
 _ROLE_ZH = {

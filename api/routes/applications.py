@@ -167,6 +167,7 @@ async def create_application(
 ) -> CaseOut:
     profile_id = body.profile or settings.default_profile
     resource, fields = await run_in_threadpool(_check_application, session, caller, body, profile_id)
+    names = {code: ref.name_zh for code, ref in (await _names(session)).items()}
     client = await get_temporal_client(request)
     now = datetime.now(UTC)
     case_id = case_service.new_case_id("sharing_application", now)
@@ -194,6 +195,7 @@ async def create_application(
         requested_mode=body.sharing_mode or "",
         submitted_at=now,
         submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
+        department_names=names,
     )
     state = await _settle(case_service.start_sharing_application(client, settings.task_queue, inp), case_id)
     log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=state.status)

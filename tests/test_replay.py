@@ -35,7 +35,7 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_samples_exist() -> None:
-    assert len(HISTORIES) >= 10
+    assert len(HISTORIES) >= 20  # V1 (two activities per step) and V2 (one local activity)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

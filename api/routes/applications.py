@@ -8,6 +8,7 @@ the workflow's activities write before an Update returns.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
+from temporalio.client import Client
 
 from api.deps import (
     ActingCaller,
@@ -329,6 +331,32 @@ def _grant_terms(grant: Any) -> GrantTerms | None:
     )
 
 
+async def _act_on_case(
+    request: Request,
+    session: Session,
+    caller: Any,
+    case_id: str,
+    call: Callable[[Client], Awaitable[CaseState]],
+) -> CaseState:
+    """Send a state change to a case the caller can see and that is still open.
+
+    Visibility first (a department not party to the case gets 404, never a hint it exists), then
+    the projection's status (a closed case → 409 without a round trip); the workflow's validator
+    decides the rest (403 / 409 / 422).
+    """
+    bind_log_context(request, case_id=case_id)
+    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
+    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
+    if case.status != "in_progress":
+        raise _closed_conflict(case)
+    client = await get_temporal_client(request)
+    try:
+        return await _settle(call(client), case_id)
+    except CaseNotFound:
+        # The projection has the case, so the workflow has completed since: the case is closed.
+        raise _closed_conflict(case) from None
+
+
 @router.post(
     "/{case_id}/decisions",
     response_model=CaseOut,
@@ -346,12 +374,6 @@ async def decide(
     session: SessionDep,
     body: Annotated[DecisionCreate, Body()],
 ) -> CaseOut:
-    bind_log_context(request, case_id=case_id)
-    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
-    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
-    if case.status != "in_progress":
-        raise _closed_conflict(case)
-    client = await get_temporal_client(request)
     decision = DecisionRequest(
         actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
         action=body.action,
@@ -360,11 +382,9 @@ async def decide(
         note=body.note,
         grant=_grant_terms(body.grant),
     )
-    try:
-        state = await _settle(case_service.decide(client, case_id, decision), case_id)
-    except CaseNotFound:
-        # The projection has the case, so the workflow has completed since: the case is closed.
-        raise _closed_conflict(case) from None
+    state = await _act_on_case(
+        request, session, caller, case_id, lambda client: case_service.decide(client, case_id, decision)
+    )
     log.info("decision_taken", step=body.step, action=body.action, status=state.status)
     return case_out(state, await _names(session))
 
@@ -385,19 +405,12 @@ async def withdraw(
     session: SessionDep,
     body: Annotated[WithdrawalCreate, Body()],
 ) -> CaseOut:
-    bind_log_context(request, case_id=case_id)
-    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
-    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
-    if case.status != "in_progress":
-        raise _closed_conflict(case)
-    client = await get_temporal_client(request)
-    request_ = WithdrawRequest(
+    withdrawal = WithdrawRequest(
         actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
         reason=body.reason,
     )
-    try:
-        state = await _settle(case_service.withdraw(client, case_id, request_), case_id)
-    except CaseNotFound:
-        raise _closed_conflict(case) from None
+    state = await _act_on_case(
+        request, session, caller, case_id, lambda client: case_service.withdraw(client, case_id, withdrawal)
+    )
     log.info("application_withdrawn", status=state.status)
     return case_out(state, await _names(session))

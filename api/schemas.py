@@ -464,6 +464,23 @@ def actions_out(profile_id: str, profile_version: str, step: str, names: list[st
     return out
 
 
+def task_actions(state: CaseState, task: CaseTask) -> list[ActionOut]:
+    """The actions as the case pinned them; records written before tasks carried them fall back to
+    the profile file of the pinned version."""
+    if task.action_info:
+        return [
+            ActionOut(
+                id=a.id,
+                name_zh=a.name_zh,
+                name_en=a.name_en,
+                reason_required=a.reason_required,
+                grant=a.grant,
+            )
+            for a in task.action_info
+        ]
+    return actions_out(state.profile_id, state.profile_version, task.step, task.actions)
+
+
 def is_overdue(task: CaseTask, now: datetime) -> bool:
     """The projection's flag, or a deadline already past that the breach timer has not yet recorded."""
     if task.overdue:
@@ -506,9 +523,7 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         name_en=task.name_en,
         assignee=_party(task.assignee.department, task.assignee.role, names),
         status=task.status,
-        actions=actions_out(state.profile_id, state.profile_version, task.step, task.actions)
-        if task.status == "open"
-        else [],
+        actions=task_actions(state, task) if task.status == "open" else [],
         opened_at=task.opened_at,
         due_at=deadline.due_at if deadline else None,
         due_date=str(deadline.due_date) if deadline else None,

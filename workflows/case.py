@@ -84,6 +84,17 @@ class Breach:
 
 
 @dataclass
+class ActionInfo:
+    """What a decision on a task means, from the rules the case pinned (for display and checks)."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    reason_required: bool = False
+    grant: bool = False
+
+
+@dataclass
 class Task:
     """A waiting step: who must act, what they may do, when it is due and why."""
 
@@ -105,6 +116,8 @@ class Task:
     breach: Breach | None = None
     decision: Decision | None = None
     closed_at: datetime | None = None
+    #: The actions' names and requirements under the pinned rules (same order as ``actions``).
+    action_info: list[ActionInfo] = field(default_factory=list)
 
 
 @dataclass

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ERROR_CONFLICT,
         ERROR_FORBIDDEN,
         ERROR_INVALID,
+        ActionInfo,
         Actor,
         AuditEvent,
         Breach,
@@ -159,6 +160,10 @@ class CaseEngine:
             name_en=step.name_en,
             assignee=self._assignee(step),
             actions=list(step.actions),
+            action_info=[
+                ActionInfo(a_id, a.name_zh, a.name_en, a.reason_required, a.grant)
+                for a_id, a in step.actions.items()
+            ],
             opened_at=opened_at,
             article=step.article,
             limit_basis=step.limit_basis,

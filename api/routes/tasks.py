@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from api.deps import CurrentCaller, SessionDep
 from api.errors import problem_responses
-from api.schemas import InboxTask, TaskList, actions_out, as_aware, is_overdue, state_from_detail
+from api.schemas import InboxTask, TaskList, as_aware, is_overdue, state_from_detail, task_actions
 from govshare.models import Case, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -76,7 +76,7 @@ def list_tasks(
                 overdue=is_overdue(task, now),
                 explanation_zh=list(deadline.explanation_zh) if deadline else [],
                 explanation_en=list(deadline.explanation_en) if deadline else [],
-                actions=actions_out(state.profile_id, state.profile_version, task.step, task.actions),
+                actions=task_actions(state, task),
             )
         )
     return TaskList(items=items, total=total, limit=limit, offset=offset)

@@ -1,0 +1,63 @@
+"""How a case becomes a response, without servers: the view must render what the case pinned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from api.schemas import task_actions
+from workflows.case import ActionInfo, Actor, CaseState, Party, Task
+
+
+def _state(task: Task, version: str) -> CaseState:
+    return CaseState(
+        case_id="SA-1",
+        case_type="sharing_application",
+        workflow_id="SharingApplication:SA-1",
+        profile_id="hubei",
+        profile_version=version,
+        profile_digest="",
+        profile_name_zh="湖北省政务信息资源共享管理办法",
+        parties={"consumer": "rsj", "provider": "gaj", "platform": "bdb"},
+        submitted_at=datetime(2026, 11, 23, tzinfo=UTC),
+        submitted_by=Actor("rsj", "consumer"),
+        tasks=[task],
+    )
+
+
+def _task(**kw) -> Task:
+    return Task(
+        task_id="SA-1/1",
+        seq=1,
+        step="provider_authorization",
+        name_zh="提供部门授权",
+        name_en="Authorization by the provider",
+        assignee=Party("gaj", "provider"),
+        actions=["grant", "refuse"],
+        opened_at=datetime(2026, 11, 23, tzinfo=UTC),
+        article="20",
+        limit_basis="statute",
+        **kw,
+    )
+
+
+def test_actions_come_from_the_pinned_rules_even_when_the_profile_file_moved_on() -> None:
+    task = _task(
+        action_info=[
+            ActionInfo("grant", "同意授权", "Grant", grant=True),
+            ActionInfo("refuse", "不同意授权", "Refuse", reason_required=True),
+        ]
+    )
+    actions = task_actions(_state(task, "0.1-no-longer-on-disk"), task)
+    assert [(a.id, a.name_zh, a.reason_required, a.grant) for a in actions] == [
+        ("grant", "同意授权", False, True),
+        ("refuse", "不同意授权", True, False),
+    ]
+
+
+def test_records_without_action_info_fall_back_to_the_profile_file() -> None:
+    from regulations import load_profile
+
+    task = _task()
+    actions = task_actions(_state(task, load_profile("hubei").version), task)
+    assert [a.name_zh for a in actions] == ["同意授权", "不同意授权"]
+    assert [a.reason_required for a in actions] == [False, True]

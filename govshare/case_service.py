@@ -16,6 +16,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -153,13 +154,18 @@ async def start_sharing_application(
 ) -> CaseState:
     """Start the case and return it once its first task is open (with its due date)."""
     try:
-        handle = await client.start_workflow(
-            SharingApplicationWorkflow.run,
-            inp,
-            id=workflow_id_for(inp.case.case_id),
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+        try:
+            handle = await client.start_workflow(
+                SharingApplicationWorkflow.run,
+                inp,
+                id=workflow_id_for(inp.case.case_id),
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            # A retried create (same Idempotency-Key, hence the same case id): answer with the case
+            # that the first attempt started, never start a second one.
+            handle = client.get_workflow_handle_for(SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id))
         try:
             return await handle.execute_update(SharingApplicationWorkflow.settled)
         except RPCError as err:

@@ -134,3 +134,16 @@ class Notification(SQLModel, table=True):
     text_en: str
     created_at: datetime
     read_at: datetime | None = None
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's ``Idempotency-Key`` on a create: a retried request returns the case it created."""
+
+    __table_args__ = (UniqueConstraint("department_code", "key", name="uq_idempotency_department_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    department_code: str = Field(max_length=64)
+    key: str = Field(max_length=100)
+    request_sha256: str = Field(max_length=64)
+    case_id: str = Field(max_length=64)
+    created_at: datetime

@@ -8,15 +8,18 @@ the workflow's activities write before an Update returns.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
@@ -48,7 +51,7 @@ from api.schemas import (
 )
 from govshare import case_service
 from govshare.case_service import CaseConflict, CaseNotFound, EngineUnavailable
-from govshare.models import Case, Department, Resource
+from govshare.models import Case, Department, IdempotencyKey, Resource
 from regulations import ProfileError, load_profile
 from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
 
@@ -166,6 +169,18 @@ async def create_application(
     session: SessionDep,
     settings: SettingsDep,
     body: Annotated[ApplicationCreate, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=100,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Optional. A retried request with the same key returns the case the first one "
+            "created (200, `Idempotent-Replayed: true`) instead of creating another; the same key with a "
+            "different body is refused (422). 同一幂等键重复提交只创建一个案件。",
+        ),
+    ] = None,
 ) -> CaseOut:
     profile_id = body.profile or settings.default_profile
     resource, fields = await run_in_threadpool(_check_application, session, caller, body, profile_id)
@@ -173,6 +188,12 @@ async def create_application(
     client = await get_temporal_client(request)
     now = datetime.now(UTC)
     case_id = case_service.new_case_id("sharing_application", now)
+    replayed = False
+    if idempotency_key is not None:
+        fingerprint = _request_fingerprint(body, profile_id)
+        case_id, now, replayed = await run_in_threadpool(
+            _claim_idempotency_key, session, caller.department, idempotency_key, fingerprint, case_id, now
+        )
     bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
     inp = case_service.build_sharing_application(
         case_id=case_id,
@@ -202,6 +223,9 @@ async def create_application(
     state = await _settle(case_service.start_sharing_application(client, settings.task_queue, inp), case_id)
     log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=state.status)
     response.headers["Location"] = f"/applications/{case_id}"
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return case_out(state, await _names(session))
 
 
@@ -329,6 +353,55 @@ def _grant_terms(grant: Any) -> GrantTerms | None:
         conditions=grant.conditions,
         valid_until=valid_until,
     )
+
+
+def _request_fingerprint(body: ApplicationCreate, profile_id: str) -> str:
+    canonical = json.dumps(
+        {**body.model_dump(mode="json"), "profile": profile_id}, sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _claim_idempotency_key(
+    session: Session, department: str, key: str, fingerprint: str, case_id: str, now: datetime
+) -> tuple[str, datetime, bool]:
+    """Claim ``key`` for a new case, or find the case it already names: (case id, record time, replayed).
+
+    The unique (department, key) row is written before the workflow starts, so two concurrent
+    retries agree on one case id, and the workflow id's reject-duplicate policy starts it once. The
+    replay reuses the first attempt's record time, so the deadlines are the same too (Hubei 22).
+    """
+    for _attempt in range(2):
+        existing = session.exec(
+            select(IdempotencyKey).where(
+                IdempotencyKey.department_code == department, IdempotencyKey.key == key
+            )
+        ).first()
+        if existing is not None:
+            if existing.request_sha256 != fingerprint:
+                raise ApiError(
+                    422,
+                    "该幂等键(Idempotency-Key)已用于另一份不同的申请",
+                    "this Idempotency-Key was already used for a different request",
+                    code="idempotency_key_reused",
+                    errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with a different body"}],
+                )
+            return existing.case_id, as_aware(existing.created_at) or now, True
+        session.add(
+            IdempotencyKey(
+                department_code=department,
+                key=key,
+                request_sha256=fingerprint,
+                case_id=case_id,
+                created_at=now,
+            )
+        )
+        try:
+            session.commit()
+            return case_id, now, False
+        except IntegrityError:  # a concurrent retry claimed it first: read its row
+            session.rollback()
+    raise RuntimeError("idempotency key neither claimed nor found")
 
 
 async def _act_on_case(

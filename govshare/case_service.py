@@ -16,8 +16,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from calendars import SHANGHAI
@@ -165,7 +164,9 @@ async def start_sharing_application(
         except WorkflowAlreadyStartedError:
             # A retried create (same Idempotency-Key, hence the same case id): answer with the case
             # that the first attempt started, never start a second one.
-            handle = client.get_workflow_handle_for(SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id))
+            handle = client.get_workflow_handle_for(
+                SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id)
+            )
         try:
             return await handle.execute_update(SharingApplicationWorkflow.settled)
         except RPCError as err:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from calendars import WorkingDayCalendar
 from govshare.models import Notification, Resource
 from workflows.case import CaseState
 from workflows.case import Task as CaseTask
@@ -233,6 +234,11 @@ class TaskOut(BaseModel):
     breach: BreachOut | None = None
     decision: DecisionOut | None = None
     closed_at: datetime | None = None
+    working_days_taken: int | None = Field(
+        default=None,
+        description="Working days from opening to close, counted like deadlines (statistics: 'handled in "
+        "7 working days', Hubei 26); none while open",
+    )
 
 
 class ResourceSnapshotOut(BaseModel):
@@ -538,6 +544,9 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         breach=_breach_out(task.breach) if task.breach else None,
         decision=decision_out,
         closed_at=task.closed_at,
+        working_days_taken=WorkingDayCalendar.default().working_days_between(task.opened_at, task.closed_at)
+        if task.closed_at is not None
+        else None,
     )
 
 

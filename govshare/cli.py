@@ -233,6 +233,30 @@ def deadline_command(parser: argparse.ArgumentParser) -> Handler:
     return handle
 
 
+@command(
+    "working-days", help="working days elapsed between two instants (statistics: 'handled in N working days')"
+)
+def working_days_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument(
+        "--from", dest="start", type=_instant, required=True, help="ISO 8601; naive = Asia/Shanghai"
+    )
+    parser.add_argument(
+        "--to", dest="end", type=_instant, required=True, help="ISO 8601; naive = Asia/Shanghai"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(args: argparse.Namespace) -> int:
+        calendar = _import_calendars().WorkingDayCalendar.default()
+        count = calendar.working_days_between(args.start, args.end)
+        if args.json:
+            _print_json({"from": args.start.isoformat(), "to": args.end.isoformat(), "working_days": count})
+        else:
+            print(count)
+        return 0
+
+    return handle
+
+
 def _import_calendars() -> Any:
     try:
         return importlib.import_module("calendars")

@@ -25,6 +25,7 @@ def _state(task: Task, version: str) -> CaseState:
 
 
 def _task(**kw) -> Task:
+    kw.setdefault("opened_at", datetime(2026, 11, 23, tzinfo=UTC))
     return Task(
         task_id="SA-1/1",
         seq=1,
@@ -33,7 +34,6 @@ def _task(**kw) -> Task:
         name_en="Authorization by the provider",
         assignee=Party("gaj", "provider"),
         actions=["grant", "refuse"],
-        opened_at=datetime(2026, 11, 23, tzinfo=UTC),
         article="20",
         limit_basis="statute",
         **kw,
@@ -61,3 +61,15 @@ def test_records_without_action_info_fall_back_to_the_profile_file() -> None:
     actions = task_actions(_state(task, load_profile("hubei").version), task)
     assert [a.name_zh for a in actions] == ["同意授权", "不同意授权"]
     assert [a.reason_required for a in actions] == [False, True]
+
+
+def test_working_days_taken_is_counted_like_a_deadline() -> None:
+    from zoneinfo import ZoneInfo
+
+    from api.schemas import task_out
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    task = _task(opened_at=datetime(2026, 9, 30, 16, tzinfo=shanghai))
+    assert task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).working_days_taken is None
+    task.status, task.closed_at = "done", datetime(2026, 10, 10, 11, tzinfo=shanghai)
+    assert task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).working_days_taken == 3

@@ -305,3 +305,15 @@ def test_python_dash_m():
     )
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
     assert done.stdout.decode("utf-8").splitlines()[0] == NATIONAL_DAY_DUE
+
+
+def test_working_days_elapsed(capsys):
+    # Recorded 09-30, answered Saturday 10-10 (a make-up working day): 10-08, 10-09, 10-10 → 3.
+    assert (
+        main(["working-days", "--from", "2026-09-30T10:00:00+08:00", "--to", "2026-10-10T15:00:00+08:00"])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == "3"
+    assert main(["working-days", "--from", "2026-10-01T09:00", "--to", "2026-10-07T18:00", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["working_days"] == 0  # all National Day
+    assert main(["working-days", "--from", "2026-10-01T09:00", "--to", "yesterday"]) == 2

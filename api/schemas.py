@@ -494,7 +494,7 @@ def is_overdue(task: CaseTask, now: datetime) -> bool:
     return task.status == "open" and task.deadline is not None and task.deadline.due_at <= now
 
 
-def _party(code: str, role: str, names: dict[str, DepartmentRef]) -> PartyOut:
+def party_out(code: str, role: str, names: dict[str, DepartmentRef]) -> PartyOut:
     ref = names.get(code) or DepartmentRef(code=code)
     return PartyOut(code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role)
 
@@ -527,7 +527,7 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         step=task.step,
         name_zh=task.name_zh,
         name_en=task.name_en,
-        assignee=_party(task.assignee.department, task.assignee.role, names),
+        assignee=party_out(task.assignee.department, task.assignee.role, names),
         status=task.status,
         actions=task_actions(state, task) if task.status == "open" else [],
         opened_at=task.opened_at,

@@ -43,10 +43,10 @@ from api.schemas import (
     CaseSummary,
     DecisionCreate,
     DepartmentRef,
-    PartyOut,
     WithdrawalCreate,
     as_aware,
     case_out,
+    party_out,
     state_from_detail,
 )
 from govshare import case_service
@@ -291,9 +291,7 @@ def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
     open_task = next((t for t in (row.detail or {}).get("tasks", []) if t.get("status") == "open"), None)
     assignee = None
     if open_task is not None:
-        code, role = open_task["assignee"]["department"], open_task["assignee"]["role"]
-        ref = names.get(code) or DepartmentRef(code=code)
-        assignee = PartyOut(code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role)
+        assignee = party_out(open_task["assignee"]["department"], open_task["assignee"]["role"], names)
     return CaseSummary(
         id=row.id,
         case_type=row.case_type,

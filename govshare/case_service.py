@@ -72,11 +72,18 @@ class EngineUnavailable(CaseError):
 _BY_TYPE = {ERROR_FORBIDDEN: CaseForbidden, ERROR_CONFLICT: CaseConflict, ERROR_INVALID: CaseInvalid}
 
 
+#: Case id prefix → workflow type. A new case type adds its workflow here and in ``worker.WORKFLOWS``;
+#: deciding, withdrawing, re-planning and reading go through the handlers every case workflow inherits
+#: from ``CaseEngine``, so nothing else changes.
+WORKFLOW_TYPES = {"SA": "SharingApplication"}
+
+
 def workflow_id_for(case_id: str) -> str:
     """Workflow ids are business keys (``SharingApplication:SA-20261123-7K3Q9X``)."""
-    if case_id.startswith("SA-"):
-        return f"SharingApplication:{case_id}"
-    raise CaseNotFound(f"未找到案件 {case_id}", f"no case {case_id}")
+    workflow_type = WORKFLOW_TYPES.get(case_id.split("-", 1)[0])
+    if workflow_type is None:
+        raise CaseNotFound(f"未找到案件 {case_id}", f"no case {case_id}")
+    return f"{workflow_type}:{case_id}"
 
 
 def new_case_id(case_type: str, now: datetime) -> str:
@@ -168,7 +175,7 @@ async def start_sharing_application(
                 SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id)
             )
         try:
-            return await handle.execute_update(SharingApplicationWorkflow.settled)
+            return await handle.execute_update("settled", result_type=CaseState)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -180,25 +187,34 @@ async def start_sharing_application(
 
 
 def _handle(client: Client, case_id: str) -> WorkflowHandle:
-    return client.get_workflow_handle_for(SharingApplicationWorkflow.run, workflow_id_for(case_id))
+    return client.get_workflow_handle(workflow_id_for(case_id))
+
+
+async def _update(client: Client, case_id: str, name: str, arg: object = None, result_type: type = CaseState):
+    handle = _handle(client, case_id)
+    try:
+        if arg is None:
+            return await handle.execute_update(name, result_type=result_type)
+        return await handle.execute_update(name, arg, result_type=result_type)
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        raise _translate(err) from err
 
 
 async def decide(client: Client, case_id: str, request: DecisionRequest) -> CaseState:
-    try:
-        return await _handle(client, case_id).execute_update(SharingApplicationWorkflow.decide, request)
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        raise _translate(err) from err
+    return await _update(client, case_id, "decide", request)
 
 
 async def withdraw(client: Client, case_id: str, request: WithdrawRequest) -> CaseState:
-    try:
-        return await _handle(client, case_id).execute_update(SharingApplicationWorkflow.withdraw, request)
-    except (WorkflowUpdateFailedError, RPCError) as err:
-        raise _translate(err) from err
+    return await _update(client, case_id, "withdraw", request)
+
+
+async def replan_deadlines(client: Client, case_id: str) -> bool:
+    """Ask the case to recompute a provisional deadline; True if it moved."""
+    return await _update(client, case_id, "replan_deadlines", result_type=bool)
 
 
 async def query_state(client: Client, case_id: str) -> CaseState:
     try:
-        return await _handle(client, case_id).query(SharingApplicationWorkflow.state)
+        return await _handle(client, case_id).query("state", result_type=CaseState)
     except RPCError as err:
         raise _translate(err) from err

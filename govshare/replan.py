@@ -16,8 +16,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from govshare import models
-from govshare.case_service import workflow_id_for
-from workflows.sharing_application import SharingApplicationWorkflow
+from govshare.case_service import replan_deadlines
 
 
 @dataclass
@@ -35,9 +34,5 @@ async def replan_open_deadlines(client: Client, engine: Engine) -> ReplanReport:
                 )
             )
         )
-    changed = []
-    for case_id in case_ids:
-        handle = client.get_workflow_handle(workflow_id_for(case_id))
-        if await handle.execute_update(SharingApplicationWorkflow.replan_deadlines):
-            changed.append(case_id)
+    changed = [case_id for case_id in case_ids if await replan_deadlines(client, case_id)]
     return ReplanReport(checked=len(case_ids), changed=changed)

@@ -87,6 +87,40 @@ class CaseEngine:
         self._settled = 0  # … and followed through by the main loop (next step open, recorded)
         self._ready = False  # the entry transition has been followed and recorded
 
+    # -- the handlers every case workflow shares (same names, so callers need not know the type) --
+    @workflow.update
+    async def settled(self) -> CaseState:
+        """Returns the case once its entry is followed: the first task open, or the case closed."""
+        await workflow.wait_condition(lambda: self._ready)
+        return self.state
+
+    @workflow.update
+    async def decide(self, req: DecisionRequest) -> CaseState:
+        return await self._apply_decision(req)
+
+    @decide.validator
+    def _check_decision(self, req: DecisionRequest) -> None:
+        _task, action = self._validate_decision(req)
+        if action.grant:
+            self.grant_terms(req, action)
+
+    @workflow.update
+    async def withdraw(self, req: WithdrawRequest) -> CaseState:
+        return await self._apply_withdrawal(req)
+
+    @withdraw.validator
+    def _check_withdrawal(self, req: WithdrawRequest) -> None:
+        self._validate_withdrawal(req)
+
+    @workflow.update
+    async def replan_deadlines(self) -> bool:
+        """Recompute a provisional deadline after a new holiday notice (``govshare replan-deadlines``)."""
+        return await self._replan_deadline()
+
+    @workflow.query(name="state")
+    def case_state(self) -> CaseState:
+        return self.state
+
     # -- the main loop --------------------------------------------------------------------------
     async def _run_case(self) -> CaseState:
         self._event("case_submitted", self.state.submitted_by, "提交申请", "Case submitted")

@@ -15,13 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from regulations.schema import Action, Transition
-    from workflows.case import (
-        ERROR_INVALID,
-        CaseState,
-        DecisionRequest,
-        GrantTerms,
-        WithdrawRequest,
-    )
+    from workflows.case import ERROR_INVALID, CaseState, DecisionRequest, GrantTerms
     from workflows.contracts import SharingApplicationInput
     from workflows.engine import CaseEngine, refuse
 
@@ -70,40 +64,6 @@ class SharingApplicationWorkflow(CaseEngine):
     @workflow.run
     async def run(self, inp: SharingApplicationInput) -> CaseState:
         return await self._run_case()
-
-    # -- Updates and the query -------------------------------------------------------------------
-    @workflow.update
-    async def settled(self) -> CaseState:
-        """Returns the case once its entry is followed: the first task open, or the case closed."""
-        await workflow.wait_condition(lambda: self._ready)
-        return self.state
-
-    @workflow.update
-    async def decide(self, req: DecisionRequest) -> CaseState:
-        return await self._apply_decision(req)
-
-    @decide.validator
-    def _check_decision(self, req: DecisionRequest) -> None:
-        _task, action = self._validate_decision(req)
-        if action.grant:
-            self.grant_terms(req, action)
-
-    @workflow.update
-    async def withdraw(self, req: WithdrawRequest) -> CaseState:
-        return await self._apply_withdrawal(req)
-
-    @withdraw.validator
-    def _check_withdrawal(self, req: WithdrawRequest) -> None:
-        self._validate_withdrawal(req)
-
-    @workflow.update
-    async def replan_deadlines(self) -> bool:
-        """Recompute a provisional deadline after a new holiday notice (``govshare replan-deadlines``)."""
-        return await self._replan_deadline()
-
-    @workflow.query
-    def state(self) -> CaseState:
-        return self.state
 
     # -- what is particular to an application ----------------------------------------------------
     def grant_terms(self, req: DecisionRequest, action: Action) -> GrantTerms:

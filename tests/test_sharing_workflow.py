@@ -394,3 +394,15 @@ async def test_provisional_deadline_is_replanned_when_the_notice_arrives(ts_clie
             assert not s.get(models.Task, state.tasks[-1].task_id).provisional
         # Close the case: the time-skipping server must not be left with a workflow nobody serves.
         await withdraw(ts_client, inp.case.case_id, WithdrawRequest(CONSUMER, "test done"))
+
+
+async def test_office_closing_cutoff_from_the_profile(run_worker, ts_client, task_queue):
+    # REGULATIONS.md §3: a profile may end periods at an office-closing time instead of 24:00.
+    recorded = datetime(2026, 9, 30, 16, 0, tzinfo=SHANGHAI)
+    inp = application("hubei", resource("conditional"), submitted_at=recorded)
+    inp.case.deadline_cutoff = "17:30"
+    state = await start_sharing_application(ts_client, task_queue, inp)
+    deadline = state.tasks[-1].deadline
+    assert deadline.cutoff == "17:30"
+    assert deadline.due_at == datetime(2026, 10, 10, 17, 30, tzinfo=SHANGHAI)
+    await withdraw(ts_client, inp.case.case_id, WithdrawRequest(CONSUMER, "test done"))

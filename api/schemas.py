@@ -241,6 +241,26 @@ class TaskOut(BaseModel):
     )
 
 
+class AuditEventOut(BaseModel):
+    seq: int
+    at: datetime
+    kind: str = Field(
+        description="case_submitted | task_opened | reminder_sent | deadline_breached | decision | "
+        "automatic_decision | deadline_recomputed | withdrawn | case_closed"
+    )
+    actor_department: str = ""
+    actor_role: str = Field(default="", description="the acting role, or 'system' for the case's own steps")
+    actor_user: str = ""
+    summary_zh: str = ""
+    summary_en: str = ""
+    data: dict[str, Any] = {}
+
+
+class AuditEventList(BaseModel):
+    case_id: str
+    items: list[AuditEventOut]
+
+
 class ResourceSnapshotOut(BaseModel):
     id: str
     version: int

@@ -38,6 +38,8 @@ from api.errors import ApiError, problem_responses
 from api.schemas import (
     STATUS_ZH,
     ApplicationCreate,
+    AuditEventList,
+    AuditEventOut,
     CaseList,
     CaseOut,
     CaseSummary,
@@ -51,7 +53,7 @@ from api.schemas import (
 )
 from govshare import case_service
 from govshare.case_service import CaseConflict, CaseNotFound, EngineUnavailable
-from govshare.models import Case, Department, IdempotencyKey, Resource
+from govshare.models import AuditEvent, Case, Department, IdempotencyKey, Resource
 from regulations import ProfileError, load_profile
 from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
 
@@ -326,6 +328,41 @@ def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
 def get_application(case_id: str, request: Request, caller: CurrentCaller, session: SessionDep) -> CaseOut:
     case = load_visible_case(session, caller, case_id, request)
     return case_out(state_from_detail(case.detail), department_names(session))
+
+
+@router.get(
+    "/{case_id}/events",
+    response_model=AuditEventList,
+    summary="The case's audit trail",
+    description="案件的审计记录(只增不改):提交、待办、提醒、超期、决定、撤回、办结,每条含时间、操作部门与角色、中英文摘要。\n\n"
+    "The append-only trail in order (Hubei 27, Luzhou 34/35). Same visibility as the case; the workflow "
+    "history in Temporal remains the source of truth and replays to the same events.",
+    responses=problem_responses(401, 404),
+)
+def get_application_events(
+    case_id: str, request: Request, caller: CurrentCaller, session: SessionDep
+) -> AuditEventList:
+    load_visible_case(session, caller, case_id, request)
+    rows = session.exec(
+        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))
+    ).all()
+    return AuditEventList(
+        case_id=case_id,
+        items=[
+            AuditEventOut(
+                seq=r.seq,
+                at=as_aware(r.at),
+                kind=r.kind,
+                actor_department=r.actor_department,
+                actor_role=r.actor_role,
+                actor_user=r.actor_user,
+                summary_zh=r.summary_zh,
+                summary_en=r.summary_en,
+                data=r.data,
+            )
+            for r in rows
+        ],
+    )
 
 
 # --------------------------------------------------------------------------------------------------

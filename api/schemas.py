@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 
 from calendars import WorkingDayCalendar
 from govshare.models import Notification, Resource
-from workflows.case import CaseState
+from workflows.case import STATUS_ZH, CaseState
 from workflows.case import Task as CaseTask
 
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -33,14 +33,6 @@ SHARING_MODE_ZH = {
     "online_query": "在线查询",
     "batch_download": "批量下载",
     "data_comparison": "数据比对",
-}
-STATUS_ZH = {
-    "in_progress": "办理中",
-    "granted": "同意授权",
-    "refused": "不同意授权",
-    "rejected": "不予受理",
-    "withdrawn": "已撤回",
-    "closed": "已办结",
 }
 
 

@@ -11,23 +11,8 @@ from typing import Any
 
 from calendars import SHANGHAI
 from regulations.citation import cite_zh
+from workflows.case import STATUS_EN, STATUS_ZH
 
-RESULT_ZH = {
-    "granted": "同意授权",
-    "refused": "不同意授权",
-    "rejected": "不予受理",
-    "withdrawn": "已撤回",
-    "in_progress": "办理中",
-    "closed": "已办结",
-}
-RESULT_EN = {
-    "granted": "granted",
-    "refused": "refused",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn",
-    "in_progress": "in progress",
-    "closed": "closed",
-}
 CASE_TYPE_ZH = {"sharing_application": "数据使用申请"}
 CASE_TYPE_EN = {"sharing_application": "data sharing application"}
 
@@ -96,10 +81,10 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     if kind == "decided":
         reason = p.get("reason", "")
         return (
-            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{RESULT_ZH.get(result, result)}"
+            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{STATUS_ZH.get(result, result)}"
             + (f",理由:{reason}" if reason else "")
             + "。",
-            f"[Result] Case {case} ({res_en}) '{step_en}': {RESULT_EN.get(result, result)}"
+            f"[Result] Case {case} ({res_en}) '{step_en}': {STATUS_EN.get(result, result)}"
             + (f"; reason: {reason}" if reason else "")
             + ".",
         )
@@ -118,12 +103,12 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
         basis = article_zh(p, p.get("result_article", ""))
         return (
             f"【办结】您的{CASE_TYPE_ZH.get(p.get('case_type', ''), '申请')} {case}({res_zh})"
-            f"已办结:{RESULT_ZH.get(result, result)}"
+            f"已办结:{STATUS_ZH.get(result, result)}"
             + (f",理由:{reason}" if reason else "")
             + (f"(依据{basis})" if basis else "")
             + "。",
             f"[Closed] Your {CASE_TYPE_EN.get(p.get('case_type', ''), 'case')} {case} ({res_en}) "
-            f"is {RESULT_EN.get(result, result)}"
+            f"is {STATUS_EN.get(result, result)}"
             + (f"; reason: {reason}" if reason else "")
             + (f" (art. {p.get('result_article')})" if p.get("result_article") else "")
             + ".",

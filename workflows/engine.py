@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ERROR_CONFLICT,
         ERROR_FORBIDDEN,
         ERROR_INVALID,
+        STATUS_ZH,
         ActionInfo,
         Actor,
         AuditEvent,
@@ -471,7 +472,7 @@ class CaseEngine:
         self._event(
             "case_closed",
             None,
-            f"办结:{self.state.status}",
+            f"办结:{STATUS_ZH.get(self.state.status, self.state.status)}",
             f"Case closed: {self.state.status}",
             {"result": self.state.result, "article": self.state.result_article},
         )

@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event
+import structlog
+from sqlalchemy import Column, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from govshare import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from govshare.settings import get_settings
+
+log = structlog.get_logger("govshare.db")
 
 
 def make_engine(url: str) -> Engine:
@@ -35,8 +38,41 @@ def make_engine(url: str) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables. Idempotent; run by the API, the worker and the launcher on start."""
+    """Create missing tables and add missing columns. Idempotent; run by the API, the worker and the
+    launcher on start.
+
+    The models evolve the way the workflow contracts do — new tables, new columns with defaults — and
+    those changes are applied here. Anything else (a dropped or retyped column) is not guessed at: it
+    is reported and left for a written migration.
+    """
     SQLModel.metadata.create_all(engine)
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if column.primary_key or (not column.nullable and column.default is None):
+                raise RuntimeError(
+                    f"table {table.name}: new column {column.name} is required and has no default; "
+                    "write a migration for it"
+                )
+            _add_column(engine, table.name, column)
+            log.info("schema column added", table=table.name, column=column.name)
+
+
+def _add_column(engine: Engine, table: str, column: Column) -> None:
+    ddl_type = column.type.compile(dialect=engine.dialect)
+    default = column.default.arg if column.default is not None and column.default.is_scalar else None
+    clause = ""
+    if default is not None:
+        literal = repr(default) if not isinstance(default, bool) else ("1" if default else "0")
+        if engine.dialect.name == "postgresql" and isinstance(default, bool):
+            literal = "true" if default else "false"
+        clause = f" NOT NULL DEFAULT {literal}" if not column.nullable else f" DEFAULT {literal}"
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as conn:
+        conn.execute(text(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} {ddl_type}{clause}"))
 
 
 @lru_cache

@@ -173,10 +173,16 @@ async def test_wrong_department_and_wrong_step_are_refused(run_worker, ts_client
         await decide(ts_client, inp.case.case_id, DecisionRequest(PROVIDER, "accept"))
     with pytest.raises(CaseForbidden):  # another department in the right role neither
         await decide(ts_client, inp.case.case_id, DecisionRequest(Actor("mzj", "platform"), "accept"))
-    with pytest.raises(CaseConflict):  # a decision for a step that is not open
+    with pytest.raises(CaseConflict):  # the provider's own step, not yet open: not its turn
+        await decide(
+            ts_client, inp.case.case_id, DecisionRequest(PROVIDER, "grant", "provider_authorization")
+        )
+    with pytest.raises(CaseForbidden):  # a step that is never the platform's
         await decide(
             ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "grant", "provider_authorization")
         )
+    with pytest.raises(CaseInvalid):  # a step the profile does not have
+        await decide(ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "accept", "no_such_step"))
     with pytest.raises(CaseInvalid):  # an action the step does not have
         await decide(ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "grant", "platform_check"))
     state = await query_state(ts_client, inp.case.case_id)

@@ -354,17 +354,29 @@ class CaseEngine:
         task = self.state.open_task
         if task is None:
             raise refuse(ERROR_CONFLICT, "案件正在转入下一环节,请稍后重试", "no task is open; retry shortly")
+        # Naming a step that is not open: a conflict if that step is the caller's (someone acted
+        # first, the page was stale, or it is not yet their turn); forbidden if it never would be.
+        if req.step and req.step != task.step:
+            named = self._rules.steps.get(req.step)
+            if named is None:
+                raise refuse(ERROR_INVALID, f"未知环节 {req.step}", f"unknown step {req.step}")
+            owner = self._assignee(named)
+            if (req.actor.department, req.actor.role) != (owner.department, owner.role):
+                raise refuse(
+                    ERROR_FORBIDDEN,
+                    f"环节“{named.name_zh}”由{self._who_zh(owner)}办理",
+                    f"step {req.step} is assigned to {owner.role} {owner.department}",
+                )
+            raise refuse(
+                ERROR_CONFLICT,
+                f"案件当前环节为“{task.name_zh}”,不是“{named.name_zh}”",
+                f"the case is at step {task.step}, not {req.step}",
+            )
         if req.actor.department != task.assignee.department or req.actor.role != task.assignee.role:
             raise refuse(
                 ERROR_FORBIDDEN,
                 f"当前环节“{task.name_zh}”由{self._who_zh(task.assignee)}办理",
                 f"the open step {task.step} is assigned to {task.assignee.role} {task.assignee.department}",
-            )
-        if req.step and req.step != task.step:
-            raise refuse(
-                ERROR_CONFLICT,
-                f"案件当前环节为“{task.name_zh}”,不是 {req.step}",
-                f"the case is at step {task.step}, not {req.step}",
             )
         action = self._rules.steps[task.step].actions.get(req.action)
         if action is None:

@@ -254,9 +254,13 @@ async def test_wrong_department_or_role_cannot_decide(api):
 async def test_decision_for_a_step_that_is_not_open(api):
     case = await api.apply()
     case_id = case["id"]
-    problem = await api.decide(SCJGJ, case_id, "provider_authorization", "grant", expect=403)
-    problem = await api.decide(PLATFORM, case_id, "provider_authorization", "grant", expect=409)
-    assert problem["status"] == 409 and problem["code"] == "conflict"
+    # The provider's own step, not yet open: not its turn (409), not a matter of rights.
+    problem = await api.decide(SCJGJ, case_id, "provider_authorization", "grant", expect=409)
+    # A step that is never the caller's: 403.
+    problem = await api.decide(SCJGJ, case_id, "notify_consumer", "inform", expect=403)
+    assert problem["code"] == "forbidden"
+    problem = await api.decide(PLATFORM, case_id, "provider_authorization", "grant", expect=403)
+    assert problem["status"] == 403 and problem["code"] == "forbidden"
     problem = await api.decide(PLATFORM, case_id, "platform_check", "approve", expect=422)
     assert problem["code"] == "invalid_decision"
     await api.decide(PLATFORM, case_id, "platform_check", "reject", reason="材料不全")

@@ -11,8 +11,17 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
 
+from calendars import SHANGHAI as SHANGHAI_TZ
 from calendars import WorkingDayCalendar
 from govshare.models import Notification, Resource
 from workflows.case import STATUS_ZH, CaseState
@@ -34,6 +43,20 @@ SHARING_MODE_ZH = {
     "batch_download": "批量下载",
     "data_comparison": "数据比对",
 }
+
+
+def _in_shanghai(value: datetime) -> str:
+    if value.tzinfo is None:  # the projection stores UTC; SQLite hands it back naive
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(SHANGHAI_TZ).isoformat()
+
+
+#: Every instant in a response reads in Asia/Shanghai (+08:00), the time the regulations count in.
+ShanghaiTime = Annotated[
+    datetime,
+    PlainSerializer(_in_shanghai, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 def as_aware(value: datetime | None) -> datetime | None:
@@ -168,7 +191,7 @@ class GrantOut(BaseModel):
     fields: list[str] = []
     sharing_mode: str = ""
     conditions: str = ""
-    valid_until: datetime | None = None
+    valid_until: ShanghaiTime | None = None
     comparison_results_only: bool = Field(
         default=False, description="Luzhou 25: 数据比对 — data does not land, only comparison results"
     )
@@ -179,7 +202,7 @@ class DecisionOut(BaseModel):
     name_zh: str = ""
     name_en: str = ""
     actor: ActorOut
-    decided_at: datetime
+    decided_at: ShanghaiTime
     reason: str = ""
     note: str = ""
     grant: GrantOut | None = None
@@ -189,8 +212,8 @@ class DecisionOut(BaseModel):
 
 class BreachOut(BaseModel):
     step: str
-    due_at: datetime
-    detected_at: datetime
+    due_at: ShanghaiTime
+    detected_at: ShanghaiTime
     article: str
     responsible: ActorOut
     next_rung: str = ""
@@ -208,8 +231,8 @@ class TaskOut(BaseModel):
     assignee: PartyOut
     status: str = Field(description="open | done | cancelled")
     actions: list[ActionOut] = []
-    opened_at: datetime
-    due_at: datetime | None = Field(
+    opened_at: ShanghaiTime
+    due_at: ShanghaiTime | None = Field(
         default=None, description="End of the period (Asia/Shanghai); none if untimed"
     )
     due_date: str | None = Field(
@@ -222,10 +245,10 @@ class TaskOut(BaseModel):
     explanation_zh: list[str] = []
     explanation_en: list[str] = []
     overdue: bool = False
-    reminded_at: datetime | None = None
+    reminded_at: ShanghaiTime | None = None
     breach: BreachOut | None = None
     decision: DecisionOut | None = None
-    closed_at: datetime | None = None
+    closed_at: ShanghaiTime | None = None
     working_days_taken: int | None = Field(
         default=None,
         description="Working days from opening to close, counted like deadlines (statistics: 'handled in "
@@ -235,7 +258,7 @@ class TaskOut(BaseModel):
 
 class AuditEventOut(BaseModel):
     seq: int
-    at: datetime
+    at: ShanghaiTime
     kind: str = Field(
         description="case_submitted | task_opened | reminder_sent | deadline_breached | decision | "
         "automatic_decision | deadline_recomputed | withdrawn | case_closed"
@@ -292,10 +315,10 @@ class CaseOut(BaseModel):
     reason: str = ""
     requested_fields: list[str] = []
     requested_mode: str = ""
-    submitted_at: datetime
+    submitted_at: ShanghaiTime
     submitted_by: ActorOut
     grant: GrantOut | None = None
-    closed_at: datetime | None = None
+    closed_at: ShanghaiTime | None = None
     overdue: bool = False
     open_task: TaskOut | None = Field(default=None, description="The task waiting now, with its due date")
     timeline: list[TaskOut] = Field(default_factory=list, description="Every step so far, oldest first")
@@ -314,10 +337,10 @@ class CaseSummary(BaseModel):
     subject_zh: str = ""
     consumer_department: str
     provider_department: str
-    submitted_at: datetime
-    closed_at: datetime | None = None
+    submitted_at: ShanghaiTime
+    closed_at: ShanghaiTime | None = None
     overdue: bool = False
-    next_due_at: datetime | None = None
+    next_due_at: ShanghaiTime | None = None
     open_step: str | None = None
     open_step_zh: str | None = None
     open_assignee: PartyOut | None = None
@@ -346,8 +369,8 @@ class InboxTask(BaseModel):
     consumer_department: str = ""
     provider_department: str = ""
     profile_id: str = ""
-    opened_at: datetime
-    due_at: datetime | None = None
+    opened_at: ShanghaiTime
+    due_at: ShanghaiTime | None = None
     due_date: str | None = None
     working_days: int | None = None
     article: str = ""
@@ -372,8 +395,8 @@ class NotificationOut(BaseModel):
     text: str = Field(description="In the request's language (zh-CN unless Accept-Language: en)")
     text_zh: str
     text_en: str
-    created_at: datetime
-    read_at: datetime | None = None
+    created_at: ShanghaiTime
+    read_at: ShanghaiTime | None = None
 
     @classmethod
     def from_row(cls, row: Notification, *, english: bool) -> NotificationOut:

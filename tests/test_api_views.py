@@ -73,3 +73,13 @@ def test_working_days_taken_is_counted_like_a_deadline() -> None:
     assert task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).working_days_taken is None
     task.status, task.closed_at = "done", datetime(2026, 10, 10, 11, tzinfo=shanghai)
     assert task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).working_days_taken == 3
+
+
+def test_every_instant_reads_in_shanghai_time() -> None:
+    import json
+
+    from api.schemas import task_out
+
+    task = _task(opened_at=datetime(2026, 9, 30, 17, 30, tzinfo=UTC))  # 10-01 01:30 in Shanghai
+    body = json.loads(task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).model_dump_json())
+    assert body["opened_at"] == "2026-10-01T01:30:00+08:00"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
+from datetime import date
 
 import structlog
 from sqlalchemy import Engine
@@ -76,6 +77,13 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    missing = WorkingDayCalendar.default().missing_years_ahead(date.today())
+    if missing:
+        log.warning(
+            "holiday notice missing: deadlines in these years are provisional until it is added "
+            "(calendars/notices/<year>.toml, then govshare replan-deadlines)",
+            years=missing,
+        )
     async with worker:
         await stop.wait()
     log.info("worker stopped")

@@ -100,6 +100,11 @@ class WorkingDayCalendar:
     def has_data(self, year: int) -> bool:
         return year in self._notices
 
+    def missing_years_ahead(self, today: date) -> list[int]:
+        """This year and next, if their notice is not loaded: deadlines reaching into them are
+        provisional until it is (the State Council publishes next year's notice around November)."""
+        return [year for year in (today.year, today.year + 1) if year not in self._notices]
+
     def notice(self, year: int) -> HolidayNotice | None:
         return self._notices.get(year)
 

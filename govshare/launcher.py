@@ -40,6 +40,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -490,6 +491,19 @@ class Launcher:
             lines.append(
                 f"  保留期 / retention       {self.settings.temporal_retention_days} 天 days "
                 "(closed cases stay replayable)"
+            )
+        from calendars import WorkingDayCalendar
+
+        calendar = WorkingDayCalendar.default()
+        years = calendar.data_years
+        lines.append(f"  节假日数据 / holidays    {years[0]}–{years[-1]}")
+        missing = calendar.missing_years_ahead(date.today())
+        if missing:
+            shown = "、".join(str(y) for y in missing)
+            lines.append(
+                f"  ⚠ {shown} 年节假日安排未录入,相关期限为暂定 / no holiday notice for {shown}: "
+                "deadlines there are provisional (add calendars/notices/<year>.toml, "
+                "then govshare replan-deadlines)"
             )
         lines.append("")
         if tokens:

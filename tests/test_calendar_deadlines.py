@@ -293,3 +293,14 @@ def test_recompute_keeps_regulation_fields(cal: WorkingDayCalendar) -> None:
 
 def test_default_is_cached(cal: WorkingDayCalendar) -> None:
     assert WorkingDayCalendar.default() is cal
+
+
+def test_missing_years_ahead_tells_the_operator_what_to_add() -> None:
+    from datetime import date
+
+    from calendars import WorkingDayCalendar
+
+    calendar = WorkingDayCalendar.default()
+    assert calendar.missing_years_ahead(date(2026, 11, 23)) == [2027]
+    assert calendar.missing_years_ahead(date(2025, 6, 1)) == []
+    assert calendar.missing_years_ahead(date(2030, 1, 1)) == [2030, 2031]

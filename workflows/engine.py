@@ -21,7 +21,7 @@ sees the next task and its due date in the same response.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -166,26 +166,15 @@ class CaseEngine:
 
     async def _open_task(self, step_id: str) -> Task:
         step = self._rules.steps[step_id]
-        now = workflow.now()
         # The first step counts from the platform's record time (Hubei 22); later ones from the
         # decision that opened them (e.g. Hubei 21: "within 3 working days of acceptance").
-        opened_at = self.state.submitted_at if not self.state.tasks else now
+        previous = self.state.tasks[-1].decision if self.state.tasks else None
+        opened_at = previous.decided_at if previous is not None else self.state.submitted_at
         seq = len(self.state.tasks) + 1
         deadline = None
         if step.limit is not None:
-            deadline = await workflow.execute_local_activity(
-                "compute_deadline",
-                DeadlineRequest(
-                    start=opened_at,
-                    working_days=step.limit,
-                    cutoff=self._start.deadline_cutoff,
-                    profile=self._start.profile_id,
-                    profile_version=self._start.profile_version,
-                    step=step_id,
-                    article=step.article,
-                ),
-                result_type=Deadline,
-                start_to_close_timeout=timedelta(seconds=10),
+            deadline = await self._compute_deadline(
+                step_id, opened_at, step.limit, self._start.deadline_cutoff
             )
         task = Task(
             task_id=f"{self.state.case_id}/{seq}",
@@ -219,15 +208,36 @@ class CaseEngine:
         await self._flush()
         return task
 
+    async def _compute_deadline(
+        self, step_id: str, start: datetime, working_days: int, cutoff: str
+    ) -> Deadline:
+        """A local activity, so the whole Deadline record (and the calendar data it used) is in history."""
+        return await workflow.execute_local_activity(
+            "compute_deadline",
+            DeadlineRequest(
+                start=start,
+                working_days=working_days,
+                cutoff=cutoff,
+                profile=self._start.profile_id,
+                profile_version=self._start.profile_version,
+                step=step_id,
+                article=self._rules.steps[step_id].article,
+            ),
+            result_type=Deadline,
+            start_to_close_timeout=timedelta(seconds=10),
+        )
+
     async def _await_task(self, task: Task) -> None:
         """Wait for the decision on durable timers: reminder, then breach, then indefinitely.
 
         If the deadline is replaced while waiting (a provisional deadline recomputed when its year's
         holiday notice arrives), the timers are re-planned against the new one.
         """
-        reminder_due = True
+        reminder_due, planned = True, task.deadline
         while task.status == "open":
             deadline = task.deadline
+            if deadline is not planned:  # re-planned: the new last working day gets its reminder
+                reminder_due, planned = True, deadline
 
             def settled_or_replanned(deadline=deadline) -> bool:
                 return task.status != "open" or task.deadline is not deadline
@@ -264,20 +274,7 @@ class CaseEngine:
         if task is None or task.deadline is None or not task.deadline.provisional:
             return False
         old = task.deadline
-        new = await workflow.execute_local_activity(
-            "compute_deadline",
-            DeadlineRequest(
-                start=task.opened_at,
-                working_days=old.working_days,
-                cutoff=old.cutoff,
-                profile=self._start.profile_id,
-                profile_version=self._start.profile_version,
-                step=task.step,
-                article=task.article,
-            ),
-            result_type=Deadline,
-            start_to_close_timeout=timedelta(seconds=10),
-        )
+        new = await self._compute_deadline(task.step, task.opened_at, old.working_days, old.cutoff)
         if task.status != "open" or (new.due_at, new.provisional) == (old.due_at, old.provisional):
             return False
         task.deadline = new

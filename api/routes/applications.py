@@ -28,6 +28,7 @@ from api.deps import (
     Caller,
     ConsumerCaller,
     CurrentCaller,
+    Offset,
     SessionDep,
     SettingsDep,
     bind_log_context,
@@ -262,7 +263,7 @@ def list_applications(
         str | None, Query(description="Regulation profile id, e.g. hubei", max_length=32)
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CaseList:
     conditions: list[Any] = [Case.case_type == "sharing_application"]
     if not caller.sees_all:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from api.deps import CurrentCaller, SessionDep
+from api.deps import CurrentCaller, Offset, SessionDep
 from api.errors import prefers_english, problem_responses
 from api.schemas import NotificationList, NotificationOut
 from govshare.models import Notification
@@ -31,7 +31,7 @@ def list_notifications(
     session: SessionDep,
     case_id: Annotated[str | None, Query(max_length=64, description="Only this case")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> NotificationList:
     conditions = [Notification.recipient_department == caller.department]
     if case_id is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from api.deps import CurrentCaller, SessionDep
+from api.deps import CurrentCaller, Offset, SessionDep
 from api.errors import problem_responses
 from api.schemas import InboxTask, TaskList, as_aware, is_overdue, state_from_detail, task_actions
 from govshare.models import Case, Task
@@ -29,7 +29,7 @@ def list_tasks(
     caller: CurrentCaller,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TaskList:
     conditions = [
         Task.assignee_department == caller.department,

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import CurrentCaller, Offset, SessionDep
-from api.errors import prefers_english, problem_responses
+from api.errors import ApiError, prefers_english, problem_responses
 from api.schemas import NotificationList, NotificationOut
 from govshare.models import Notification
 
@@ -30,12 +31,17 @@ def list_notifications(
     caller: CurrentCaller,
     session: SessionDep,
     case_id: Annotated[str | None, Query(max_length=64, description="Only this case")] = None,
+    unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
 ) -> NotificationList:
     conditions = [Notification.recipient_department == caller.department]
     if case_id is not None:
         conditions.append(Notification.case_id == case_id)
+    if unread is not None:
+        conditions.append(
+            col(Notification.read_at).is_(None) if unread else col(Notification.read_at).is_not(None)
+        )
     total = session.exec(select(func.count()).select_from(Notification).where(*conditions)).one()
     rows = session.exec(
         select(Notification)
@@ -51,3 +57,31 @@ def list_notifications(
         limit=limit,
         offset=offset,
     )
+
+
+@router.post(
+    "/{notification_id}/read",
+    response_model=NotificationOut,
+    summary="Mark a notification read",
+    description="将本部门的一条通知标记为已读(重复标记不改变首次阅读时间)。\n\n"
+    "Only the recipient department's own notifications; anyone else's → 404. Idempotent: the first "
+    "read time is kept.",
+    responses=problem_responses(401, 404, 422),
+)
+def mark_read(
+    notification_id: Annotated[int, Path(ge=1, le=2**62)],
+    request: Request,
+    caller: CurrentCaller,
+    session: SessionDep,
+) -> NotificationOut:
+    row = session.get(Notification, notification_id)
+    if row is None or row.recipient_department != caller.department:
+        raise ApiError(
+            404, f"未找到通知 {notification_id}", f"no notification {notification_id}", code="not_found"
+        )
+    if row.read_at is None:
+        row.read_at = datetime.now(UTC)
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return NotificationOut.from_row(row, english=prefers_english(request.headers.get("accept-language")))

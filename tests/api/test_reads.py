@@ -221,3 +221,27 @@ async def test_huge_pagination_offsets_are_a_4xx_not_a_500(api):
         response = await api.http.get(path, params={"offset": str(2**64)}, headers=auth(CONSUMER))
         assert response.status_code == 422, (path, response.text)
         assert response.json()["errors"][0]["loc"][-1] == "offset"
+
+
+async def test_marking_notifications_read(api):
+    _code, tokens = api.new_department("consumer")
+    mine = tokens["consumer"]
+    case = await api.apply(mine, resource_id="gaj-population-basic")
+    await api.decide(PLATFORM, case["id"], "platform_check", "accept")
+    await api.decide(PLATFORM, case["id"], "platform_direct_authorization", "grant")
+    unread = (await api.http.get("/notifications", headers=auth(mine), params={"unread": "true"})).json()
+    assert unread["total"] >= 1 and all(n["read_at"] is None for n in unread["items"])
+    note = unread["items"][0]
+
+    # Someone else's notification does not exist for the caller.
+    stranger = await api.http.post(f"/notifications/{note['id']}/read", headers=auth(SCJGJ))
+    assert stranger.status_code == 404
+
+    first = await api.http.post(f"/notifications/{note['id']}/read", headers=auth(mine))
+    assert first.status_code == 200 and first.json()["read_at"].endswith("+08:00")
+    again = await api.http.post(f"/notifications/{note['id']}/read", headers=auth(mine))
+    assert again.json()["read_at"] == first.json()["read_at"]  # the first read time is kept
+    left = (await api.http.get("/notifications", headers=auth(mine), params={"unread": "true"})).json()
+    assert left["total"] == unread["total"] - 1
+    read = (await api.http.get("/notifications", headers=auth(mine), params={"unread": "false"})).json()
+    assert [n["id"] for n in read["items"]] == [note["id"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api_helpers import AUDITOR, CONSUMER, CONSUMER2, PLATFORM, SCJGJ, auth
+from api_helpers import AUDITOR, CONSUMER, CONSUMER2, GAJ, PLATFORM, SCJGJ, auth
 
 
 async def test_trail_of_a_granted_case(api):
@@ -43,3 +43,22 @@ async def test_trail_of_a_granted_case(api):
     # A department that is not party to the case does not learn that it exists.
     hidden = await api.http.get(f"/applications/{case_id}/events", headers=auth(CONSUMER2))
     assert hidden.status_code == 404 and hidden.json()["code"] == "case_not_found"
+
+
+async def test_histories_written_by_the_dev_server_replay(api):
+    """Auditors replay what the real server recorded: every case this test makes replays cleanly."""
+    from govshare.replay import replay_history
+
+    cases = [
+        await api.apply(resource_id="gaj-household-members"),  # platform check → provider …
+        await api.apply(resource_id="gaj-criminal-investigation"),  # not_shared: rejected at entry
+    ]
+    case_id = cases[0]["id"]
+    await api.decide(PLATFORM, case_id, "platform_check", "accept")
+    await api.decide(GAJ, case_id, "provider_authorization", "refuse", reason="涉及个人隐私")
+    await api.decide(PLATFORM, case_id, "notify_consumer", "inform")
+    for case in cases:
+        handle = api.env.client.get_workflow_handle(case["workflow_id"])
+        await handle.result()
+        history = await handle.fetch_history()
+        assert await replay_history(history) is None, case["id"]

@@ -24,6 +24,8 @@ from pydantic import (
 from calendars import SHANGHAI as SHANGHAI_TZ
 from calendars import WorkingDayCalendar
 from govshare.models import Notification, Resource
+from regulations import load_profile
+from regulations.citation import cite_zh
 from workflows.case import STATUS_ZH, CaseState
 from workflows.case import Task as CaseTask
 
@@ -240,6 +242,7 @@ class TaskOut(BaseModel):
     )
     working_days: int | None = None
     article: str = ""
+    citation_zh: str = Field(default="", description="The article as cited to people, e.g. 《…办法》第20条")
     limit_basis: str = Field(default="", description="statute | local_policy (not statute) | none (untimed)")
     provisional: bool = Field(default=False, description="Computed without that year's holiday notice")
     explanation_zh: list[str] = []
@@ -374,6 +377,7 @@ class InboxTask(BaseModel):
     due_date: str | None = None
     working_days: int | None = None
     article: str = ""
+    citation_zh: str = ""
     limit_basis: str = ""
     provisional: bool = False
     overdue: bool = False
@@ -483,8 +487,6 @@ def state_from_detail(detail: dict[str, Any]) -> CaseState:
 @lru_cache(maxsize=64)
 def _step_actions(profile_id: str, profile_version: str, step: str) -> dict[str, tuple[str, str, bool, bool]]:
     """Action names of a step under the profile version the case pinned (empty if unavailable)."""
-    from regulations import load_profile
-
     try:
         profile = load_profile(profile_id, version=profile_version)
         _case_type, step_rules = profile.find_step(step)
@@ -503,6 +505,15 @@ def actions_out(profile_id: str, profile_version: str, step: str, names: list[st
         zh, en, reason_required, grant = known.get(name, ("", "", False, False))
         out.append(ActionOut(id=name, name_zh=zh, name_en=en, reason_required=reason_required, grant=grant))
     return out
+
+
+def citation_zh(state: CaseState, article: str) -> str:
+    """《title》第N条 for the case's profile (annexed documents by their own title)."""
+    try:
+        annexes = load_profile(state.profile_id).annex_titles_zh
+    except ValueError:  # a profile no longer on disk: cite by the pinned title alone
+        annexes = {}
+    return cite_zh(article, state.profile_name_zh, annexes)
 
 
 def task_actions(state: CaseState, task: CaseTask) -> list[ActionOut]:
@@ -570,6 +581,7 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         due_date=str(deadline.due_date) if deadline else None,
         working_days=deadline.working_days if deadline else None,
         article=task.article,
+        citation_zh=citation_zh(state, task.article),
         limit_basis=task.limit_basis,
         provisional=deadline.provisional if deadline else False,
         explanation_zh=list(deadline.explanation_zh) if deadline else [],

@@ -83,3 +83,11 @@ def test_every_instant_reads_in_shanghai_time() -> None:
     task = _task(opened_at=datetime(2026, 9, 30, 17, 30, tzinfo=UTC))  # 10-01 01:30 in Shanghai
     body = json.loads(task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).model_dump_json())
     assert body["opened_at"] == "2026-10-01T01:30:00+08:00"
+
+
+def test_tasks_carry_a_ready_citation() -> None:
+    from api.schemas import task_out
+
+    task = _task()
+    out = task_out(_state(task, "1.1"), task, {}, datetime.now(UTC))
+    assert out.citation_zh == "《湖北省政务信息资源共享管理办法》第20条"

@@ -11,7 +11,15 @@ from sqlmodel import col, select
 
 from api.deps import CurrentCaller, Offset, SessionDep
 from api.errors import problem_responses
-from api.schemas import InboxTask, TaskList, as_aware, is_overdue, state_from_detail, task_actions
+from api.schemas import (
+    InboxTask,
+    TaskList,
+    as_aware,
+    citation_zh,
+    is_overdue,
+    state_from_detail,
+    task_actions,
+)
 from govshare.models import Case, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -71,6 +79,7 @@ def list_tasks(
                 due_date=str(deadline.due_date) if deadline else None,
                 working_days=deadline.working_days if deadline else None,
                 article=task.article,
+                citation_zh=citation_zh(state, task.article),
                 limit_basis=task.limit_basis,
                 provisional=deadline.provisional if deadline else False,
                 overdue=is_overdue(task, now),

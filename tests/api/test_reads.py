@@ -67,6 +67,7 @@ async def test_inbox_soonest_due_first(api):
     timed_then_untimed = [i["due_at"] is None for i in items]
     assert timed_then_untimed == sorted(timed_then_untimed)
     assert all(i["actions"] and i["article"] for i in items)
+    assert all(i["citation_zh"].startswith("《") and i["citation_zh"].endswith("条") for i in items)
     # A role's inbox is its own: the consumer role of a department has no provider tasks.
     assert await api.inbox(AUDITOR) == []
 

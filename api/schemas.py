@@ -248,6 +248,9 @@ class TaskOut(BaseModel):
     explanation_zh: list[str] = []
     explanation_en: list[str] = []
     overdue: bool = False
+    remind_at: ShanghaiTime | None = Field(
+        default=None, description="When the reminder goes out (start of the last working day)"
+    )
     reminded_at: ShanghaiTime | None = None
     breach: BreachOut | None = None
     decision: DecisionOut | None = None
@@ -587,6 +590,7 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         explanation_zh=list(deadline.explanation_zh) if deadline else [],
         explanation_en=list(deadline.explanation_en) if deadline else [],
         overdue=is_overdue(task, now),
+        remind_at=deadline.remind_at if deadline else None,
         reminded_at=task.reminded_at,
         breach=_breach_out(task.breach) if task.breach else None,
         decision=decision_out,

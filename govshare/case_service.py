@@ -167,6 +167,9 @@ async def start_sharing_application(
                 id=workflow_id_for(inp.case.case_id),
                 task_queue=task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # What an operator reads in the Temporal UI's list of cases.
+                static_summary=f"{inp.consumer_department} → {inp.resource.provider_department}: "
+                f"{inp.resource.name_zh}({inp.case.profile_id})",
             )
         except WorkflowAlreadyStartedError:
             # A retried create (same Idempotency-Key, hence the same case id): answer with the case

@@ -519,6 +519,23 @@ def citation_zh(state: CaseState, article: str) -> str:
     return cite_zh(article, state.profile_name_zh, annexes)
 
 
+def deadline_fields(state: CaseState, task: CaseTask, now: datetime) -> dict[str, Any]:
+    """What a task shows of its deadline and why — the same in the timeline and in the inbox."""
+    deadline = task.deadline
+    return {
+        "due_at": deadline.due_at if deadline else None,
+        "due_date": str(deadline.due_date) if deadline else None,
+        "working_days": deadline.working_days if deadline else None,
+        "article": task.article,
+        "citation_zh": citation_zh(state, task.article),
+        "limit_basis": task.limit_basis,
+        "provisional": deadline.provisional if deadline else False,
+        "overdue": is_overdue(task, now),
+        "explanation_zh": list(deadline.explanation_zh) if deadline else [],
+        "explanation_en": list(deadline.explanation_en) if deadline else [],
+    }
+
+
 def task_actions(state: CaseState, task: CaseTask) -> list[ActionOut]:
     """The actions as the case pinned them; records written before tasks carried them fall back to
     the profile file of the pinned version."""
@@ -580,16 +597,7 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         status=task.status,
         actions=task_actions(state, task) if task.status == "open" else [],
         opened_at=task.opened_at,
-        due_at=deadline.due_at if deadline else None,
-        due_date=str(deadline.due_date) if deadline else None,
-        working_days=deadline.working_days if deadline else None,
-        article=task.article,
-        citation_zh=citation_zh(state, task.article),
-        limit_basis=task.limit_basis,
-        provisional=deadline.provisional if deadline else False,
-        explanation_zh=list(deadline.explanation_zh) if deadline else [],
-        explanation_en=list(deadline.explanation_en) if deadline else [],
-        overdue=is_overdue(task, now),
+        **deadline_fields(state, task, now),
         remind_at=deadline.remind_at if deadline else None,
         reminded_at=task.reminded_at,
         breach=_breach_out(task.breach) if task.breach else None,

@@ -15,8 +15,7 @@ from api.schemas import (
     InboxTask,
     TaskList,
     as_aware,
-    citation_zh,
-    is_overdue,
+    deadline_fields,
     state_from_detail,
     task_actions,
 )
@@ -61,7 +60,6 @@ def list_tasks(
         task = next((t for t in state.tasks if t.task_id == task_row.id), None)
         if task is None:  # projection rows written by an older revision; skip rather than guess
             continue
-        deadline = task.deadline
         items.append(
             InboxTask(
                 case_id=case.id,
@@ -75,16 +73,7 @@ def list_tasks(
                 provider_department=case.provider_department,
                 profile_id=case.profile_id,
                 opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
-                due_at=deadline.due_at if deadline else None,
-                due_date=str(deadline.due_date) if deadline else None,
-                working_days=deadline.working_days if deadline else None,
-                article=task.article,
-                citation_zh=citation_zh(state, task.article),
-                limit_basis=task.limit_basis,
-                provisional=deadline.provisional if deadline else False,
-                overdue=is_overdue(task, now),
-                explanation_zh=list(deadline.explanation_zh) if deadline else [],
-                explanation_en=list(deadline.explanation_en) if deadline else [],
+                **deadline_fields(state, task, now),
                 actions=task_actions(state, task),
             )
         )

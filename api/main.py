@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api.docs import install_docs
 from api.errors import install_error_handlers, problem_response
 from api.routes import applications, notifications, resources, system, tasks
 from govshare.db import init_schema, make_engine
@@ -195,6 +196,8 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api.docs, offline (FastAPI's load from a CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -203,6 +206,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     for module in (applications, tasks, notifications, resources, system):
         app.include_router(module.router)
+    install_docs(app)
     return app
 
 

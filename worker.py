@@ -54,7 +54,13 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         workflow_runner=SANDBOX_RUNNER,
-        activities=[deadlines.compute_deadline, records.record, records.record_case, records.send_notices],
+        activities=[
+            deadlines.compute_deadline,
+            records.record,
+            records.mark_record_failed,
+            records.record_case,
+            records.send_notices,
+        ],
         # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,

@@ -5,9 +5,25 @@ notifications. Every write is idempotent, because Temporal retries an activity u
 - audit events are unique per (case, seq) and a replayed seq is skipped;
 - notifications are unique per key.
 
-``record`` writes all three in one transaction (run as a local activity by current workflows);
-``record_case`` and ``send_notices`` are the two separate activities that histories written before
-that change still call, kept so those cases run on.
+``record`` writes all three in one transaction. Current workflows run it as a *regular* activity:
+Temporal dispatches it only after the workflow task that scheduled it is committed to the history,
+so the database never shows a step the history does not hold; it may lag the history by the time of
+one write, and a server crash in between only delays that write (the retry writes the same revision
+with the same content). Cases started before that change ran it as a local activity, inside the
+uncommitted workflow task, which let a crashed server leave the database ahead of the history
+(issue 13, defect 1); their histories still replay that way. ``record_case`` and ``send_notices`` are
+the two separate activities of the first generation, kept so those histories replay too.
+
+What can go wrong in a write, and what happens:
+
+- the database is down, locked or times out: the activity fails and Temporal retries it, for as long
+  as it takes (the projection lags, nothing is lost);
+- the database can never store the data (PostgreSQL refuses NUL in text, a lone surrogate cannot be
+  encoded, a value is too long): retrying would never end, so the write is made once more with the
+  offending characters replaced by U+FFFD and the case row marked ``record_error``, logged as an
+  error; if even that is refused, the activity fails with ``RecordRejected`` (not retried) and the
+  workflow marks the case through ``mark_record_failed``. The API refuses such text at the door, so
+  this is the last line, not the first.
 """
 
 from __future__ import annotations
@@ -18,16 +34,42 @@ from datetime import UTC, datetime
 
 import structlog
 from pydantic import TypeAdapter
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exc
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from govshare import models
 from govshare.messages import render_notice
-from workflows.case import CaseRecord, CaseState, Notice
+from workflows.case import RECORD_REJECTED, CaseRecord, CaseState, Notice, RecordFailure
 
 log = structlog.get_logger("govshare.activities")
 _STATE_JSON = TypeAdapter(CaseState)
+_RECORD_JSON = TypeAdapter(CaseRecord)
+
+#: Errors that no retry can cure: the data itself cannot be stored (SQLAlchemy's DataError wraps
+#: psycopg's "PostgreSQL text fields cannot contain NUL"; encoding errors come from lone surrogates).
+_UNSTORABLE = (exc.DataError, UnicodeError, ValueError)
+
+#: Characters no database text column takes; replaced by U+FFFD in the fallback write.
+_REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """``text`` with NUL and lone surrogates replaced by U+FFFD (what PostgreSQL and UTF-8 accept)."""
+    if "\x00" not in text and text.isascii():
+        return text
+    return "".join(_REPLACEMENT if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
+def _storable_tree(value):
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {storable(k) if isinstance(k, str) else k: _storable_tree(v) for k, v in value.items()}
+    return value
 
 
 class RecordActivities:
@@ -42,13 +84,59 @@ class RecordActivities:
     def record(self, record: CaseRecord) -> int:
         """Projection, audit events and notices of one step, in one transaction. Returns the number
         of notices newly written."""
+        try:
+            return self._record(record, record_error="")
+        except _UNSTORABLE as err:
+            state = record.state
+            log.error(
+                "projection_write_unstorable",
+                case_id=state.case_id,
+                workflow_id=state.workflow_id,
+                department=state.parties.get("consumer"),
+                revision=state.revision,
+                error=_one_line(err),
+            )
+            cleaned = _RECORD_JSON.validate_python(
+                _storable_tree(_RECORD_JSON.dump_python(record, mode="json"))
+            )
+            note = f"revision {state.revision}: unstorable characters replaced by U+FFFD ({_one_line(err)})"
+            try:
+                return self._record(cleaned, record_error=note)
+            except _UNSTORABLE as again:
+                raise ApplicationError(
+                    f"the database refuses this case's record: {_one_line(again)}",
+                    type=RECORD_REJECTED,
+                    non_retryable=True,
+                ) from again
+
+    def _record(self, record: CaseRecord, *, record_error: str) -> int:
         now = datetime.now(UTC)
         with self._write_lock, Session(self._engine) as session:
-            self._write_case(session, record, now)
+            self._write_case(session, record, now, record_error)
             written = self._write_notices(session, record.notices, now, record.state.workflow_id)
             session.commit()
         self._log_recorded(record)
         return written
+
+    @activity.defn(name="mark_record_failed")
+    def mark_record_failed(self, failure: RecordFailure) -> bool:
+        """Mark the case row whose step could not be recorded (the history holds it; the row lags)."""
+        note = storable(f"revision {failure.revision}: not recorded ({failure.error})")[:2000]
+        with self._write_lock, Session(self._engine) as session:
+            row = session.get(models.Case, failure.case_id)
+            if row is not None:
+                row.record_error = note
+                session.add(row)
+                session.commit()
+        log.error(
+            "projection_record_failed",
+            case_id=failure.case_id,
+            workflow_id=failure.workflow_id,
+            revision=failure.revision,
+            error=failure.error,
+            marked=row is not None,
+        )
+        return row is not None
 
     @activity.defn(name="record_case")
     def record_case(self, record: CaseRecord) -> None:
@@ -68,7 +156,7 @@ class RecordActivities:
 
     # -- the writes -------------------------------------------------------------------------------
     @classmethod
-    def _write_case(cls, session: Session, record: CaseRecord, now: datetime) -> None:
+    def _write_case(cls, session: Session, record: CaseRecord, now: datetime, record_error: str = "") -> None:
         state = record.state
         row = session.get(models.Case, state.case_id)
         if row is not None and row.revision >= state.revision:
@@ -94,6 +182,7 @@ class RecordActivities:
             "revision": state.revision,
             "updated_at": now,
             "detail": _STATE_JSON.dump_python(state, mode="json"),
+            "record_error": record_error,
         }
         if row is None:
             row = models.Case(id=state.case_id, **values)
@@ -209,3 +298,7 @@ class RecordActivities:
             revision=state.revision,
             events=len(record.events),
         )
+
+
+def _one_line(err: BaseException) -> str:
+    return storable(" ".join(str(err).split()))[:500]

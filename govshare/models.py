@@ -71,6 +71,8 @@ class Case(SQLModel, table=True):
     next_due_at: datetime | None = None
     revision: int = 0
     updated_at: datetime
+    #: Set when a step's write could not be stored as it was (activities/records.py): what was done.
+    record_error: str = ""
     #: The whole CaseState as JSON: the detail view and the API read it without touching Temporal.
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 

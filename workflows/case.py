@@ -183,6 +183,20 @@ class WithdrawRequest:
     reason: str = ""
 
 
+#: ApplicationError type of a projection write the database can never take (not retried).
+RECORD_REJECTED = "RecordRejected"
+
+
+@dataclass
+class RecordFailure:
+    """A step whose projection write was refused for good: the case row is marked with it."""
+
+    case_id: str
+    workflow_id: str
+    revision: int
+    error: str
+
+
 #: ApplicationError types raised by update validators; the API maps them to HTTP status codes.
 ERROR_FORBIDDEN = "Forbidden"  # 403: not this department's task / case
 ERROR_CONFLICT = "Conflict"  # 409: the case is not at that step, or already closed

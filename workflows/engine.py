@@ -26,7 +26,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.deadlines import DeadlineRequest
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ERROR_CONFLICT,
         ERROR_FORBIDDEN,
         ERROR_INVALID,
+        RECORD_REJECTED,
         STATUS_ZH,
         ActionInfo,
         Actor,
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         GrantTerms,
         Notice,
         Party,
+        RecordFailure,
         Task,
         WithdrawRequest,
     )
@@ -61,9 +63,26 @@ _RECORD_OPTIONS: dict[str, Any] = {
 }
 
 
+#: The regular ``record`` activity: each attempt bounded (a stuck write is retried, the write is
+#: idempotent), retried without end for outages; RECORD_REJECTED (never storable) is not retried.
+_RECORD_ACTIVITY_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[RECORD_REJECTED],
+    ),
+}
+
 #: Histories written before this patch record two regular activities per step (projection, then
 #: notices); they must keep replaying, so the old path stays for them.
 PATCH_ONE_LOCAL_RECORD = "record-as-one-local-activity"
+
+#: A local activity runs inside the workflow task, before Temporal has committed it: if the server
+#: died then, the database showed a decision the history never held (issue 13, defect 1). Since this
+#: patch ``record`` is a regular activity, which the server dispatches only after the task that
+#: scheduled it is committed: the projection may lag the history by one step, never lead it.
+PATCH_RECORD_AFTER_COMMIT = "record-after-history-commit"
 
 
 def refuse(error_type: str, zh: str, en: str) -> ApplicationError:
@@ -559,17 +578,52 @@ class CaseEngine:
         name = self._start.department_names.get(party.department)
         return f"{_ROLE_ZH.get(party.role, party.role)}({name or party.department})"
 
+    async def _record_after_commit(self, record: CaseRecord) -> None:
+        """Write the step through the regular ``record`` activity (see PATCH_RECORD_AFTER_COMMIT).
+
+        A database outage is retried until it ends (the projection lags, nothing is lost). A write the
+        database can never take (``RecordRejected``: the activity already retried it with the text made
+        storable) is not retried forever: it is logged as an error with the case, the case row is
+        marked, and the case moves on; its history stays whole and the next step writes again.
+        """
+        try:
+            await workflow.execute_activity("record", record, **_RECORD_ACTIVITY_OPTIONS)
+        except ActivityError as err:
+            cause = err.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == RECORD_REJECTED):
+                raise
+            workflow.logger.error(
+                "projection write refused by the database; case marked",
+                extra={
+                    "case_id": self.state.case_id,
+                    "revision": self.state.revision,
+                    "error": cause.message,
+                },
+            )
+            await workflow.execute_activity(
+                "mark_record_failed",
+                RecordFailure(
+                    case_id=self.state.case_id,
+                    workflow_id=self.state.workflow_id,
+                    revision=self.state.revision,
+                    error=cause.message,
+                ),
+                **_RECORD_ACTIVITY_OPTIONS,
+            )
+
     async def _flush(self) -> None:
         """Write the projection, the audit events and the notices (idempotent, retried until done)."""
         self.state.revision += 1
         events, self._events = self._events, []
         notices, self._notices = self._notices, []
+        record = CaseRecord(state=self.state, events=events, notices=notices)
+        if workflow.patched(PATCH_RECORD_AFTER_COMMIT):
+            await self._record_after_commit(record)
+            return
         if workflow.patched(PATCH_ONE_LOCAL_RECORD):
             # One local activity, one DB transaction: the case change and its notices land together,
             # and no activity-task round trip through the server is paid per step.
-            await workflow.execute_local_activity(
-                "record", CaseRecord(state=self.state, events=events, notices=notices), **_RECORD_OPTIONS
-            )
+            await workflow.execute_local_activity("record", record, **_RECORD_OPTIONS)
             return
         await workflow.execute_activity(
             "record_case", CaseRecord(state=self.state, events=events), **_RECORD_OPTIONS

@@ -1,0 +1,55 @@
+"""A projection write the database can never take does not stall the case: the workflow logs it,
+marks the case through ``mark_record_failed`` and moves on (issue 13, defect 3). The ``record``
+activity here is the database refusing every write, as PostgreSQL does for a value it cannot store."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from factories import PLATFORM, application, resource
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.deadlines import DeadlineActivities
+from govshare.case_service import decide, start_sharing_application
+from worker import SANDBOX_RUNNER, WORKFLOWS
+from workflows.case import RECORD_REJECTED, CaseRecord, DecisionRequest, RecordFailure
+
+
+async def test_a_write_refused_for_good_is_marked_and_the_case_moves_on(ts_client) -> None:
+    attempts: list[int] = []
+    marked: list[RecordFailure] = []
+
+    @activity.defn(name="record")
+    def refusing_record(record: CaseRecord) -> int:
+        attempts.append(record.state.revision)
+        raise ApplicationError("value too long for type character varying(32)", type=RECORD_REJECTED)
+
+    @activity.defn(name="mark_record_failed")
+    def mark(failure: RecordFailure) -> bool:
+        marked.append(failure)
+        return True
+
+    task_queue = f"refusing-{uuid.uuid4().hex[:8]}"
+    worker = Worker(
+        ts_client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        workflow_runner=SANDBOX_RUNNER,
+        activities=[DeadlineActivities().compute_deadline, refusing_record, mark],
+        activity_executor=ThreadPoolExecutor(4),
+    )
+    async with worker:
+        inp = application("hubei", resource("conditional"))
+        state = await start_sharing_application(ts_client, task_queue, inp)
+        assert state.open_task is not None and state.open_task.step == "platform_check"
+        state = await decide(
+            ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "accept", "platform_check")
+        )
+        assert state.open_task is not None and state.open_task.step == "provider_authorization"
+    # Each write was tried once (non-retryable), and each refused revision marked the case.
+    # (revision 1: submitted and first task; 2: the acceptance with the next task)
+    assert attempts == [1, 2] == [f.revision for f in marked]
+    assert all(f.case_id == inp.case.case_id and "varying" in f.error for f in marked)

@@ -19,7 +19,20 @@ What it starts, in order (each child in its own session, its output in ``var/log
 Then it prints the URLs, the demo tokens and a curl walkthrough (Chinese and English) and waits.
 Ctrl-C or SIGTERM stops the children (API, worker, Temporal — in that order: SIGTERM, then SIGKILL
 after a grace period) and exits 0. A restart keeps every case: both SQLite files stay in ``var/``.
-If a child dies on its own, the others are stopped and the launcher exits 1, naming the child's log.
+
+A child that dies on its own is restarted — same command, environment and log (a
+``==== <time> restart #n after exit <code>`` line marks it) — after an exponential backoff of
+``RESTART_BACKOFF_FIRST_S`` doubling up to ``RESTART_BACKOFF_MAX_S``; a child that stayed up
+``RESTART_BACKOFF_RESET_S`` starts again from the first step. The others keep running: the worker
+and the API reconnect to Temporal on their own, and a restarted Temporal counts as up only once it
+answers its health check. A child that needs more than ``RESTART_LIMIT`` restarts within
+``RESTART_WINDOW_S`` (``GOVSHARE_RESTART_LIMIT`` overrides the limit; ``0`` turns restarts off) is
+given up on: the launcher says so, stops everything and exits 1. Every exit, restart and give-up is
+printed to stderr (zh / en) and logged through structlog (``child_exited``, ``child_restarted``,
+``child_healthy``, ``child_gave_up``). A signal during a backoff stops everything at once; the
+children die with the launcher even if it is killed (``PR_SET_PDEATHSIG`` on Linux).
+A child that dies while the system is still starting is a start-up failure: everything is stopped
+and the launcher exits 1.
 
 ``--api-only`` / ``--worker-only`` run just that part in the foreground against the configured
 ``TEMPORAL_ADDRESS`` and ``DATABASE_URL`` (for several replicas, or a Temporal cluster).
@@ -28,6 +41,7 @@ If a child dies on its own, the others are stopped and the launcher exits 1, nam
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ctypes
 import os
@@ -39,10 +53,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+
+import structlog
 
 from govshare.settings import Settings, get_settings
 
@@ -54,6 +71,22 @@ STOP_GRACE_S = 15.0
 TEMPORAL_START_TIMEOUT_S = 90.0
 API_START_TIMEOUT_S = 60.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+#: How often the launcher looks at its children (and how late it notices a crash, at most).
+SUPERVISE_TICK_S = 0.5
+#: The wait before the first restart of a crash streak; each further crash doubles it, up to the cap.
+RESTART_BACKOFF_FIRST_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+#: A child that has been up this long is healthy again: its next crash waits RESTART_BACKOFF_FIRST_S.
+RESTART_BACKOFF_RESET_S = 60.0
+#: A child that would need more than RESTART_LIMIT restarts within RESTART_WINDOW_S is in a crash
+#: loop: the launcher gives up, stops everything and exits 1. With the backoff above, a child that
+#: crashes at once every time is given up on after about half a minute (1 + 2 + 4 + 8 + 16 s).
+RESTART_LIMIT = 5
+RESTART_WINDOW_S = 600.0
+#: The environment variable that overrides RESTART_LIMIT (0: no restarts, a crash stops everything).
+RESTART_LIMIT_ENV = "GOVSHARE_RESTART_LIMIT"
+
+log = structlog.get_logger("govshare.launcher")
 
 
 class LaunchError(Exception):
@@ -186,12 +219,74 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+# --------------------------------------------------------------------------------------------------
+# Restarts
+# --------------------------------------------------------------------------------------------------
+
+
+def restart_backoff(streak: int) -> float:
+    """Seconds to wait before restarting a child that has crashed ``streak`` times in a row before
+    this crash (0 for the first): 1, 2, 4, 8, 16, 30, 30 … with the default constants."""
+    return min(RESTART_BACKOFF_FIRST_S * 2 ** min(streak, 32), RESTART_BACKOFF_MAX_S)
+
+
+def restart_limit(environ: Mapping[str, str] | None = None) -> int:
+    """RESTART_LIMIT, or the non-negative integer in ``GOVSHARE_RESTART_LIMIT``."""
+    raw = (os.environ if environ is None else environ).get(RESTART_LIMIT_ENV, "").strip()
+    if not raw:
+        return RESTART_LIMIT
+    if not raw.isdigit():
+        raise LaunchError(
+            f"{RESTART_LIMIT_ENV} 应为非负整数 / {RESTART_LIMIT_ENV} must be a non-negative integer: {raw!r}"
+        )
+    return int(raw)
+
+
+@dataclass
+class RestartPolicy:
+    """When to restart one child: exponential backoff, reset after a healthy run, and a crash-loop
+    limit (more than ``limit`` restarts within ``window_s`` seconds: give up). Pure: the caller
+    passes the clock, so the policy is tested without processes."""
+
+    limit: int = RESTART_LIMIT
+    window_s: float = RESTART_WINDOW_S
+    reset_after_s: float = RESTART_BACKOFF_RESET_S
+    streak: int = 0
+    restarts: collections.deque[float] = field(default_factory=collections.deque)
+
+    def on_exit(self, now: float, up_s: float) -> float | None:
+        """A crash at ``now`` (monotonic seconds) after ``up_s`` seconds up: the seconds to wait
+        before restarting it, or None if the child is in a crash loop and must be given up on."""
+        if up_s >= self.reset_after_s:
+            self.streak = 0
+        while self.restarts and now - self.restarts[0] >= self.window_s:
+            self.restarts.popleft()
+        if len(self.restarts) >= self.limit:
+            return None
+        delay = restart_backoff(self.streak)
+        self.streak += 1
+        self.restarts.append(now)
+        return delay
+
+
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    command: list[str] = field(default_factory=list)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    #: Restarts so far.
+    restarts: int = 0
+    #: Since when (monotonic) the child has been up; None while a restarted child is not healthy yet.
+    up_since: float | None = None
+    #: While waiting out a backoff: when (monotonic) to restart it.
+    restart_at: float | None = None
+    #: A child that must pass a check before it counts as up after a restart (Temporal), and until
+    #: when (monotonic) it may take.
+    healthy: Callable[[], bool] | None = None
+    healthy_deadline: float | None = None
 
 
 @dataclass
@@ -200,6 +295,7 @@ class Launcher:
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     own_temporal: bool = False
+    restart_limit: int = RESTART_LIMIT
 
     @property
     def var_dir(self) -> Path:
@@ -211,7 +307,12 @@ class Launcher:
 
     # -- the whole run --------------------------------------------------------------------------
     def run(self) -> int:
-        """Start everything, print the banner, wait for Ctrl-C / SIGTERM, stop everything."""
+        """Start everything, print the banner, watch the children (restarting the ones that crash)
+        until Ctrl-C / SIGTERM, stop everything."""
+        from govshare.logs import configure_logging
+
+        configure_logging(self.settings.log_level, self.settings.log_format)
+        self.restart_limit = restart_limit()
         self._install_signal_handlers()
         tokens = self.start()
         if self.stopping.is_set():
@@ -268,7 +369,21 @@ class Launcher:
         log_file = open(log_path, "ab")  # noqa: SIM115 (closed in stop_all)
         log_file.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
         log_file.flush()
-        process = subprocess.Popen(
+        process = self._popen(command, log_file)
+        child = Child(
+            name,
+            process,
+            log_path,
+            log_file,
+            command=command,
+            policy=RestartPolicy(limit=self.restart_limit),
+            up_since=time.monotonic(),
+        )
+        self.children.append(child)
+        return child
+
+    def _popen(self, command: list[str], log_file: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -279,9 +394,6 @@ class Launcher:
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-        child = Child(name, process, log_path, log_file)
-        self.children.append(child)
-        return child
 
     # -- 1. Temporal ----------------------------------------------------------------------------
     def _temporal_cli(self, *args: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
@@ -300,6 +412,11 @@ class Launcher:
         except subprocess.TimeoutExpired:
             return False
         return result.returncode == 0 and "SERVING" in result.stdout.upper()
+
+    def _temporal_up(self) -> bool:
+        """Healthy, asked only once the port is open (a restarting server refuses connections)."""
+        host, port = split_address(self.settings.temporal_address)
+        return port_open(host, port) and self._temporal_healthy()
 
     def _start_temporal(self) -> None:
         host, port = split_address(self.settings.temporal_address)
@@ -350,6 +467,7 @@ class Launcher:
             command += ["--namespace", self.settings.temporal_namespace]
         print(f"启动 Temporal 开发服务器 / starting the Temporal dev server ({db_file}) …", flush=True)
         child = self._spawn("temporal", command)
+        child.healthy = self._temporal_up
         self.own_temporal = True
         deadline = time.monotonic() + TEMPORAL_START_TIMEOUT_S
         while not self._temporal_healthy():
@@ -435,18 +553,138 @@ class Launcher:
 
     # -- running and stopping -------------------------------------------------------------------
     def _supervise(self) -> int:
-        while not self.stopping.wait(0.5):
+        """Until a signal: restart the children that exit, after their backoff. Returns 0 after a
+        signal, 1 after giving up on a child in a crash loop (everything stopped either way)."""
+        while not self.stopping.wait(SUPERVISE_TICK_S):
             for child in self.children:
-                if child.process.poll() is not None:
-                    print(
-                        f"govshare run: {child.name} 意外退出 / exited unexpectedly "
-                        f"({child.process.returncode}); see {child.log_path}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                if self.stopping.is_set():
+                    break
+                if not self._tend(child):
                     self.stop_all()
                     return 1
         return self._shutdown()
+
+    def _tend(self, child: Child) -> bool:
+        """One look at one child; False if it is given up on."""
+        now = time.monotonic()
+        if child.restart_at is not None:
+            if now >= child.restart_at:
+                self._restart(child)
+            return True
+        code = child.process.poll()
+        if code is None:
+            if child.healthy_deadline is not None:
+                self._check_healthy(child, now)
+            return True
+        return self._on_exit(child, code, now)
+
+    def _on_exit(self, child: Child, code: int, now: float) -> bool:
+        up_s = now - child.up_since if child.up_since is not None else 0.0
+        child.up_since = None
+        child.healthy_deadline = None
+        backoff = child.policy.on_exit(now, up_s)
+        fields = {
+            "child": child.name,
+            "exit_code": code,
+            "restart_count": child.restarts,
+            "log_path": str(child.log_path),
+        }
+        if backoff is None:
+            if child.policy.limit == 0:
+                zh = f"{child.name} 意外退出({code}),未启用自动重启({RESTART_LIMIT_ENV}=0)"
+                en = f"exited unexpectedly ({code}) and restarts are off ({RESTART_LIMIT_ENV}=0)"
+            else:
+                limit, window = child.policy.limit, f"{child.policy.window_s:g}"
+                zh = f"{child.name} 反复崩溃,放弃重启:意外退出({code}),{window} 秒内已重启 {limit} 次"
+                en = (
+                    f"CRASH LOOP, giving up: exited unexpectedly ({code}) after {limit} "
+                    f"restart{'s' if limit != 1 else ''} within {window} s"
+                )
+            self._report(f"{zh};正在停止全部进程 / {en}; stopping everything; see {child.log_path}")
+            log.error(
+                "child_gave_up",
+                **fields,
+                restart_limit=child.policy.limit,
+                window_s=child.policy.window_s,
+            )
+            return False
+        child.restart_at = now + backoff
+        self._report(
+            f"{child.name} 意外退出({code}),{backoff:g} 秒后重启 / exited unexpectedly ({code}), "
+            f"restarting in {backoff:g} s; see {child.log_path}"
+        )
+        log.warning("child_exited", **fields, backoff_s=backoff)
+        return True
+
+    def _restart(self, child: Child) -> None:
+        """Start a crashed child again: the same command, environment and log file."""
+        child.restart_at = None
+        child.restarts += 1
+        code = child.process.returncode
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        child.log_file.write(f"\n==== {stamp} restart #{child.restarts} after exit {code}\n".encode())
+        child.log_file.flush()
+        try:
+            process = self._popen(child.command, child.log_file)
+        except OSError as err:
+            # Left as it was (exited): the next look counts this as one more crash.
+            self._report(f"{child.name} 无法重启 / could not be restarted: {err}; see {child.log_path}")
+            log.error(
+                "child_restart_failed",
+                child=child.name,
+                restart_count=child.restarts,
+                error=str(err),
+                log_path=str(child.log_path),
+            )
+            return
+        child.process = process
+        now = time.monotonic()
+        if child.healthy is None:
+            child.up_since = now
+            waiting_zh = waiting_en = ""
+        else:
+            child.healthy_deadline = now + TEMPORAL_START_TIMEOUT_S
+            waiting_zh, waiting_en = ",等待就绪", ", waiting until it is healthy"
+        self._report(
+            f"{child.name} 已重启(第 {child.restarts} 次,pid {process.pid}){waiting_zh} / restarted "
+            f"(#{child.restarts}, pid {process.pid}){waiting_en}"
+        )
+        log.info(
+            "child_restarted",
+            child=child.name,
+            pid=process.pid,
+            exit_code=code,
+            restart_count=child.restarts,
+            log_path=str(child.log_path),
+        )
+
+    def _check_healthy(self, child: Child, now: float) -> None:
+        """A restarted child with a health check (Temporal): up once it passes; killed (and so
+        restarted again, counting towards the limit) if it does not pass in time."""
+        assert child.healthy is not None and child.healthy_deadline is not None
+        if child.healthy():
+            child.healthy_deadline = None
+            child.up_since = time.monotonic()
+            self._report(f"{child.name} 已恢复正常 / is healthy again")
+            log.info(
+                "child_healthy",
+                child=child.name,
+                pid=child.process.pid,
+                restart_count=child.restarts,
+                log_path=str(child.log_path),
+            )
+        elif now > child.healthy_deadline:
+            child.healthy_deadline = None
+            self._report(
+                f"{child.name} 未能在 {TEMPORAL_START_TIMEOUT_S:g} 秒内就绪,强制结束 / did not become "
+                f"healthy in {TEMPORAL_START_TIMEOUT_S:g} s: killing it; see {child.log_path}"
+            )
+            with contextlib.suppress(ProcessLookupError):
+                child.process.kill()
+
+    @staticmethod
+    def _report(message: str) -> None:
+        print(f"govshare run: {message}", file=sys.stderr, flush=True)
 
     def _shutdown(self) -> int:
         self.stop_all()

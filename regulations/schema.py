@@ -87,6 +87,9 @@ class Action(_Strict):
     #: Roles told of this decision (e.g. Hubei 21: the platform's direct authorization is also sent
     #: to the provider).
     notify: list[Role] = Field(default_factory=list)
+    #: The decision sets the limit of the step it opens (``limit_from = "decision"``), in working days:
+    #: the issuer of a rectification order sets its period (REGULATIONS.md §7).
+    sets_limit: bool = False
     next: list[Transition] = Field(min_length=1)
 
 
@@ -99,8 +102,29 @@ class Extension(_Strict):
     article: str = Field(min_length=1)
 
 
+class Suspension(_Strict):
+    """Who may stop a step's clock, and on what basis (e.g. waiting for supplementary material).
+
+    The seeds set no rule for it, so a profile that allows it says so as local policy; on resume
+    the working days that were left carry over.
+    """
+
+    by: Role
+    article: str = Field(min_length=1)
+    basis: Literal["statute", "local_policy"] = "local_policy"
+    note_zh: str | None = None
+    note_en: str | None = None
+
+
 class Step(_Strict):
-    """One waiting step of a case: a task for ``actor``, due N working days after it opens."""
+    """One waiting step of a case: a task for ``actor``, due N working days after it opens.
+
+    ``assign = "each"`` sends the step to every party playing ``actor`` (one task each, each with its
+    own clock), joined on ``all`` of them, ``any`` one, or a ``quorum``; when the parties' decisions
+    differ, ``on_disagreement`` names the action the step takes. ``limit_from = "decision"``: the
+    decision that opens the step sets its limit (capped by ``max_working_days``). ``counts_from =
+    "case"``: the count starts at the date the case gives rather than at the opening.
+    """
 
     name_zh: str
     name_en: str
@@ -111,25 +135,64 @@ class Step(_Strict):
     local_policy_working_days: int | None = Field(default=None, ge=0)
     local_policy_note: str | None = None
     extension: Extension | None = None
+    suspension: Suspension | None = None
+    assign: Literal["one", "each"] = "one"
+    join: Literal["all", "any", "quorum"] = "all"
+    quorum: int | None = Field(default=None, ge=1)
+    on_disagreement: str | None = None
+    limit_from: Literal["profile", "decision"] = "profile"
+    max_working_days: int | None = Field(default=None, gt=0)
+    counts_from: Literal["opened", "case"] = "opened"
     actions: dict[str, Action] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _limit_is_statute_or_labelled(self) -> Step:
+        if self.limit_from == "decision":
+            if self.working_days is not None or self.statutory is not None:
+                raise ValueError(
+                    "a step whose limit is set by a decision has no 'working_days' or 'statutory'"
+                )
+            if self.local_policy_working_days is not None:
+                raise ValueError("a step whose limit is set by a decision has no local-policy limit")
+            return self._check_join()
+        if self.max_working_days is not None:
+            raise ValueError("'max_working_days' caps a limit set by a decision (limit_from = \"decision\")")
         if self.working_days is None and self.statutory != "none":
             raise ValueError("a step needs 'working_days' or 'statutory = \"none\"'")
         if self.working_days is not None and self.statutory is not None:
             raise ValueError("'working_days' (a statutory limit) and 'statutory = \"none\"' contradict")
         if self.local_policy_working_days is not None and self.statutory != "none":
             raise ValueError("'local_policy_working_days' is only for steps with 'statutory = \"none\"'")
+        return self._check_join()
+
+    def _check_join(self) -> Step:
+        if self.join == "quorum" and self.quorum is None:
+            raise ValueError("join = \"quorum\" needs 'quorum'")
+        if self.quorum is not None and self.join != "quorum":
+            raise ValueError("'quorum' is only for join = \"quorum\"")
+        if self.on_disagreement is not None and self.on_disagreement not in self.actions:
+            raise ValueError(f"on_disagreement: '{self.on_disagreement}' is not one of the step's actions")
+        if (
+            self.assign == "each"
+            and self.join != "any"
+            and len(self.actions) > 1
+            and not self.on_disagreement
+        ):
+            raise ValueError(
+                "a step sent to each party and joined on all or a quorum needs 'on_disagreement'"
+            )
         return self
 
     @property
     def limit(self) -> int | None:
-        """The working-day limit in force: the statute's, else a labelled local policy, else none."""
+        """The working-day limit in force: the statute's, else a labelled local policy, else none
+        (also for a limit set by a decision: the engine takes it from the decision)."""
         return self.working_days if self.working_days is not None else self.local_policy_working_days
 
     @property
-    def limit_basis(self) -> Literal["statute", "local_policy", "none"]:
+    def limit_basis(self) -> Literal["statute", "local_policy", "decision", "none"]:
+        if self.limit_from == "decision":
+            return "decision"
         if self.working_days is not None:
             return "statute"
         return "local_policy" if self.local_policy_working_days is not None else "none"
@@ -143,6 +206,9 @@ class Rung(_Strict):
     name_en: str
     actor: Role
     article: str = Field(min_length=1)
+    #: A case type of the same profile that a breach reaching this rung starts (e.g. a
+    #: rectification order); the rung is only named on the breach when this is unset.
+    starts_case: str | None = None
 
 
 class CaseType(_Strict):
@@ -165,6 +231,8 @@ class CaseType(_Strict):
 
         check("entry", self.entry)
         for step_id, step in self.steps.items():
+            if not step.actions:
+                raise ValueError(f"steps.{step_id}.actions: a step needs at least one action")
             for action_id, action in step.actions.items():
                 if action.result is not None and action.result not in self.results:
                     raise ValueError(
@@ -172,7 +240,40 @@ class CaseType(_Strict):
                         f"is not in results {self.results}"
                     )
                 check(f"steps.{step_id}.actions.{action_id}.next", action.next)
+                for t in action.next:
+                    target = self.steps.get(t.step) if t.step else None
+                    sets = target is not None and target.limit_from == "decision"
+                    if sets != action.sets_limit and target is not None:
+                        raise ValueError(
+                            f"steps.{step_id}.actions.{action_id}: 'sets_limit' must be "
+                            f"{str(sets).lower()} for a decision opening step '{t.step}'"
+                        )
+        for step_id in self.steps:
+            if step_id not in self.reachable_steps():
+                raise ValueError(f"steps.{step_id}: not reached from entry nor from any decision")
+        for step_id, step in self.steps.items():
+            if step.limit_from == "decision" and any(t.step == step_id for t in self.entry):
+                raise ValueError(
+                    f"entry: step '{step_id}' takes its limit from a decision; no decision opens it"
+                )
         return self
+
+    def reachable_steps(self) -> set[str]:
+        """The steps a case can get to: from the entry, through the decisions' transitions."""
+        seen: set[str] = set()
+        todo = [t.step for t in self.entry if t.step]
+        while todo:
+            step_id = todo.pop()
+            if step_id in seen or step_id not in self.steps:
+                continue
+            seen.add(step_id)
+            for action in self.steps[step_id].actions.values():
+                todo += [t.step for t in action.next if t.step]
+        return seen
+
+    def roles_needed(self) -> set[str]:
+        """Roles that must have a party for a case of this type to run (every reachable step's actor)."""
+        return {self.steps[s].actor for s in self.reachable_steps()}
 
 
 class ShareTypeRule(_Strict):
@@ -208,6 +309,10 @@ class Profile(_Strict):
                 if step_id in seen:
                     raise ValueError(f"step id '{step_id}' is used by both {seen[step_id]} and {ct_id}")
                 seen[step_id] = ct_id
+            for index, rung in enumerate(ct.escalation):
+                if rung.starts_case is not None and rung.starts_case not in self.case_types:
+                    where = f"case_types.{ct_id}.escalation.{index}.starts_case"
+                    raise ValueError(f"{where}: no case type '{rung.starts_case}'")
         return self
 
     def find_step(self, step_id: str) -> tuple[str, Step]:

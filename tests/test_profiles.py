@@ -1,6 +1,6 @@
 """The regulation profiles: they load, cite their articles, hold the statutory numbers of
-REGULATIONS.md, their sharing-application flows always end, and a broken file is reported by file
-and key on one line."""
+REGULATIONS.md, every case type's flow always ends with one of its results, and a broken file is
+reported by file and key on one line."""
 
 from __future__ import annotations
 
@@ -218,6 +218,14 @@ def test_untimed_steps_from_the_seeds():
     assert (step.statutory, step.article) == ("none", "6")
     _, step = load_profile("luzhou").find_step("provider_provision")
     assert (step.statutory, step.article) == ("none", "25")
+    for profile_id, step_id, article in [
+        ("hubei", "objection_verification", "23"),
+        ("hubei", "joint_verification", "17"),
+        ("jiangsu", "objection_verification", "18"),
+        ("luoyang", "open_catalog_change", "32"),
+    ]:
+        _, step = load_profile(profile_id).find_step(step_id)
+        assert (step.statutory, step.limit, step.article) == ("none", None, article), step_id
 
 
 def test_yongcheng_has_share_and_open_types_only():
@@ -288,10 +296,29 @@ def test_luoyang_ladder_ends_in_handling_under_law():
 
 
 # --------------------------------------------------------------------------------------------------
-# Sharing-application flows
+# Case-type flows
 # --------------------------------------------------------------------------------------------------
 
 SHARING = [p for p in PROFILE_IDS if p != "yongcheng"]
+
+CASE_TYPES = {
+    "hubei": ["sharing_application", "catalog_update", "data_objection"],
+    "jiangsu": ["sharing_application", "catalog_update", "data_objection"],
+    "luoyang": [
+        "sharing_application",
+        "catalog_update",
+        "data_objection",
+        "open_data_application",
+        "open_catalog_correction",
+    ],
+    "luzhou": ["sharing_application", "catalog_update", "data_objection"],
+    "yongcheng": [],
+}
+ALL_CASE_TYPES = [(p, ct) for p, cts in CASE_TYPES.items() for ct in cts]
+
+
+def test_every_shipped_case_type_loads():
+    assert {p.id: list(p.case_types) for p in list_profiles()} == CASE_TYPES
 
 
 def _paths(ct: CaseType):
@@ -316,9 +343,29 @@ def _paths(ct: CaseType):
     return finished
 
 
-@pytest.mark.parametrize("profile_id", SHARING)
-def test_sharing_flow_reaches_an_end_from_every_step(profile_id):
-    ct = load_profile(profile_id).case_types["sharing_application"]
+@pytest.mark.parametrize(("profile_id", "case_type"), ALL_CASE_TYPES)
+def test_every_step_has_actions_and_is_reachable(profile_id, case_type):
+    ct = load_profile(profile_id).case_types[case_type]
+    assert ct.entry, "a case type needs an entry"
+    assert ct.reachable_steps() == set(ct.steps)
+    for step_id, step in ct.steps.items():
+        assert step.actions, step_id
+        for action_id, action in step.actions.items():
+            assert action.name_zh and action.name_en, f"{step_id}.{action_id}"
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", action_id), f"{step_id}.{action_id}"
+
+
+@pytest.mark.parametrize(("profile_id", "case_type"), ALL_CASE_TYPES)
+def test_results_list_is_exactly_the_results_set(profile_id, case_type):
+    ct = load_profile(profile_id).case_types[case_type]
+    used = {t.result for t in ct.entry if t.result}
+    used |= {a.result for s in ct.steps.values() for a in s.actions.values() if a.result}
+    assert used == set(ct.results)
+
+
+@pytest.mark.parametrize(("profile_id", "case_type"), ALL_CASE_TYPES)
+def test_flow_reaches_an_end_from_every_step(profile_id, case_type):
+    ct = load_profile(profile_id).case_types[case_type]
     paths = _paths(ct)
     assert paths
     reached = {step for visited, _ in paths for step in visited}
@@ -333,11 +380,12 @@ def test_sharing_flow_reaches_an_end_from_every_step(profile_id):
             assert action.next[-1].when == {}, f"{step_id}.{action_id}"
 
 
-@pytest.mark.parametrize("profile_id", SHARING)
-def test_refusals_give_reasons(profile_id):
-    ct = load_profile(profile_id).case_types["sharing_application"]
+@pytest.mark.parametrize(("profile_id", "case_type"), ALL_CASE_TYPES)
+def test_refusals_give_reasons(profile_id, case_type):
+    ct = load_profile(profile_id).case_types[case_type]
     actions = [a for s in ct.steps.values() for a in s.actions.values()]
-    assert any(a.grant for a in actions)
+    if case_type in ("sharing_application", "open_data_application"):
+        assert any(a.grant for a in actions)
     for action in actions:
         if action.result in ("refused", "rejected"):
             assert action.reason_required, action.name_en
@@ -399,6 +447,125 @@ def test_hubei_provider_decision_goes_through_notify_consumer():
         assert "provider" in action.notify  # Hubei 21: 授权结果应同步告知提供部门
 
 
+def _flow(ct: CaseType) -> dict[str, dict[str, tuple[str | None, list[str]]]]:
+    """step -> action -> (result, where it leads: step ids or "end")."""
+    return {
+        step_id: {
+            action_id: (action.result, [t.step or "end" for t in action.next])
+            for action_id, action in step.actions.items()
+        }
+        for step_id, step in ct.steps.items()
+    }
+
+
+def _timing(ct: CaseType) -> dict[str, tuple[str, int | None, str, str]]:
+    return {
+        step_id: (step.actor, step.working_days, step.article, step.counts_from)
+        for step_id, step in ct.steps.items()
+    }
+
+
+def test_luoyang_catalog_update_application_then_review():
+    # 第十四条: 变更之日起10个工作日内申请 → 收到申请之日起5个工作日内审核、更新目录并同步更新责任清单
+    ct = load_profile("luoyang").case_types["catalog_update"]
+    assert [t.step for t in ct.entry] == ["catalog_update_application"]
+    assert _timing(ct) == {
+        "catalog_update_application": ("provider", 10, "14", "case"),  # from the law change
+        "catalog_update_review": ("platform", 5, "14", "opened"),  # from receipt
+    }
+    assert _flow(ct) == {
+        "catalog_update_application": {"apply": (None, ["catalog_update_review"])},
+        "catalog_update_review": {"update": ("updated", ["end"]), "reject": ("rejected", ["end"])},
+    }
+    assert ct.steps["catalog_update_review"].actions["reject"].reason_required
+
+
+@pytest.mark.parametrize(("profile_id", "article"), [("luzhou", "10"), ("jiangsu", "9")])
+def test_catalog_update_within_15_working_days_of_the_change(profile_id, article):
+    ct = load_profile(profile_id).case_types["catalog_update"]
+    assert _timing(ct) == {"catalog_update": ("provider", 15, article, "case")}
+    assert _flow(ct) == {"catalog_update": {"update": ("updated", ["end"])}}
+
+
+def test_hubei_catalog_update_is_untimed():
+    ct = load_profile("hubei").case_types["catalog_update"]
+    assert _timing(ct) == {"catalog_update": ("provider", None, "6", "opened")}
+    assert _flow(ct) == {"catalog_update": {"update": ("updated", ["end"])}}
+
+
+def test_luzhou_objection_report_then_reply():
+    # 第二十六条: 发现问题3个工作日内反馈提供部门 → 提供部门5个工作日内予以处理和回复
+    ct = load_profile("luzhou").case_types["data_objection"]
+    assert [t.step for t in ct.entry] == ["objection_report"]
+    assert _timing(ct) == {
+        "objection_report": ("consumer", 3, "26", "case"),  # from the finding
+        "objection_reply": ("provider", 5, "26", "opened"),
+    }
+    assert _flow(ct) == {
+        "objection_report": {"report": (None, ["objection_reply"])},
+        "objection_reply": {"correct": ("corrected", ["end"]), "confirm": ("confirmed", ["end"])},
+    }
+    for action in ct.steps["objection_reply"].actions.values():
+        assert "consumer" in action.notify  # 予以回复
+
+
+def test_hubei_objection_and_joint_verification():
+    # 第二十三条 提供部门及时校核, 确有错误的及时更正; 第十七条 部门间数据不一致的, 平台会同提供部门共同核实
+    ct = load_profile("hubei").case_types["data_objection"]
+    assert [t.step for t in ct.entry] == ["objection_verification"]
+    assert _flow(ct) == {
+        "objection_verification": {
+            "correct": ("corrected", ["end"]),
+            "confirm": ("confirmed", ["end"]),
+            "refer_joint_verification": (None, ["joint_verification"]),
+        },
+        "joint_verification": {"correct": ("corrected", ["end"]), "confirm": ("confirmed", ["end"])},
+    }
+    joint = ct.steps["joint_verification"]
+    assert (joint.actor, joint.assign, joint.join, joint.on_disagreement) == (
+        "provider",
+        "each",
+        "all",
+        "correct",
+    )
+    assert (joint.statutory, joint.article) == ("none", "17")
+    assert "platform" in ct.steps["objection_verification"].actions["refer_joint_verification"].notify
+
+
+def test_luoyang_data_verification():
+    ct = load_profile("luoyang").case_types["data_objection"]
+    assert _flow(ct) == {
+        "data_verification": {"correct": ("corrected", ["end"]), "confirm": ("confirmed", ["end"])}
+    }
+
+
+def test_luoyang_open_data_answer():
+    # 第三十三条: 10个工作日内答复, 同意的予以开放, 不同意的说明理由并提供依据, 延长不超过10个工作日
+    ct = load_profile("luoyang").case_types["open_data_application"]
+    assert _flow(ct) == {
+        "conditional_open_application": {"grant": ("granted", ["end"]), "refuse": ("refused", ["end"])}
+    }
+    actions = ct.steps["conditional_open_application"].actions
+    assert actions["grant"].grant
+    assert actions["refuse"].reason_required
+    assert "依据" in actions["refuse"].name_zh
+    assert all("citizen" in a.notify for a in actions.values())
+
+
+def test_luoyang_open_catalog_correction_then_change():
+    # 第三十二条: 同意更正的, 提请市政务服务和大数据管理机构变更开放目录; 不同意的, 说明理由并提供依据
+    ct = load_profile("luoyang").case_types["open_catalog_correction"]
+    assert _timing(ct) == {
+        "open_catalog_correction": ("provider", 10, "32", "opened"),
+        "open_catalog_change": ("platform", None, "32", "opened"),
+    }
+    assert _flow(ct) == {
+        "open_catalog_correction": {"agree": (None, ["open_catalog_change"]), "refuse": ("refused", ["end"])},
+        "open_catalog_change": {"change": ("corrected", ["end"])},
+    }
+    assert ct.steps["open_catalog_correction"].actions["refuse"].reason_required
+
+
 # --------------------------------------------------------------------------------------------------
 # Validation errors: one line, naming the file and the key
 # --------------------------------------------------------------------------------------------------
@@ -452,6 +619,89 @@ def test_unknown_step_reference(tmp_path):
     assert _error(path) == (
         f"{path}: case_types.sharing_application: steps.provider_authorization.actions.grant.next: "
         "unknown step 'notify_the_consumer'"
+    )
+
+
+MINIMAL = """\
+id = "x"
+version = "1.0"
+name_zh = "某市"
+name_en = "X City"
+document = "某市办法"
+seed = "x.txt"
+
+[case_types.catalog_update]
+name_zh = "目录更新"
+name_en = "Catalog update"
+article = "14"
+results = ["updated"]
+entry = [{ step = "application" }]
+
+[case_types.catalog_update.steps.application]
+name_zh = "申请更新目录"
+name_en = "Application"
+actor = "provider"
+working_days = 10
+article = "14"
+
+[case_types.catalog_update.steps.review]
+name_zh = "审核更新"
+name_en = "Review"
+actor = "platform"
+working_days = 5
+article = "14"
+
+[case_types.catalog_update.steps.review.actions.update]
+name_zh = "更新"
+name_en = "Update"
+result = "updated"
+next = [{ end = true }]
+"""
+
+APPLY = """
+[case_types.catalog_update.steps.application.actions.apply]
+name_zh = "申请"
+name_en = "Apply"
+next = [{ step = "review" }]
+"""
+
+APPLY_AND_END = APPLY.replace('{ step = "review" }', "{ end = true }")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "x.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_profile_loads(tmp_path):
+    profile = load_profile_file(_write(tmp_path, MINIMAL + APPLY))
+    assert profile.case_types["catalog_update"].reachable_steps() == {"application", "review"}
+
+
+def test_a_step_without_actions_is_refused(tmp_path):
+    path = _write(tmp_path, MINIMAL)
+    assert _error(path) == (
+        f"{path}: case_types.catalog_update: steps.application.actions: a step needs at least one action"
+    )
+
+
+def test_an_unreachable_step_is_refused(tmp_path):
+    path = _write(tmp_path, MINIMAL + APPLY_AND_END)
+    assert _error(path) == (
+        f"{path}: case_types.catalog_update: steps.review: not reached from entry nor from any decision"
+    )
+
+
+def test_a_shipped_placeholder_step_is_refused(tmp_path):
+    """Taking the decisions off a shipped step is an error naming that step (no silent placeholders)."""
+    luzhou = (SHIPPED / "luzhou.toml").read_text(encoding="utf-8")
+    start = luzhou.index("[case_types.data_objection.steps.objection_reply.actions.correct]")
+    end = luzhou.index("# 第四十二条(三)", start)
+    path = tmp_path / "luzhou.toml"
+    path.write_text(luzhou[:start] + luzhou[end:], encoding="utf-8")
+    assert _error(path) == (
+        f"{path}: case_types.data_objection: steps.objection_reply.actions: a step needs at least one action"
     )
 
 

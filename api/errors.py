@@ -16,6 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from govshare.case_service import CaseError
@@ -211,12 +213,65 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def retry_after_s(request: Request) -> int:
+    """The ``Retry-After`` seconds of a 503 (settings ``API_RETRY_AFTER_S``)."""
+    settings = getattr(request.app.state, "settings", None)
+    return int(getattr(settings, "api_retry_after_s", 2))
+
+
 async def _case_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CaseError)
+    headers = {}
     if exc.status >= 500:
         log.warning("case_service_unavailable", error=str(exc))
+        headers["Retry-After"] = str(retry_after_s(request))
     return _for_request(
-        request, status=exc.status, code=exc.code, detail_zh=exc.detail_zh, detail_en=exc.detail_en
+        request,
+        status=exc.status,
+        code=exc.code,
+        detail_zh=exc.detail_zh,
+        detail_en=exc.detail_en,
+        headers=headers,
+    )
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    """SQLite's 'database is locked' / 'database table is locked' (another process holds the write
+    lock past the busy timeout), PostgreSQL's lock_not_available (a lock_timeout)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig or exc).lower()
+    return "is locked" in text or type(orig).__name__ == "LockNotAvailable"
+
+
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """The database did not answer in time — no pooled connection free within the pool timeout, or
+    the write lock held elsewhere past the busy timeout — or is unreachable: 503 + Retry-After, the
+    request changed nothing (its transaction rolled back), so retrying is safe."""
+    busy = isinstance(exc, SQLAlchemyTimeoutError) or _is_lock_error(exc)
+    log.warning(
+        "database_busy" if busy else "database_unavailable",
+        error=str(getattr(exc, "orig", None) or exc).splitlines()[0][:300],
+        error_type=type(exc).__name__,
+        method=request.method,
+        path=request.url.path,
+    )
+    seconds = retry_after_s(request)
+    if busy:
+        zh = f"数据库繁忙(等待连接或写锁超时),本次请求未作任何修改,请 {seconds} 秒后重试"
+        en = (
+            "the database is busy (no connection or write lock in time); nothing was changed — "
+            f"retry in {seconds} s"
+        )
+    else:
+        zh = f"数据库暂时不可用,本次请求未作任何修改,请 {seconds} 秒后重试"
+        en = f"the database is unavailable; nothing was changed — retry in {seconds} s"
+    return _for_request(
+        request,
+        status=503,
+        code="database_busy" if busy else "database_unavailable",
+        detail_zh=zh,
+        detail_en=en,
+        headers={"Retry-After": str(seconds)},
     )
 
 
@@ -256,6 +311,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CaseError, _case_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Pool timeout (sqlalchemy.exc.TimeoutError) and OperationalError (locked, unreachable): 503.
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_busy)
+    app.add_exception_handler(OperationalError, _database_busy)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+import anyio.to_thread
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
@@ -26,7 +28,7 @@ from temporalio.client import Client
 from api.docs import install_docs
 from api.errors import install_error_handlers, problem_response
 from api.routes import applications, notifications, resources, system, tasks
-from govshare.db import init_schema, make_engine
+from govshare.db import init_schema, make_api_engine
 from govshare.logs import configure_logging
 from govshare.seed import seed_if_enabled
 from govshare.settings import Settings, get_settings
@@ -61,8 +63,43 @@ TAGS = [
 ]
 
 
+#: Paths admitted even when the process is at its in-flight limit: the health check must still tell
+#: the operator (and a load balancer) what is wrong.
+_ALWAYS_ADMITTED = frozenset({"/healthz"})
+
+
+class Admission:
+    """At most ``limit`` requests in flight in this process; one more waits up to ``wait_s`` for a
+    place and is otherwise shed (503 + Retry-After). Overload thus answers at once instead of piling
+    requests onto the thread pool and the DB pool until they all stall (issue 13)."""
+
+    def __init__(self, limit: int, wait_s: float) -> None:
+        self.limit = limit
+        self.wait_s = wait_s
+        self.in_flight = 0
+        self.shed_total = 0
+        self._places = anyio.Semaphore(limit)
+
+    async def enter(self) -> bool:
+        try:
+            self._places.acquire_nowait()
+        except anyio.WouldBlock:
+            with anyio.move_on_after(self.wait_s):
+                await self._places.acquire()
+                self.in_flight += 1
+                return True
+            self.shed_total += 1
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        self._places.release()
+
+
 class RequestContextMiddleware:
-    """Per request: a request id, structlog context, one access log line, and the catch-all 500.
+    """Per request: a request id, structlog context, admission, one access log line, the catch-all 500.
 
     A plain ASGI middleware (not ``BaseHTTPMiddleware``): it runs in the request's own context, so
     the ids bound here reach every log line, and an unhandled exception is turned into the same
@@ -71,6 +108,42 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._admission: Admission | None = None
+
+    def admission(self, scope: Scope) -> Admission | None:
+        """The process's admission limit, from the app's settings (made on the first request)."""
+        if self._admission is None:
+            settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+            if settings is None:
+                return None
+            self._admission = Admission(settings.api_max_in_flight, settings.api_admission_wait_s)
+        return self._admission
+
+    async def shed(
+        self, scope: Scope, receive: Receive, send: Send, admission: Admission, **ids: str
+    ) -> None:
+        settings = scope["app"].state.settings
+        retry_after = settings.api_retry_after_s
+        log.warning(
+            "request_shed",
+            method=scope.get("method"),
+            path=scope.get("path"),
+            in_flight=admission.in_flight,
+            limit=admission.limit,
+            waited_s=admission.wait_s,
+            shed_total=admission.shed_total,
+        )
+        response = problem_response(
+            status=503,
+            instance=scope.get("path", ""),
+            accept_language=ids["accept_language"],
+            request_id=ids["request_id"],
+            code="overloaded",
+            detail_zh=f"服务繁忙(同时处理的请求已达上限 {admission.limit}),请 {retry_after} 秒后重试",
+            detail_en=f"the service is busy ({admission.limit} requests in flight); retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,8 +194,22 @@ class RequestContextMiddleware:
                     headers={"Connection": "close"},
                 )
                 await response(scope, receive, send_with_id)
-            else:
+            elif (admission := self.admission(scope)) is None or scope.get("path") in _ALWAYS_ADMITTED:
                 await self.app(scope, receive_limited, send_with_id)
+            elif not await admission.enter():
+                await self.shed(
+                    scope,
+                    receive,
+                    send_with_id,
+                    admission,
+                    request_id=request_id,
+                    accept_language=headers.get("accept-language") or "",
+                )
+            else:
+                try:
+                    await self.app(scope, receive_limited, send_with_id)
+                finally:
+                    admission.leave()
         except Exception as exc:
             log.error(
                 "unhandled_error",
@@ -166,7 +253,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
-        app.state.engine = engine or make_engine(settings.database_url)
+        app.state.engine = engine or make_api_engine(settings)
+        # Threads and DB connections agree: each DB step holds one connection in one thread call.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         init_schema(app.state.engine)
         seed_if_enabled(app.state.engine, settings)
         app.state.temporal_client = temporal_client

@@ -12,17 +12,34 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from govshare import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from govshare.settings import get_settings
+from govshare.settings import Settings, get_settings
 
 log = structlog.get_logger("govshare.db")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_capacity: int | None = None,
+    pool_timeout_s: float = 30.0,
+    sqlite_busy_timeout_s: float = 30.0,
+) -> Engine:
+    """An engine for ``url``. ``pool_capacity``: the most connections it ever holds (default: the
+    driver's pool, 5 + 10 overflow for SQLite files, 10 + 10 for PostgreSQL). The API passes its
+    thread count (:func:`make_api_engine`); the worker and the CLI keep the patient defaults."""
+    pool: dict = {"pool_timeout": pool_timeout_s}
+    if pool_capacity is not None:
+        resident = min(pool_capacity, 10)  # keep a few open; the rest are opened on demand
+        pool.update(pool_size=resident, max_overflow=pool_capacity - resident)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if path in ("", ":memory:"):
+            pool = {}  # one shared in-memory connection (StaticPool / SingletonThreadPool): no sizes
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout_s}, **pool
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -34,7 +51,21 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if pool_capacity is None:
+        pool.update(pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, **pool)
+
+
+def make_api_engine(settings: Settings) -> Engine:
+    """The API's engine: as many connections as the API has threads (each DB step holds one
+    connection inside one thread call and nowhere else), a short pool wait and a short SQLite busy
+    timeout — past either, the request is answered 503 + Retry-After (``api.errors``), not stalled."""
+    return make_engine(
+        settings.database_url,
+        pool_capacity=settings.api_threads,
+        pool_timeout_s=settings.api_db_pool_timeout_s,
+        sqlite_busy_timeout_s=settings.api_sqlite_busy_timeout_s,
+    )
 
 
 def init_schema(engine: Engine) -> None:

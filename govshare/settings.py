@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,21 @@ class Settings(BaseSettings):
 
     log_format: str = "auto"  # auto | console | json
     log_level: str = "INFO"
+
+    # -- load: one API process (issue 13) --------------------------------------------------------
+    #: Requests one API process works on at once. A request beyond that waits up to
+    #: ``api_admission_wait_s`` for a free place, then is answered 503 + Retry-After (never a stall).
+    api_max_in_flight: int = Field(default=64, ge=1)
+    api_admission_wait_s: float = Field(default=2.0, ge=0)
+    #: The ``Retry-After`` (seconds) of every overload / busy-database / pending answer.
+    api_retry_after_s: int = Field(default=2, ge=1)
+    #: The API's worker threads (synchronous routes and each DB step). The API's DB pool holds exactly
+    #: this many connections, so a thread never waits for a connection held by a thread-less request.
+    api_threads: int = Field(default=32, ge=1)
+    #: How long a DB step may wait for a pooled connection before the request is answered 503.
+    api_db_pool_timeout_s: float = Field(default=3.0, gt=0)
+    #: How long an API write waits for SQLite's write lock (held by another process) before 503.
+    api_sqlite_busy_timeout_s: float = Field(default=5.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, or_
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -28,12 +28,13 @@ from api.deps import (
     Caller,
     ConsumerCaller,
     CurrentCaller,
+    EngineDep,
     Offset,
-    SessionDep,
     SettingsDep,
     bind_log_context,
     get_temporal_client,
     load_visible_case,
+    run_db,
 )
 from api.errors import ApiError, problem_responses
 from api.schemas import (
@@ -76,10 +77,6 @@ def department_names(session: Session) -> dict[str, DepartmentRef]:
     }
 
 
-async def _names(session: Session) -> dict[str, DepartmentRef]:
-    return await run_in_threadpool(department_names, session)
-
-
 async def _settle(call: Any, case_id: str) -> CaseState:
     try:
         return await asyncio.wait_for(call, SETTLE_TIMEOUT_S)
@@ -98,8 +95,9 @@ async def _settle(call: Any, case_id: str) -> CaseState:
 
 def _check_application(
     session: Session, caller: Caller, body: ApplicationCreate, profile_id: str
-) -> tuple[Resource, list[str]]:
-    """Everything checked before a workflow starts: profile, resource, fields, mode (422 each)."""
+) -> tuple[Resource, list[str], dict[str, DepartmentRef]]:
+    """Everything checked before a workflow starts: profile, resource, fields, mode (422 each); with
+    the department names the answer shows (one DB step, one short session)."""
     errors: list[dict[str, Any]] = []
     try:
         profile = load_profile(profile_id)
@@ -151,7 +149,7 @@ def _check_application(
             code="not_in_catalog",
             errors=errors,
         )
-    return resource, fields
+    return resource, fields, department_names(session)
 
 
 @router.post(
@@ -169,7 +167,7 @@ async def create_application(
     request: Request,
     response: Response,
     caller: ConsumerCaller,
-    session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     body: Annotated[ApplicationCreate, Body()],
     idempotency_key: Annotated[
@@ -186,16 +184,17 @@ async def create_application(
     ] = None,
 ) -> CaseOut:
     profile_id = body.profile or settings.default_profile
-    resource, fields = await run_in_threadpool(_check_application, session, caller, body, profile_id)
-    names = {code: ref.name_zh for code, ref in (await _names(session)).items()}
+    # Short sessions, one per DB step, none held while Temporal is called (issue 13).
+    resource, fields, department_refs = await run_db(engine, _check_application, caller, body, profile_id)
+    names = {code: ref.name_zh for code, ref in department_refs.items()}
     client = await get_temporal_client(request)
     now = datetime.now(UTC)
     case_id = case_service.new_case_id("sharing_application", now)
     replayed = False
     if idempotency_key is not None:
         fingerprint = _request_fingerprint(body, profile_id)
-        case_id, now, replayed = await run_in_threadpool(
-            _claim_idempotency_key, session, caller.department, idempotency_key, fingerprint, case_id, now
+        case_id, now, replayed = await run_db(
+            engine, _claim_idempotency_key, caller.department, idempotency_key, fingerprint, case_id, now
         )
     bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
     inp = case_service.build_sharing_application(
@@ -229,7 +228,7 @@ async def create_application(
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return case_out(state, await _names(session))
+    return case_out(state, department_refs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,7 +248,7 @@ async def create_application(
 def list_applications(
     request: Request,
     caller: CurrentCaller,
-    session: SessionDep,
+    engine: EngineDep,
     status: Annotated[
         str | None, Query(description="in_progress | granted | refused | rejected | withdrawn", max_length=32)
     ] = None,
@@ -278,15 +277,17 @@ def list_applications(
         conditions.append(Case.overdue == overdue)
     if profile is not None:
         conditions.append(Case.profile_id == profile)
-    total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
-    rows = session.exec(
-        select(Case)
-        .where(*conditions)
-        .order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    names = department_names(session)
+    # A synchronous route: one thread from start to end, its session closed inside it.
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
+        rows = session.exec(
+            select(Case)
+            .where(*conditions)
+            .order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        names = department_names(session)
     return CaseList(items=[_summary(row, names) for row in rows], total=total, limit=limit, offset=offset)
 
 
@@ -326,9 +327,11 @@ def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
     "auditor roles; anyone else gets 404 (existence is not revealed).",
     responses=problem_responses(401, 404),
 )
-def get_application(case_id: str, request: Request, caller: CurrentCaller, session: SessionDep) -> CaseOut:
-    case = load_visible_case(session, caller, case_id, request)
-    return case_out(state_from_detail(case.detail), department_names(session))
+def get_application(case_id: str, request: Request, caller: CurrentCaller, engine: EngineDep) -> CaseOut:
+    with Session(engine) as session:
+        case = load_visible_case(session, caller, case_id, request)
+        names = department_names(session)
+    return case_out(state_from_detail(case.detail), names)
 
 
 @router.get(
@@ -341,12 +344,13 @@ def get_application(case_id: str, request: Request, caller: CurrentCaller, sessi
     responses=problem_responses(401, 404),
 )
 def get_application_events(
-    case_id: str, request: Request, caller: CurrentCaller, session: SessionDep
+    case_id: str, request: Request, caller: CurrentCaller, engine: EngineDep
 ) -> AuditEventList:
-    load_visible_case(session, caller, case_id, request)
-    rows = session.exec(
-        select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))
-    ).all()
+    with Session(engine) as session:
+        load_visible_case(session, caller, case_id, request)
+        rows = session.exec(
+            select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))
+        ).all()
     return AuditEventList(
         case_id=case_id,
         items=[
@@ -440,27 +444,34 @@ def _claim_idempotency_key(
     raise RuntimeError("idempotency key neither claimed nor found")
 
 
+def _load_for_action(
+    session: Session, caller: Caller, case_id: str, request: Request
+) -> tuple[Case, dict[str, DepartmentRef]]:
+    return load_visible_case(session, caller, case_id, request), department_names(session)
+
+
 async def _act_on_case(
     request: Request,
-    session: Session,
-    caller: Any,
+    engine: Engine,
+    caller: Caller,
     case_id: str,
     call: Callable[[Client], Awaitable[CaseState]],
-) -> CaseState:
+) -> tuple[CaseState, dict[str, DepartmentRef]]:
     """Send a state change to a case the caller can see and that is still open.
 
     Visibility first (a department not party to the case gets 404, never a hint it exists), then
     the projection's status (a closed case → 409 without a round trip); the workflow's validator
-    decides the rest (403 / 409 / 422).
+    decides the rest (403 / 409 / 422). The projection is read in one short session that is closed
+    before the Update is sent (which may take seconds); returns the new state and the names.
     """
     bind_log_context(request, case_id=case_id)
-    case = await run_in_threadpool(load_visible_case, session, caller, case_id, request)
+    case, names = await run_db(engine, _load_for_action, caller, case_id, request)
     bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
     if case.status != "in_progress":
         raise _closed_conflict(case)
     client = await get_temporal_client(request)
     try:
-        return await _settle(call(client), case_id)
+        return await _settle(call(client), case_id), names
     except CaseNotFound:
         # The projection has the case, so the workflow has completed since: the case is closed.
         raise _closed_conflict(case) from None
@@ -480,7 +491,7 @@ async def decide(
     case_id: str,
     request: Request,
     caller: ActingCaller,
-    session: SessionDep,
+    engine: EngineDep,
     body: Annotated[DecisionCreate, Body()],
 ) -> CaseOut:
     decision = DecisionRequest(
@@ -491,11 +502,11 @@ async def decide(
         note=body.note,
         grant=_grant_terms(body.grant),
     )
-    state = await _act_on_case(
-        request, session, caller, case_id, lambda client: case_service.decide(client, case_id, decision)
+    state, names = await _act_on_case(
+        request, engine, caller, case_id, lambda client: case_service.decide(client, case_id, decision)
     )
     log.info("decision_taken", step=body.step, action=body.action, status=state.status)
-    return case_out(state, await _names(session))
+    return case_out(state, names)
 
 
 @router.post(
@@ -511,15 +522,15 @@ async def withdraw(
     case_id: str,
     request: Request,
     caller: ActingCaller,
-    session: SessionDep,
+    engine: EngineDep,
     body: Annotated[WithdrawalCreate, Body()],
 ) -> CaseOut:
     withdrawal = WithdrawRequest(
         actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
         reason=body.reason,
     )
-    state = await _act_on_case(
-        request, session, caller, case_id, lambda client: case_service.withdraw(client, case_id, withdrawal)
+    state, names = await _act_on_case(
+        request, engine, caller, case_id, lambda client: case_service.withdraw(client, case_id, withdrawal)
     )
     log.info("application_withdrawn", status=state.status)
-    return case_out(state, await _names(session))
+    return case_out(state, names)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import CurrentCaller, Offset, SessionDep
+from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import ApiError, prefers_english, problem_responses
 from api.schemas import NotificationList, NotificationOut
 from govshare.models import Notification
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 def list_notifications(
     request: Request,
     caller: CurrentCaller,
-    session: SessionDep,
+    engine: EngineDep,
     case_id: Annotated[str | None, Query(max_length=64, description="Only this case")] = None,
     unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -42,14 +42,15 @@ def list_notifications(
         conditions.append(
             col(Notification.read_at).is_(None) if unread else col(Notification.read_at).is_not(None)
         )
-    total = session.exec(select(func.count()).select_from(Notification).where(*conditions)).one()
-    rows = session.exec(
-        select(Notification)
-        .where(*conditions)
-        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(Notification).where(*conditions)).one()
+        rows = session.exec(
+            select(Notification)
+            .where(*conditions)
+            .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
     english = prefers_english(request.headers.get("accept-language"))
     return NotificationList(
         items=[NotificationOut.from_row(row, english=english) for row in rows],
@@ -72,16 +73,17 @@ def mark_read(
     notification_id: Annotated[int, Path(ge=1, le=2**62)],
     request: Request,
     caller: CurrentCaller,
-    session: SessionDep,
+    engine: EngineDep,
 ) -> NotificationOut:
-    row = session.get(Notification, notification_id)
-    if row is None or row.recipient_department != caller.department:
-        raise ApiError(
-            404, f"未找到通知 {notification_id}", f"no notification {notification_id}", code="not_found"
-        )
-    if row.read_at is None:
-        row.read_at = datetime.now(UTC)
-        session.add(row)
-        session.commit()
-        session.refresh(row)
+    with Session(engine) as session:
+        row = session.get(Notification, notification_id)
+        if row is None or row.recipient_department != caller.department:
+            raise ApiError(
+                404, f"未找到通知 {notification_id}", f"no notification {notification_id}", code="not_found"
+            )
+        if row.read_at is None:
+            row.read_at = datetime.now(UTC)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
     return NotificationOut.from_row(row, english=prefers_english(request.headers.get("accept-language")))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import CurrentCaller, SessionDep
+from api.deps import CurrentCaller, EngineDep
 from api.errors import problem_responses
 from api.schemas import DepartmentRef, ResourceList, ResourceOut
 from govshare.models import Department, Resource
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/resources", tags=["resources"])
 )
 def list_resources(
     caller: CurrentCaller,
-    session: SessionDep,
+    engine: EngineDep,
     provider: Annotated[str | None, Query(max_length=64, description="Only this provider department")] = None,
     share_type: Annotated[
         str | None, Query(max_length=16, description="unconditional | conditional | not_shared")
@@ -39,7 +39,8 @@ def list_resources(
         query = query.where(Resource.provider_department == provider)
     if share_type is not None:
         query = query.where(Resource.share_type == share_type)
-    rows = session.exec(query.order_by(col(Resource.id))).all()
+    with Session(engine) as session:
+        rows = session.exec(query.order_by(col(Resource.id))).all()
     items = [
         ResourceOut.from_row(
             resource, DepartmentRef(code=dept.code, name_zh=dept.name_zh, name_en=dept.name_en)

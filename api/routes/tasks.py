@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from api.deps import CurrentCaller, Offset, SessionDep
+from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import problem_responses
 from api.schemas import (
     InboxTask,
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 )
 def list_tasks(
     caller: CurrentCaller,
-    session: SessionDep,
+    engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
 ) -> TaskList:
@@ -43,16 +43,19 @@ def list_tasks(
         Task.assignee_role == caller.role,
         Task.status == "open",
     ]
-    total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
-    rows = session.exec(
-        select(Task, Case)
-        .join(Case, Case.id == Task.case_id)  # type: ignore[arg-type]
-        .where(*conditions)
-        # Untimed tasks (statutory none) last; every due_at is written in the same zone (+08:00).
-        .order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.opened_at), col(Task.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    # A synchronous route runs in one thread from start to end; its session ends inside it, before
+    # the rows are turned into the answer.
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
+        rows = session.exec(
+            select(Task, Case)
+            .join(Case, Case.id == Task.case_id)  # type: ignore[arg-type]
+            .where(*conditions)
+            # Untimed tasks (statutory none) last; every due_at is written in the same zone (+08:00).
+            .order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.opened_at), col(Task.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
     now = datetime.now(UTC)
     items = []
     for task_row, case in rows:

@@ -23,9 +23,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.deadlines import DeadlineActivities
 from activities.records import RecordActivities
 from calendars import WorkingDayCalendar
-from workflows.sharing_application import SharingApplicationWorkflow
+from workflows import registry
 
-WORKFLOWS = [SharingApplicationWorkflow]
+#: Every registered case type's workflow, and the frozen generations their old histories ran on.
+WORKFLOWS = registry.workflows()
 
 #: Our deterministic, side-effect-free modules are passed through the workflow sandbox whole (with
 #: their submodules), so the pydantic converter resolves their dataclasses' type hints against the
@@ -52,10 +53,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        # Read at build time, so a case type registered after import (tests) is run too.
+        workflows=registry.workflows(),
         workflow_runner=SANDBOX_RUNNER,
         activities=[
             deadlines.compute_deadline,
+            deadlines.working_days_left,
+            records.record_delta,
             records.record,
             records.mark_record_failed,
             records.record_case,

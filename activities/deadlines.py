@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from temporalio import activity
 
-from calendars import Deadline, WorkingDayCalendar
+from calendars import SHANGHAI, Deadline, WorkingDayCalendar
 
 
 @dataclass
@@ -25,6 +25,15 @@ class DeadlineRequest:
     profile_version: str
     step: str
     article: str
+
+
+@dataclass
+class WorkingDaysLeftRequest:
+    """How many working days of a period are left when its clock stops at ``at``: the working days
+    after ``at``'s date up to and including ``due_date`` (the day it stops on counts as used)."""
+
+    at: datetime
+    due_date: date
 
 
 class DeadlineActivities:
@@ -41,3 +50,8 @@ class DeadlineActivities:
             step=req.step,
             article=req.article,
         )
+
+    @activity.defn(name="working_days_left")
+    def working_days_left(self, req: WorkingDaysLeftRequest) -> int:
+        at = req.at.astimezone(SHANGHAI).date()
+        return self._calendar.count_working_days(at, req.due_date)

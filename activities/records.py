@@ -41,11 +41,23 @@ from temporalio.exceptions import ApplicationError
 
 from govshare import models
 from govshare.messages import render_notice
-from workflows.case import RECORD_REJECTED, CaseRecord, CaseState, Notice, RecordFailure
+from workflows.case import (
+    RECORD_REJECTED,
+    CaseDelta,
+    CaseHeader,
+    CaseRecord,
+    CaseState,
+    Notice,
+    RecordFailure,
+    Task,
+)
 
 log = structlog.get_logger("govshare.activities")
 _STATE_JSON = TypeAdapter(CaseState)
 _RECORD_JSON = TypeAdapter(CaseRecord)
+_DELTA_JSON = TypeAdapter(CaseDelta)
+_HEADER_JSON = TypeAdapter(CaseHeader)
+_TASK_JSON = TypeAdapter(Task)
 
 #: Errors that no retry can cure: the data itself cannot be stored (SQLAlchemy's DataError wraps
 #: psycopg's "PostgreSQL text fields cannot contain NUL"; encoding errors come from lone surrogates).
@@ -117,6 +129,189 @@ class RecordActivities:
             session.commit()
         self._log_recorded(record)
         return written
+
+    @activity.defn(name="record_delta")
+    def record_delta(self, delta: CaseDelta) -> int:
+        """One step of a second-generation case: only what changed, in one transaction.
+
+        Deltas arrive in revision order (the workflow writes them one after another). A delta whose
+        revision the row already holds is a retry: its events and notices are re-offered (each is
+        unique) and nothing else is touched. Returns the number of notices newly written.
+        """
+        try:
+            return self._record_delta(delta, record_error="")
+        except _UNSTORABLE as err:
+            log.error(
+                "projection_write_unstorable",
+                case_id=delta.case_id,
+                workflow_id=delta.workflow_id,
+                revision=delta.revision,
+                error=_one_line(err),
+            )
+            cleaned = _DELTA_JSON.validate_python(_storable_tree(_DELTA_JSON.dump_python(delta, mode="json")))
+            note = f"revision {delta.revision}: unstorable characters replaced by U+FFFD ({_one_line(err)})"
+            try:
+                return self._record_delta(cleaned, record_error=note)
+            except _UNSTORABLE as again:
+                raise ApplicationError(
+                    f"the database refuses this case's record: {_one_line(again)}",
+                    type=RECORD_REJECTED,
+                    non_retryable=True,
+                ) from again
+
+    def _record_delta(self, delta: CaseDelta, *, record_error: str) -> int:
+        now = datetime.now(UTC)
+        with self._write_lock, Session(self._engine) as session:
+            row = session.get(models.Case, delta.case_id)
+            fresh = row is None or row.revision < delta.revision or delta.full
+            if fresh:
+                row = self._write_header(session, row, delta, now, record_error)
+                self._write_parties(session, delta)
+                self._write_tasks(session, delta)
+                self._write_links(session, delta)
+            self._append_event_rows(session, delta.case_id, delta.events, now)
+            written = self._write_notices(session, delta.notices, now, delta.workflow_id)
+            session.commit()
+        log.info(
+            "case recorded",
+            case_id=delta.case_id,
+            workflow_id=delta.workflow_id,
+            department=delta.header.submitted_by.department if delta.header else None,
+            revision=delta.revision,
+            tasks=len(delta.tasks),
+            events=len(delta.events),
+            duplicate=not fresh,
+        )
+        return written
+
+    @staticmethod
+    def _write_header(
+        session: Session, row: models.Case | None, delta: CaseDelta, now: datetime, record_error: str
+    ) -> models.Case:
+        if row is None and delta.header is None:
+            raise ValueError(f"case {delta.case_id}: first write without its header")
+        if row is None:
+            assert delta.header is not None
+            header = delta.header
+            row = models.Case(
+                id=header.case_id,
+                workflow_id=header.workflow_id,
+                case_type=header.case_type,
+                profile_id=header.profile_id,
+                profile_version=header.profile_version,
+                status=header.status,
+                consumer_department="",
+                provider_department="",
+                submitted_at=header.submitted_at,
+                updated_at=now,
+                engine=2,
+                workflow_type=header.workflow_type,
+            )
+        header = delta.header
+        if header is not None:
+            attributes = header.attributes
+            resource = attributes.get("resource") or {}
+            row.status = header.status
+            row.result = header.result
+            row.resource_id = resource.get("id", "")
+            row.subject_zh = header.subject_zh
+            row.subject_en = header.subject_en
+            row.closed_at = header.closed_at
+            row.detail = _HEADER_JSON.dump_python(header, mode="json")
+        if delta.parties is not None:
+            # Kept for the first generation's lists and filters (one department per role).
+            roles = {p.role: p.department for p in reversed(delta.parties)}
+            row.consumer_department = roles.get("consumer", "")
+            row.provider_department = roles.get("provider", "")
+        row.revision = delta.revision
+        row.updated_at = now
+        row.record_error = record_error
+        session.add(row)
+        session.flush()
+        return row
+
+    @staticmethod
+    def _write_parties(session: Session, delta: CaseDelta) -> None:
+        if delta.parties is None:
+            return
+        existing = {
+            (p.role, p.department, p.person): p
+            for p in session.exec(select(models.CaseParty).where(models.CaseParty.case_id == delta.case_id))
+        }
+        wanted = {(p.role, p.department, p.person) for p in delta.parties}
+        for key, row in existing.items():
+            if key not in wanted:
+                session.delete(row)
+        for role, department, person in wanted - set(existing):
+            session.add(
+                models.CaseParty(case_id=delta.case_id, role=role, department=department, person=person)
+            )
+
+    @staticmethod
+    def _write_tasks(session: Session, delta: CaseDelta) -> None:
+        if not delta.tasks:
+            return
+        ids = [t.task_id for t in delta.tasks]
+        existing = {t.id: t for t in session.exec(select(models.Task).where(models.Task.id.in_(ids)))}
+        for task in delta.tasks:
+            row = existing.get(task.task_id) or models.Task(
+                id=task.task_id,
+                case_id=delta.case_id,
+                seq=task.seq,
+                step=task.step,
+                name_zh=task.name_zh,
+                name_en=task.name_en,
+                assignee_department=task.assignee.department,
+                assignee_role=task.assignee.role,
+                status=task.status,
+                opened_at=task.opened_at,
+            )
+            deadline = task.deadline
+            row.status = task.status
+            row.due_at = deadline.due_at if deadline and task.suspended_at is None else None
+            row.working_days = deadline.working_days if deadline else None
+            row.provisional = deadline.provisional if deadline else False
+            row.article = task.clock[-1].article if task.clock else task.article
+            row.limit_basis = task.limit_basis
+            row.overdue = task.overdue
+            row.action = task.decision.action if task.decision else ""
+            row.closed_at = task.closed_at
+            row.group = task.group
+            row.suspended = task.suspended_at is not None
+            row.detail = _TASK_JSON.dump_python(task, mode="json")
+            session.add(row)
+        session.flush()
+        # The case row's summary of its open tasks (lists filter and sort on these).
+        case = session.get(models.Case, delta.case_id)
+        open_rows = session.exec(
+            select(models.Task).where(models.Task.case_id == delta.case_id, models.Task.status == "open")
+        ).all()
+        if case is not None:
+            case.overdue = any(t.overdue for t in open_rows)
+            dues = [t.due_at for t in open_rows if t.due_at is not None]
+            case.next_due_at = min(dues) if dues else None
+            session.add(case)
+
+    @staticmethod
+    def _write_links(session: Session, delta: CaseDelta) -> None:
+        for link in delta.links:
+            row = session.exec(
+                select(models.CaseLink).where(
+                    models.CaseLink.case_id == delta.case_id,
+                    models.CaseLink.linked_case_id == link.case_id,
+                    models.CaseLink.relation == link.relation,
+                )
+            ).first() or models.CaseLink(
+                case_id=delta.case_id,
+                linked_case_id=link.case_id,
+                linked_workflow_id=link.workflow_id,
+                case_type=link.case_type,
+                relation=link.relation,
+                at=link.at,
+            )
+            row.reason_zh, row.reason_en, row.wait = link.reason_zh, link.reason_en, link.wait
+            row.status, row.result = link.status, link.result
+            session.add(row)
 
     @activity.defn(name="mark_record_failed")
     def mark_record_failed(self, failure: RecordFailure) -> bool:
@@ -218,12 +413,15 @@ class RecordActivities:
             session.add(task_row)
         cls._append_events(session, record, now)
 
+    @classmethod
+    def _append_events(cls, session: Session, record: CaseRecord, now: datetime) -> None:
+        cls._append_event_rows(session, record.state.case_id, record.events, now)
+
     @staticmethod
-    def _append_events(session: Session, record: CaseRecord, now: datetime) -> None:
-        if not record.events:
+    def _append_event_rows(session: Session, case_id: str, events: list, now: datetime) -> None:
+        if not events:
             return
-        case_id = record.state.case_id
-        seqs = [e.seq for e in record.events]
+        seqs = [e.seq for e in events]
         existing = set(
             session.exec(
                 select(models.AuditEvent.seq).where(
@@ -231,7 +429,7 @@ class RecordActivities:
                 )
             )
         )
-        for event in record.events:
+        for event in events:
             if event.seq in existing:
                 continue
             session.add(

@@ -73,6 +73,12 @@ class Case(SQLModel, table=True):
     updated_at: datetime
     #: Set when a step's write could not be stored as it was (activities/records.py): what was done.
     record_error: str = ""
+    #: The workflow type running the case: which engine answers its Updates (workflows/registry.py).
+    workflow_type: str = Field(default="SharingApplication", max_length=64)
+    #: 1: the frozen first generation (``detail`` is the whole CaseState); 2: ``detail`` is the case
+    #: header, tasks are in ``task.detail`` and parties in ``case_party``.
+    engine: int = 1
+    subject_en: str = ""
     #: The whole CaseState as JSON: the detail view and the API read it without touching Temporal.
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -100,6 +106,47 @@ class Task(SQLModel, table=True):
     overdue: bool = False
     action: str = ""
     closed_at: datetime | None = None
+    #: The step run the task belongs to (a step sent to several parties has one task each).
+    group: str = ""
+    suspended: bool = False
+    #: Second-generation cases: the whole task (clock, decision, breach) as JSON.
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class CaseParty(SQLModel, table=True):
+    """A party to a case: a department (or one person of it) in a role. Visibility and lists read it."""
+
+    __tablename__ = "case_party"
+    __table_args__ = (
+        UniqueConstraint("case_id", "role", "department", "person", name="uq_case_party"),
+        Index("ix_case_party_department", "department", "case_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(foreign_key="case.id", index=True, max_length=64)
+    role: str = Field(max_length=32)
+    department: str = Field(max_length=64)
+    person: str = Field(default="", max_length=128)
+
+
+class CaseLink(SQLModel, table=True):
+    """A link from one case to another (started, started_by, linked, linked_from), shown on its timeline."""
+
+    __tablename__ = "case_link"
+    __table_args__ = (UniqueConstraint("case_id", "linked_case_id", "relation", name="uq_case_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=64)
+    linked_case_id: str = Field(index=True, max_length=128)
+    linked_workflow_id: str = Field(max_length=200)
+    case_type: str = Field(max_length=32)
+    relation: str = Field(max_length=16)
+    at: datetime
+    reason_zh: str = ""
+    reason_en: str = ""
+    wait: bool = False
+    status: str = ""
+    result: str = ""
 
 
 class AuditEvent(SQLModel, table=True):

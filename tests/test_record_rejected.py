@@ -18,7 +18,7 @@ from worker import SANDBOX_RUNNER, WORKFLOWS
 from workflows.case import RECORD_REJECTED, CaseRecord, DecisionRequest, RecordFailure
 
 
-async def test_a_write_refused_for_good_is_marked_and_the_case_moves_on(ts_client) -> None:
+async def test_a_write_refused_for_good_is_marked_and_the_case_moves_on(time_skipping_env, ts_client) -> None:
     attempts: list[int] = []
     marked: list[RecordFailure] = []
 
@@ -42,13 +42,16 @@ async def test_a_write_refused_for_good_is_marked_and_the_case_moves_on(ts_clien
         activity_executor=ThreadPoolExecutor(4),
     )
     async with worker:
-        inp = application("hubei", resource("conditional"))
+        # Recorded at the test server's time (other tests may have skipped it far ahead of the wall clock).
+        inp = application("hubei", resource("conditional"), await time_skipping_env.get_current_time())
         state = await start_sharing_application(ts_client, task_queue, inp)
         assert state.open_task is not None and state.open_task.step == "platform_check"
         state = await decide(
             ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "accept", "platform_check")
         )
         assert state.open_task is not None and state.open_task.step == "provider_authorization"
+        # Leave nothing open on the shared test server that no worker will serve.
+        await ts_client.get_workflow_handle(f"SharingApplication:{inp.case.case_id}").terminate("test done")
     # Each write was tried once (non-retryable), and each refused revision marked the case.
     # (revision 1: submitted and first task; 2: the acceptance with the next task)
     assert attempts == [1, 2] == [f.revision for f in marked]

@@ -44,10 +44,12 @@ STATUS_EN = {
 
 @dataclass
 class Party:
-    """Who acts: a department in a role (e.g. the provider department 提供部门)."""
+    """Who acts: a department in a role (e.g. the provider department 提供部门), or one person of it
+    (a citizen, a named official) when ``person`` is set."""
 
     department: str
     role: Role
+    person: str = ""
 
 
 @dataclass
@@ -85,6 +87,8 @@ class Decision:
     #: "person" for a human decision, "rule" for an automatic one taken under ``article``.
     kind: Literal["person", "rule"] = "person"
     article: str = ""
+    #: The limit this decision set for the task it opened (an issuer's rectification period), in WD.
+    limit_working_days: int | None = None
 
 
 @dataclass
@@ -112,6 +116,34 @@ class ActionInfo:
     grant: bool = False
 
 
+ClockKind = Literal["base", "limit_set", "counts_from", "extension", "suspension", "resume", "replan"]
+
+
+@dataclass
+class ClockEntry:
+    """One line of a task's clock: what set or changed the deadline, when, under which article, by whom.
+
+    ``base``: the step's limit from the profile, counted from the task's opening; ``limit_set``: a limit
+    set by the decision that opened the task (an issuer's rectification period); ``counts_from``: the
+    count starts at a date the case gives (Luoyang 14: from the law change); ``extension``: approved
+    extra working days after the last one; ``suspension``: the clock stops, ``working_days`` holds
+    what was left; ``resume``: counting goes on from the resume date with what was left; ``replan``:
+    recomputed with a holiday notice that arrived (REGULATIONS §3).
+    """
+
+    kind: ClockKind
+    at: datetime
+    article: str
+    working_days: int | None = None
+    starts_at: datetime | None = None
+    due_at: datetime | None = None
+    approved_by: Actor | None = None
+    approver_name: str = ""
+    reason: str = ""
+    #: "statute" | "local_policy" (labelled, never shown as statute) | "decision" (set by the issuer)
+    basis: str = "statute"
+
+
 @dataclass
 class Task:
     """A waiting step: who must act, what they may do, when it is due and why."""
@@ -136,6 +168,15 @@ class Task:
     closed_at: datetime | None = None
     #: The actions' names and requirements under the pinned rules (same order as ``actions``).
     action_info: list[ActionInfo] = field(default_factory=list)
+    # -- second-generation engine (workflows/engine.py); first-generation tasks leave the defaults --
+    #: The step run this task belongs to (``step#n``): a step sent to several parties opens one task
+    #: each, in one group, and joins them (all / any / quorum).
+    group: str = ""
+    #: How the deadline came to be: the base limit, then every dated adjustment, each with its article.
+    clock: list[ClockEntry] = field(default_factory=list)
+    #: Set while the clock is stopped (suspension); the working days left are on the last clock entry.
+    suspended_at: datetime | None = None
+    extensions_used: int = 0
 
 
 @dataclass
@@ -165,7 +206,7 @@ class Notice:
 
 @dataclass
 class DecisionRequest:
-    """A decision on the open task, sent as a workflow Update by the API."""
+    """A decision on an open task, sent as a workflow Update by the API."""
 
     actor: Actor
     action: str
@@ -175,6 +216,23 @@ class DecisionRequest:
     reason: str = ""
     note: str = ""
     grant: GrantTerms | None = None
+    #: The task decided (second-generation engine): names one task when a step has several open.
+    task_id: str = ""
+    #: For a decision that sets the next task's limit (an issuer's rectification period), in WD.
+    limit_working_days: int | None = None
+
+
+@dataclass
+class ClockRequest:
+    """A dated change to one task's clock: an approved extension, a suspension, a resume."""
+
+    actor: Actor
+    task_id: str
+    kind: Literal["extension", "suspension", "resume"]
+    working_days: int | None = None
+    reason: str = ""
+    #: Who approved it, as people name them (Luoyang 19: the provider's principal head, 主要负责人).
+    approver_name: str = ""
 
 
 @dataclass
@@ -261,3 +319,132 @@ class CaseRecord:
     state: CaseState
     events: list[AuditEvent] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# Second-generation engine (workflows/engine.py): the case file, links, deltas, brief answers
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseParty:
+    """One party to a case: a department (or one person of it) in a role; a role may have several."""
+
+    role: Role
+    department: str
+    person: str = ""
+
+
+LinkRelation = Literal["started", "started_by", "linked", "linked_from"]
+
+
+@dataclass
+class CaseLink:
+    """A link between two cases, shown on both timelines (a breach's rectification order …)."""
+
+    case_id: str
+    workflow_id: str
+    case_type: str
+    relation: LinkRelation
+    at: datetime
+    reason_zh: str = ""
+    reason_en: str = ""
+    #: The linking case waits for the linked one to close (its step goes on with the result).
+    wait: bool = False
+    status: str = ""
+    result: str = ""
+
+
+@dataclass
+class CaseHeader:
+    """What a case is, apart from its tasks: the ``case`` row of the projection."""
+
+    case_id: str
+    case_type: str
+    workflow_id: str
+    workflow_type: str
+    profile_id: str
+    profile_version: str
+    profile_digest: str
+    profile_name_zh: str
+    submitted_at: datetime
+    submitted_by: Actor
+    status: CaseStatus = "in_progress"
+    result: str = ""
+    result_reason: str = ""
+    result_article: str = ""
+    closed_at: datetime | None = None
+    #: What the case is about, for lists and notices (e.g. the resource's name).
+    subject_zh: str = ""
+    subject_en: str = ""
+    #: What is particular to the case type (an application's resource, purpose, grant …), as JSON.
+    attributes: dict[str, Any] = field(default_factory=dict)
+    #: A date the case counts from (Luoyang 14: the date the law changed), if it gives one.
+    counts_from: datetime | None = None
+    breaches: list[Breach] = field(default_factory=list)
+    links: list[CaseLink] = field(default_factory=list)
+    engine: int = 2
+
+
+@dataclass
+class CaseFile:
+    """Everything a second-generation case knows (the ``state`` query; auditors read it)."""
+
+    header: CaseHeader
+    parties: list[CaseParty]
+    tasks: list[Task]
+    revision: int = 0
+
+    @property
+    def open_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.status == "open"]
+
+
+@dataclass
+class CaseDelta:
+    """One projection write of a second-generation case: only what changed since the last one.
+
+    ``header`` and ``parties`` are sent when they changed (always on the first write and after a
+    refused write, ``full``); ``tasks`` are the tasks that changed; ``links`` the new links.
+    """
+
+    case_id: str
+    workflow_id: str
+    revision: int
+    header: CaseHeader | None = None
+    parties: list[CaseParty] | None = None
+    tasks: list[Task] = field(default_factory=list)
+    links: list[CaseLink] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    #: The whole case (the write before was refused): applied whatever revision the row holds.
+    full: bool = False
+
+
+@dataclass
+class TaskBrief:
+    """An open task as a caller needs it after a decision: what, whose, due when, under which article."""
+
+    task_id: str
+    step: str
+    name_zh: str
+    name_en: str
+    assignee: Party
+    status: str
+    due_at: datetime | None = None
+    working_days: int | None = None
+    article: str = ""
+    suspended: bool = False
+
+
+@dataclass
+class CaseAnswer:
+    """What an Update of a second-generation case returns: the case's status and its open tasks."""
+
+    case_id: str
+    status: str
+    result: str
+    revision: int
+    open_tasks: list[TaskBrief] = field(default_factory=list)
+    #: The task the request acted on, if any.
+    task_id: str = ""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from regulations.schema import CaseType
-from workflows.case import Actor, ResourceSnapshot
+from workflows.case import Actor, CaseLink, CaseParty, ResourceSnapshot
 
 
 @dataclass
@@ -32,6 +33,33 @@ class CaseStart:
     annex_titles_zh: dict[str, str] = field(default_factory=dict)
     #: Department code → Chinese name, so refusals and notices name departments as people know them.
     department_names: dict[str, str] = field(default_factory=dict)
+    # -- second-generation engine ---------------------------------------------------------------
+    #: Parties beyond those the case type derives (a second provider for a joint verification …).
+    parties: list[CaseParty] = field(default_factory=list)
+    #: A date steps with ``counts_from = "case"`` count from (Luoyang 14: the law changed on …).
+    counts_from: datetime | None = None
+    #: Links the case starts with (``started_by`` the case whose breach started it …).
+    links: list[CaseLink] = field(default_factory=list)
+    #: The case types this case may start (its escalation ladder's), pinned like its own rules.
+    linked_types: dict[str, LinkedCaseType] = field(default_factory=dict)
+
+
+@dataclass
+class LinkedCaseType:
+    """A case type a case may start, pinned at its start: its rules and how its workflow is named."""
+
+    rules: CaseType
+    workflow_type: str
+    id_name: str
+    prefix: str
+
+
+@dataclass
+class CaseInput:
+    """The input of a case type with nothing particular beyond the pinned start and some facts."""
+
+    case: CaseStart
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

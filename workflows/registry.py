@@ -1,0 +1,116 @@
+"""One registry of case types, read by the worker, the case service and the API.
+
+A case type is a workflow (one file under ``workflows/``) plus its profile data; registering it here
+is all the wiring it needs: the worker runs its workflow, the case service names, starts and
+addresses its cases, and the generic API (``/cases``) reads, lists and decides them.
+
+Ids are business keys: a case id is ``<prefix>-<yyyymmdd>-<random>`` (or, for a case another case
+started, ``<prefix>-<that case>-<key>``), and its workflow id ``<id_name>:<case id>``. The workflow
+*type* may change with an engine generation (``SharingApplication`` → ``SharingApplicationV2``) while
+ids keep their form; the frozen generations stay registered for the histories that ran on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from workflows.contracts import CaseInput, LinkedCaseType, SharingApplicationInput
+from workflows.legacy.engine_v1 import SharingApplicationV1
+from workflows.sharing_application_next import WORKFLOW_TYPE as SA_WORKFLOW_TYPE
+from workflows.sharing_application_next import SharingApplicationWorkflow
+
+
+@dataclass(frozen=True)
+class CaseKind:
+    """A registered case type."""
+
+    case_type: str  # as the profiles name it: sharing_application, rectification_order …
+    prefix: str  # case id prefix: SA-…
+    id_name: str  # workflow id prefix: SharingApplication:SA-…
+    workflow: type  # the current workflow class
+    workflow_type: str  # its registered name
+    input_type: type
+    name_zh: str
+    name_en: str
+    #: Frozen generations still registered for their histories: workflow type → class.
+    legacy: dict[str, type] = field(default_factory=dict)
+
+    def workflow_id(self, case_id: str) -> str:
+        return f"{self.id_name}:{case_id}"
+
+    def engine_of(self, workflow_type: str) -> int:
+        """1 for a frozen first-generation workflow type, 2 for the current engine."""
+        return 1 if workflow_type in self.legacy else 2
+
+
+_KINDS: dict[str, CaseKind] = {}
+
+
+def register(kind: CaseKind) -> CaseKind:
+    """Add a case type (idempotent for the same kind; a different kind under a taken name is an error)."""
+    for other in _KINDS.values():
+        if other.case_type != kind.case_type and other.prefix == kind.prefix:
+            raise ValueError(f"prefix {kind.prefix} is taken by {other.case_type}")
+    existing = _KINDS.get(kind.case_type)
+    if existing is not None and existing != kind:
+        raise ValueError(f"case type {kind.case_type} is already registered")
+    _KINDS[kind.case_type] = kind
+    return kind
+
+
+def kinds() -> list[CaseKind]:
+    return list(_KINDS.values())
+
+
+def by_case_type(case_type: str) -> CaseKind | None:
+    return _KINDS.get(case_type)
+
+
+def by_case_id(case_id: str) -> CaseKind | None:
+    prefix = case_id.split("-", 1)[0]
+    return next((k for k in _KINDS.values() if k.prefix == prefix), None)
+
+
+def workflows() -> list[type]:
+    """Every workflow class the worker must run: current ones and frozen generations."""
+    found: list[type] = []
+    for kind in _KINDS.values():
+        for cls in (kind.workflow, *kind.legacy.values()):
+            if cls not in found:
+                found.append(cls)
+    return found
+
+
+def linked_type(case_type: str, rules) -> LinkedCaseType:
+    """What a case pins of a case type it may start (its escalation ladder's ``starts_case``)."""
+    kind = _KINDS[case_type]
+    return LinkedCaseType(
+        rules=rules, workflow_type=kind.workflow_type, id_name=kind.id_name, prefix=kind.prefix
+    )
+
+
+SHARING_APPLICATION = register(
+    CaseKind(
+        case_type="sharing_application",
+        prefix="SA",
+        id_name="SharingApplication",
+        workflow=SharingApplicationWorkflow,
+        workflow_type=SA_WORKFLOW_TYPE,
+        input_type=SharingApplicationInput,
+        name_zh="数据使用申请",
+        name_en="Data sharing application",
+        legacy={"SharingApplication": SharingApplicationV1},
+    )
+)
+
+__all__ = [
+    "SHARING_APPLICATION",
+    "CaseInput",
+    "CaseKind",
+    "by_case_id",
+    "by_case_type",
+    "kinds",
+    "linked_type",
+    "register",
+    "workflows",
+]

@@ -1,0 +1,139 @@
+"""The sharing application (数据使用申请 / 共享申请), one workflow per case.
+
+A consumer department applies to use a catalog resource; the case runs under its pinned profile:
+Hubei 18–22 (platform check 3 WD → platform direct authorization 3 WD or provider authorization
+10 WD → consumer informed within 1 WD), Luzhou 25 (unconditional taken directly; conditional: provider
+accepts within 5 WD, then provides or refuses), Jiangsu 16 (conditional: provider responds within
+10 WD), Luoyang annex 3 art. 13 (five stages, no statutory deadline). The flow itself is the profile's
+data; this class adds what is particular to an application: the parties, the resource attributes the
+profile's transitions test, and the terms a grant records.
+
+Runs on the second-generation engine under the workflow type ``SharingApplicationV2``; cases started
+before it run on the frozen first generation (``workflows/legacy/engine_v1.py``, ``SharingApplication``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import TypeAdapter
+
+    from regulations.schema import Action, Transition
+    from workflows.case import ERROR_INVALID, CaseAnswer, CaseParty, DecisionRequest, GrantTerms
+    from workflows.contracts import SharingApplicationInput
+    from workflows.engine_next import CaseEngine, Outcome, refuse
+
+#: Luzhou 25: comparison mode — "data does not land"; only comparison results are delivered.
+COMPARISON_MODE = "data_comparison"
+
+WORKFLOW_TYPE = "SharingApplicationV2"
+
+_GRANT_JSON = TypeAdapter(GrantTerms)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class SharingApplicationWorkflow(CaseEngine):
+    CASE_TYPE = "sharing_application"
+
+    @workflow.init
+    def __init__(self, inp: SharingApplicationInput) -> None:
+        start = inp.case
+        resource = inp.resource
+        self._input = inp
+        self._init_case(
+            start,
+            parties=[
+                CaseParty(role="consumer", department=inp.consumer_department),
+                CaseParty(role="provider", department=resource.provider_department),
+                CaseParty(role="platform", department=start.platform_department),
+            ],
+            attributes={
+                "resource": asdict(resource),
+                "purpose": inp.purpose,
+                "reason": inp.reason,
+                "requested_fields": list(inp.requested_fields),
+                "requested_mode": inp.requested_mode,
+                "grant": None,
+            },
+            facts={
+                "share_type": resource.share_type,
+                "controlled_parameters": resource.controlled_parameters,
+                "sharing_mode": inp.requested_mode,
+            },
+            subject_zh=resource.name_zh,
+            subject_en=resource.name_en,
+        )
+
+    @workflow.run
+    async def run(self, inp: SharingApplicationInput) -> CaseAnswer:
+        return await self._run_case()
+
+    # -- what is particular to an application ----------------------------------------------------
+    def grant_terms(self, req: DecisionRequest, action: Action | None) -> GrantTerms:
+        """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
+
+        Unset terms default to what was applied for; the granted fields and mode must exist on the
+        resource, so a grant never promises data the catalog does not have.
+        """
+        resource = self._input.resource
+        asked = req.grant or GrantTerms()
+        fields = asked.fields or list(self._input.requested_fields) or list(resource.fields)
+        unknown = [f for f in fields if resource.fields and f not in resource.fields]
+        if unknown:
+            raise refuse(
+                ERROR_INVALID,
+                f"授权字段不在目录中:{', '.join(unknown)}",
+                f"granted fields not in the catalog entry: {', '.join(unknown)}",
+            )
+        mode = asked.sharing_mode or self._input.requested_mode or (resource.sharing_modes or [""])[0]
+        if mode and resource.sharing_modes and mode not in resource.sharing_modes:
+            raise refuse(
+                ERROR_INVALID,
+                f"共享方式 {mode} 不在目录允许的方式中",
+                f"sharing mode {mode} is not offered by the resource",
+            )
+        return GrantTerms(
+            scope=asked.scope or self._input.purpose,
+            fields=fields,
+            sharing_mode=mode,
+            conditions=asked.conditions,
+            valid_until=asked.valid_until,
+            comparison_results_only=mode == COMPARISON_MODE,
+        )
+
+    def on_result(self, outcome: Outcome) -> None:
+        if outcome.decision.grant is not None:
+            self._record_grant(outcome.decision.grant)
+
+    def automatic_reason(self, transition: Transition) -> str:
+        reason = transition.note_zh or ""
+        legal_basis = self._input.resource.legal_basis
+        if transition.result == "rejected" and legal_basis:
+            # not_shared needs a legal basis (Hubei 8(1), Jiangsu 11(1)); the rejection quotes it.
+            reason = f"{reason}。依据:{legal_basis}" if reason else f"依据:{legal_basis}"
+        return reason
+
+    def on_automatic_result(self, transition: Transition) -> None:
+        if transition.result == "granted":
+            # Unconditional resources are taken directly (Luzhou 25, Jiangsu 16): the grant is
+            # recorded as applied for, with no approval step.
+            submitted = self.header.submitted_by
+            self._record_grant(self.grant_terms(DecisionRequest(actor=submitted, action=""), None))
+
+    def _record_grant(self, grant: GrantTerms) -> None:
+        self.header.attributes["grant"] = _GRANT_JSON.dump_python(grant, mode="json")
+        self._header_dirty = True
+
+    def notice_params(self) -> dict[str, Any]:
+        resource = self._input.resource
+        return {
+            "resource_id": resource.id,
+            "resource_zh": resource.name_zh,
+            "resource_en": resource.name_en,
+            "consumer": self._input.consumer_department,
+            "provider": resource.provider_department,
+        }

@@ -78,7 +78,25 @@ async def one_case(http: httpx.AsyncClient, platform: str, timings: dict[str, li
     done = await call("inform", url, platform, {"step": "notify_consumer", "action": "inform"})
     if done["status"] != "granted":
         raise RuntimeError(f"case {case['id']} ended {done['status']}")
+    case_ids.append(case["id"])
     return time.perf_counter() - started
+
+
+#: Ids of the cases run (for the history figures).
+case_ids: list[str] = []
+
+
+async def history_sizes(address: str, ids: list[str]) -> tuple[list[int], list[int]]:
+    """Events and bytes (the history as JSON, what `temporal workflow show -o json` writes) per case."""
+    from temporalio.client import Client
+
+    client = await Client.connect(address)
+    events, sizes = [], []
+    for case_id in ids:
+        history = await client.get_workflow_handle(f"SharingApplication:{case_id}").fetch_history()
+        events.append(len(history.events))
+        sizes.append(len(history.to_json().encode()))
+    return events, sizes
 
 
 async def run_cases(base_url: str, platform: str, n: int, concurrency: int) -> dict:
@@ -115,6 +133,10 @@ def report(result: dict, n: int, concurrency: int, settings: Settings) -> None:
         + "  ".join(f"{name} {statistics.median(result['timings'][name]):.3f}" for name in CALLS)
     )
     print(f"throughput: {n / result['wall']:.1f} cases/s ({result['wall']:.1f} s wall)")
+    print(
+        f"history per case: median {statistics.median(result['events']):.0f} events, "
+        f"{statistics.median(result['bytes']) / 1024:.1f} KiB as JSON"
+    )
 
 
 def main() -> int:
@@ -151,13 +173,22 @@ def main() -> int:
             print(f"system up in {time.perf_counter() - t0:.1f} s (logs in {launcher.log_dir})", flush=True)
             platform = f"demo-{settings.platform_department}-platform"
             result = asyncio.run(run_cases(launcher.api_url, platform, args.cases, args.concurrency))
+            result["events"], result["bytes"] = asyncio.run(
+                history_sizes(settings.temporal_address, case_ids[-args.cases :])
+            )
         finally:
             launcher.stop_all()
     report(result, args.cases, args.concurrency, settings)
     if args.json:
         print(
             json.dumps(
-                {"durations": result["durations"], "timings": result["timings"], "wall": result["wall"]}
+                {
+                    "durations": result["durations"],
+                    "timings": result["timings"],
+                    "wall": result["wall"],
+                    "history_events": result["events"],
+                    "history_bytes": result["bytes"],
+                }
             )
         )
     return 0

@@ -9,6 +9,7 @@ operators may not be.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import INVALID_CHARACTERS
 from govshare.case_service import CaseError
 
 log = structlog.get_logger("govshare.api")
@@ -145,6 +147,15 @@ def prefers_english(accept_language: str | None) -> bool:
     return best is not None and best[2] == "en"
 
 
+class ProblemResponse(JSONResponse):
+    """A problem is always renderable: text echoed from the request (a path, a field name) that holds
+    a lone surrogate is written as its JSON escape instead of failing to encode (a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
 def problem_response(
     *,
     status: int,
@@ -180,7 +191,7 @@ def problem_response(
     if extra:
         body.update(extra)
     response_headers = {"Content-Language": "en" if english else "zh-CN", **(headers or {})}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=response_headers)
+    return ProblemResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=response_headers)
 
 
 def _request_id(request: Request) -> str:
@@ -197,7 +208,13 @@ def _for_request(request: Request, **kwargs: Any) -> JSONResponse:
 
 
 def _loc(loc: Any) -> list[str | int]:
-    return [part if isinstance(part, int) else str(part) for part in loc]
+    # A key may itself be unstorable text (an unknown field "\ud800"): shown escaped, never a 500.
+    return [part if isinstance(part, int) else printable(str(part)) for part in loc]
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates as ``\\udXXX`` escapes, so it can be encoded as UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -281,6 +298,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
     if malformed:
         zh, en, code = "请求体不是合法的 JSON", "The request body is not valid JSON", "malformed_json"
+    elif all(e.get("type") == INVALID_CHARACTERS for e in exc.errors()):
+        fields = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
+        zh = f"请求内容含有无法保存的字符(空字符 U+0000 或孤立的代理项):{fields}"
+        en = f"The request holds characters that cannot be stored (NUL or a lone surrogate): {fields}"
+        code = INVALID_CHARACTERS
     else:
         fields = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
         zh = f"请求内容未通过校验:{fields}"

@@ -15,6 +15,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 import anyio
 import anyio.to_thread
@@ -22,12 +23,14 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.docs import install_docs
-from api.errors import install_error_handlers, problem_response
+from api.errors import install_error_handlers, printable, problem_response
 from api.routes import applications, notifications, resources, system, tasks
+from api.schemas import INVALID_CHARACTERS, unstorable_message
 from govshare.db import init_schema, make_api_engine
 from govshare.logs import configure_logging
 from govshare.seed import seed_if_enabled
@@ -96,6 +99,45 @@ class Admission:
     def leave(self) -> None:
         self.in_flight -= 1
         self._places.release()
+
+
+#: The request headers the API reads; the others pass by, never stored or compared.
+_READ_HEADERS = ("authorization", "idempotency-key", "accept-language", "x-request-id", "content-type")
+
+
+def _path_param(scope: Scope) -> tuple[list[str], str]:
+    """The path parameter holding unstorable text (its name and value), found by the documented path
+    templates (``/applications/{case_id}``); else the whole path."""
+    path = scope.get("path", "")
+    try:
+        templates = scope["app"].openapi().get("paths", {})
+    except Exception:  # no app, or no schema: the path as a whole is the place
+        templates = {}
+    for template in templates:
+        found = compile_path(template)[0].match(path)
+        for name, value in (found.groupdict() if found else {}).items():
+            if unstorable_message(value) is not None:
+                return [name], value
+    return [], path
+
+
+def unstorable_input(scope: Scope, headers: dict[str, str]) -> list[dict[str, object]]:
+    """NUL and lone surrogates in the path, the query and the headers we read (issue 13, defect 3):
+    each a ``{loc, msg}`` error, like a body field's (``api.schemas.Storable``)."""
+    errors: list[dict[str, object]] = []
+    if unstorable_message(scope.get("path", "")) is not None:
+        loc, value = _path_param(scope)
+        errors.append({"loc": ["path", *loc], "msg": unstorable_message(value)})
+    # Decoded the way Starlette's QueryParams decodes them (UTF-8, undecodable bytes → U+FFFD).
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        message = unstorable_message(name) or unstorable_message(value)
+        if message is not None:
+            errors.append({"loc": ["query", printable(name)], "msg": message})
+    for name in _READ_HEADERS:
+        message = unstorable_message(headers.get(name, ""))
+        if message is not None:
+            errors.append({"loc": ["header", name], "msg": message})
+    return errors
 
 
 class RequestContextMiddleware:
@@ -192,6 +234,20 @@ class RequestContextMiddleware:
                     accept_language=headers.get("accept-language"),
                     request_id=request_id,
                     headers={"Connection": "close"},
+                )
+                await response(scope, receive, send_with_id)
+            elif unstorable := unstorable_input(scope, headers):
+                places = "、".join(".".join(str(p) for p in e["loc"]) for e in unstorable)  # type: ignore[union-attr]
+                response = problem_response(
+                    status=422,
+                    instance=printable(scope.get("path", "")),
+                    accept_language=headers.get("accept-language"),
+                    request_id=request_id,
+                    code=INVALID_CHARACTERS,
+                    detail_zh=f"请求含有无法保存的字符(空字符 U+0000 或孤立的代理项):{places}",
+                    detail_en="The request holds characters that cannot be stored (NUL or a lone "
+                    f"surrogate): {places.replace('、', ', ')}",
+                    errors=unstorable,
                 )
                 await response(scope, receive, send_with_id)
             elif (admission := self.admission(scope)) is None or scope.get("path") in _ALWAYS_ADMITTED:

@@ -7,19 +7,23 @@ detail view, the create response and the decision response always have the same 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from calendars import SHANGHAI as SHANGHAI_TZ
 from calendars import WorkingDayCalendar
@@ -29,10 +33,48 @@ from regulations.citation import cite_zh
 from workflows.case import STATUS_ZH, CaseState
 from workflows.case import Task as CaseTask
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+#: What no database column can hold: NUL (PostgreSQL refuses it in text; SQLite cuts C strings at it)
+#: and lone surrogates (valid in JSON as "\ud800", not encodable in UTF-8). Refused at the door
+#: (issue 13, defect 3): in a JSON body by :data:`Storable` on every request string, in the path, the
+#: query and the headers we read by ``api.main.RequestContextMiddleware`` — both through this.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+INVALID_CHARACTERS = "invalid_characters"
+
+
+def unstorable_message(value: str) -> str | None:
+    """Why ``value`` cannot be stored (its first offending character, zh and en), or None."""
+    found = UNSTORABLE.search(value)
+    if found is None:
+        return None
+    char, at = found.group(), found.start() + 1
+    if char == "\x00":
+        return (
+            f"第 {at} 个字符为空字符 U+0000(NUL),无法保存 / "
+            f"character {at} is U+0000 (NUL), which cannot be stored"
+        )
+    code = f"U+{ord(char):04X}"
+    return (
+        f"第 {at} 个字符为孤立的代理项 {code},不是合法的 UTF-8 文本 / "
+        f"character {at} is a lone surrogate {code}, not valid UTF-8 text"
+    )
+
+
+def _refuse_unstorable(value: Any) -> Any:
+    if isinstance(value, str) and (message := unstorable_message(value)) is not None:
+        raise PydanticCustomError(INVALID_CHARACTERS, message)
+    return value
+
+
+#: Placed last in a string type, so it runs before the type's own checks (a lone surrogate would
+#: otherwise be pydantic's vaguer ``string_unicode`` error, and a NUL would pass).
+Storable = BeforeValidator(_refuse_unstorable)
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), Storable]
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    Storable,
 ]
 
 _STATE = TypeAdapter(CaseState)
@@ -73,7 +115,21 @@ def as_aware(value: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------------------------------------------
 
 
-class ApplicationCreate(BaseModel):
+class RequestModel(BaseModel):
+    """Every request body model: its string fields are :data:`Storable` types, and a field *name*
+    with unstorable text is refused the same way (pydantic would report it without saying why)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and (message := unstorable_message(key)) is not None:
+                    raise PydanticCustomError(INVALID_CHARACTERS, "字段名 / field name: " + message)
+        return data
+
+
+class ApplicationCreate(RequestModel):
     """A consumer department's application to use a catalog resource (数据使用申请, Hubei 13, 18)."""
 
     model_config = ConfigDict(
@@ -107,7 +163,7 @@ class ApplicationCreate(BaseModel):
     )
 
 
-class GrantIn(BaseModel):
+class GrantIn(RequestModel):
     """The terms a grant records (Hubei 13, 24: use only within the granted scope and mode)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -121,7 +177,7 @@ class GrantIn(BaseModel):
     )
 
 
-class DecisionCreate(BaseModel):
+class DecisionCreate(RequestModel):
     """A decision on the case's open task (办理决定)."""
 
     model_config = ConfigDict(
@@ -149,7 +205,7 @@ class DecisionCreate(BaseModel):
     grant: GrantIn | None = Field(default=None, description="Terms of a grant (grant actions only)")
 
 
-class WithdrawalCreate(BaseModel):
+class WithdrawalCreate(RequestModel):
     """The applicant withdraws its application (撤回申请)."""
 
     model_config = ConfigDict(

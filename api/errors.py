@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import INVALID_CHARACTERS
+from api.schemas import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS
 from govshare.case_service import CaseError
 
 log = structlog.get_logger("govshare.api")
@@ -292,17 +292,32 @@ async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Validation error types of our own (api.schemas) → their zh/en description; such a refusal carries
+#: the type as its ``code`` (when it is the only kind of error in the request).
+_OWN_KINDS = {
+    INVALID_CHARACTERS: (
+        "请求内容含有无法保存的字符(空字符 U+0000 或孤立的代理项)",
+        "The request holds characters that cannot be stored (NUL or a lone surrogate)",
+    ),
+    DATE_OUT_OF_RANGE: (
+        "日期超出允许范围(2000-01-01 至 2100-12-31,北京时间)",
+        "A date outside 2000-01-01 … 2100-12-31 (Asia/Shanghai)",
+    ),
+    DATE_IN_PAST: ("日期不能早于当前时间", "A date that must be in the future is not"),
+}
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": _loc(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
     malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
     if malformed:
         zh, en, code = "请求体不是合法的 JSON", "The request body is not valid JSON", "malformed_json"
-    elif all(e.get("type") == INVALID_CHARACTERS for e in exc.errors()):
+    elif len(kinds := {e.get("type") for e in exc.errors()}) == 1 and (kind := kinds.pop()) in _OWN_KINDS:
+        # One of our own refusals throughout: its own stable code, and a detail saying what it is.
         fields = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
-        zh = f"请求内容含有无法保存的字符(空字符 U+0000 或孤立的代理项):{fields}"
-        en = f"The request holds characters that cannot be stored (NUL or a lone surrogate): {fields}"
-        code = INVALID_CHARACTERS
+        label_zh, label_en = _OWN_KINDS[kind]
+        zh, en, code = f"{label_zh}:{fields}", f"{label_en}: {fields.replace('、', ', ')}", kind
     else:
         fields = "、".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
         zh = f"请求内容未通过校验:{fields}"

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -90,9 +91,15 @@ SHARING_MODE_ZH = {
 
 
 def _in_shanghai(value: datetime) -> str:
+    """An instant as ISO 8601 in Asia/Shanghai. Never raises (issue 13, defect 4: one stored
+    ``0001-01-01T00:00:00+08:00`` made every read of its case a 500): an instant the conversion
+    cannot express — within hours of year 1 or 9999 — is written as stored, with its own offset."""
     if value.tzinfo is None:  # the projection stores UTC; SQLite hands it back naive
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(SHANGHAI_TZ).isoformat()
+    try:
+        return value.astimezone(SHANGHAI_TZ).isoformat()
+    except (OverflowError, ValueError):
+        return value.isoformat()
 
 
 #: Every instant in a response reads in Asia/Shanghai (+08:00), the time the regulations count in.
@@ -113,6 +120,42 @@ def as_aware(value: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------------------------------------------
 # Requests
 # ---------------------------------------------------------------------------------------------------
+
+#: The instants a request may name (issue 13, defect 4): from 2000-01-01 00:00 up to, not including,
+#: 2101-01-01 00:00, Asia/Shanghai. Nothing this system records lies outside (the regulations date
+#: from the 2010s; a grant of data use is for years, not centuries), and every instant inside converts
+#: to and from any time zone without overflow.
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=SHANGHAI_TZ)
+END_OF_INSTANTS = datetime(2101, 1, 1, tzinfo=SHANGHAI_TZ)
+DATE_OUT_OF_RANGE = "date_out_of_range"
+DATE_IN_PAST = "date_in_past"
+
+
+def _in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI_TZ)
+    if not EARLIEST_INSTANT <= aware < END_OF_INSTANTS:
+        raise PydanticCustomError(
+            DATE_OUT_OF_RANGE,
+            "须在 2000-01-01 至 2100-12-31 之间(北京时间) / "
+            "must lie between 2000-01-01 and 2100-12-31 (Asia/Shanghai)",
+        )
+    return value
+
+
+#: A date-time a request may send: in :data:`EARLIEST_INSTANT` … :data:`END_OF_INSTANTS`; without an
+#: offset it is read in Asia/Shanghai (the platform's clock).
+RequestTime = Annotated[datetime, AfterValidator(_in_range)]
+
+
+def _in_future(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI_TZ)
+    if aware <= datetime.now(UTC):
+        raise PydanticCustomError(
+            DATE_IN_PAST, "不能早于当前时间 / must be in the future (a grant cannot end before it begins)"
+        )
+    return value
 
 
 class RequestModel(BaseModel):
@@ -172,8 +215,10 @@ class GrantIn(RequestModel):
     fields: list[Identifier] = Field(default_factory=list, description="Granted fields (default: as applied)")
     sharing_mode: ShortText = Field(default="", description="Granted sharing mode (default: as applied)")
     conditions: ShortText = Field(default="", description="Conditions of use / 使用条件")
-    valid_until: datetime | None = Field(
-        default=None, description="End of the grant (no offset: Asia/Shanghai)"
+    valid_until: Annotated[RequestTime | None, AfterValidator(_in_future)] = Field(
+        default=None,
+        description="End of the grant: in the future, at most 2100-12-31 (no offset: Asia/Shanghai) / "
+        "授权有效期至(须晚于当前时间,不晚于 2100-12-31)",
     )
 
 

@@ -1,4 +1,5 @@
-"""Issue 13: input a database cannot store, or a read cannot render, is refused at the door (422).
+"""Issue 13: input a database cannot store, or a read cannot render, is refused at the door (422);
+what is stored never makes a read fail.
 
 Defect 3: a NUL (U+0000) or a lone surrogate ("\\ud800": valid JSON, not encodable in UTF-8) anywhere
 in a JSON body string, a query parameter, a path parameter or a header we read. Before, a reason
@@ -8,12 +9,16 @@ written). Both backends (the ``api`` fixture).
 
 from __future__ import annotations
 
+import copy
 import json
 
 import httpx
 import pytest
 from api_helpers import CONSUMER, PLATFORM, auth
+from sqlmodel import Session
 from test_errors import assert_problem
+
+from govshare.models import Case
 
 NUL = "\u0000"
 SURROGATE = "\ud800"
@@ -135,3 +140,85 @@ async def test_unstorable_headers_we_read_are_refused(api):
     assert_invalid_characters(response, ["header", "idempotency-key"])
     response = await api.http.get("/tasks", headers=auth(PLATFORM, **{"Accept-Language": "en" + NUL}))
     assert_invalid_characters(response, ["header", "accept-language"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Defect 4: one date made a case unreadable for everyone
+# --------------------------------------------------------------------------------------------------
+#
+# A grant "valid_until": "0001-01-01T00:00:00" was accepted; from then on every read of the case was a
+# 500 (OverflowError converting it to Asia/Shanghai). Now instants outside 2000-01-01 … 2100-12-31
+# (Asia/Shanghai) and a valid_until in the past are refused (422), and a stored out-of-range instant
+# is rendered as stored instead of failing the read.
+
+GAJ_PROVIDER = "demo-gaj-provider"
+
+
+async def _at_provider_authorization(api) -> str:
+    case = await api.apply(resource_id="gaj-household-members")
+    await api.decide(PLATFORM, case["id"], "platform_check", "accept")
+    return case["id"]
+
+
+@pytest.mark.parametrize(
+    ("valid_until", "code"),
+    [
+        ("0001-01-01T00:00:00", "date_out_of_range"),
+        ("1999-12-31T23:59:59+08:00", "date_out_of_range"),
+        ("2101-01-01T00:00:00", "date_out_of_range"),
+        ("9999-12-31T23:59:59-12:00", "date_out_of_range"),
+        ("2001-01-01T00:00:00", "date_in_past"),
+    ],
+)
+async def test_a_grant_date_out_of_range_or_past_is_refused(api, valid_until, code):
+    case_id = await _at_provider_authorization(api)
+    response = await api.http.post(
+        f"/applications/{case_id}/decisions",
+        json={"step": "provider_authorization", "action": "grant", "grant": {"valid_until": valid_until}},
+        headers=auth(GAJ_PROVIDER),
+    )
+    problem = assert_problem(response, 422, code)
+    assert [e["loc"] for e in problem["errors"]] == [["body", "grant", "valid_until"]]
+    assert "2100-12-31" in problem["errors"][0]["msg"] or "future" in problem["errors"][0]["msg"]
+    # The case is unchanged and readable; a sane date is then taken.
+    case = await api.get_case(PLATFORM, case_id)
+    assert case["open_task"]["step"] == "provider_authorization"
+    done = await api.decide(
+        GAJ_PROVIDER, case_id, "provider_authorization", "grant", grant={"valid_until": "2100-12-31T23:59:59"}
+    )
+    decision = next(t for t in done["timeline"] if t["step"] == "provider_authorization")["decision"]
+    assert decision["grant"]["valid_until"] == "2100-12-31T23:59:59+08:00"
+
+
+@pytest.mark.parametrize("stored", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-05:00"])
+async def test_a_stored_out_of_range_date_does_not_break_reads(api, stored):
+    case_id = await _at_provider_authorization(api)
+    await api.decide(
+        GAJ_PROVIDER, case_id, "provider_authorization", "grant", grant={"valid_until": "2030-06-30T00:00:00"}
+    )
+    done = await api.decide(PLATFORM, case_id, "notify_consumer", "inform")
+    assert done["status"] == "granted", done
+    # What an older revision let in, written straight into the projection (the case is closed: no
+    # later write of the workflow overwrites it).
+    with Session(api.engine) as session:
+        row = session.get(Case, case_id)
+        detail = copy.deepcopy(row.detail)
+        touched = 0
+        for holder in [
+            detail.get("grant"),
+            *((t.get("decision") or {}).get("grant") for t in detail["tasks"]),
+        ]:
+            if holder and "valid_until" in holder:
+                holder["valid_until"] = stored
+                touched += 1
+        assert touched >= 2, detail
+        row.detail = detail
+        session.add(row)
+        session.commit()
+    for token in (CONSUMER, PLATFORM, GAJ_PROVIDER, "demo-sjj-auditor"):
+        case = await api.get_case(token, case_id)
+        assert case["grant"]["valid_until"] == stored
+    response = await api.http.get("/applications", params={"limit": 100}, headers=auth(PLATFORM))
+    assert response.status_code == 200, response.text
+    response = await api.http.get(f"/applications/{case_id}/events", headers=auth(PLATFORM))
+    assert response.status_code == 200, response.text

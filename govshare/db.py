@@ -1,14 +1,17 @@
-"""Database engine and schema creation (SQLite embedded by default, PostgreSQL via psycopg)."""
+"""Database engine and schema migration (SQLite embedded by default, PostgreSQL via psycopg)."""
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import structlog
-from sqlalchemy import Column, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from govshare import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -69,41 +72,151 @@ def make_api_engine(settings: Settings) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables and add missing columns. Idempotent; run by the API, the worker and the
-    launcher on start.
+    """Bring the database to the newest schema: Alembic ``upgrade head`` (``govshare/migrations``),
+    run in-process by the API, the worker and the launcher on start. Idempotent.
 
-    The models evolve the way the workflow contracts do — new tables, new columns with defaults — and
-    those changes are applied here. Anything else (a dropped or retyped column) is not guessed at: it
-    is reported and left for a written migration.
+    One process migrates at a time (PostgreSQL: a transaction-scoped advisory lock; SQLite: the
+    write lock, ``BEGIN IMMEDIATE``); the others wait, then find the database at head. The whole
+    upgrade is one transaction on both: it is applied entirely or not at all. A database made
+    before migrations (tables, no ``alembic_version``) is first stamped at the revision it matches
+    (:func:`_adopt_unversioned`).
     """
-    SQLModel.metadata.create_all(engine)
-    inspector = inspect(engine)
-    for table in SQLModel.metadata.sorted_tables:
-        present = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if column.primary_key or (not column.nullable and column.default is None):
-                raise RuntimeError(
-                    f"table {table.name}: new column {column.name} is required and has no default; "
-                    "write a migration for it"
-                )
-            _add_column(engine, table.name, column)
-            log.info("schema column added", table=table.name, column=column.name)
+    migrate(engine)
 
 
-def _add_column(engine: Engine, table: str, column: Column) -> None:
-    ddl_type = column.type.compile(dialect=engine.dialect)
-    default = column.default.arg if column.default is not None and column.default.is_scalar else None
-    clause = ""
-    if default is not None:
-        literal = repr(default) if not isinstance(default, bool) else ("1" if default else "0")
-        if engine.dialect.name == "postgresql" and isinstance(default, bool):
-            literal = "true" if default else "false"
-        clause = f" NOT NULL DEFAULT {literal}" if not column.nullable else f" DEFAULT {literal}"
-    quote = engine.dialect.identifier_preparer.quote
-    with engine.begin() as conn:
-        conn.execute(text(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} {ddl_type}{clause}"))
+#: pg_advisory_xact_lock key: the first 8 bytes of sha256("govshare schema migration"), signed.
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"govshare schema migration").digest()[:8], "big", signed=True
+)
+#: How long a start waits for another process's migration (SQLite busy timeout while locking).
+MIGRATION_LOCK_WAIT_S = 600
+#: Alembic's ``op`` and ``context`` are module-level proxies: one migration per process at a time.
+_in_process = threading.Lock()
+
+
+def migrate(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade to ``target`` under the migration lock; returns (revision before, revision after)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from govshare.migrations import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    wanted = script.get_current_head() if target == "head" else script.get_revision(target).revision
+    with engine.connect() as conn:  # the usual case, without a lock: already there
+        if _current_revision(conn) == wanted:
+            return wanted, wanted
+    with _in_process, _migration_lock(engine) as conn:
+        before = current = _current_revision(conn)
+        if current is None:
+            current = _adopt_unversioned(conn, script)
+        elif current not in {s.revision for s in script.walk_revisions()}:
+            raise RuntimeError(
+                f"the database is at schema revision {current}, which this release does not know "
+                "(a newer release migrated it): run that release, or restore a backup"
+            )
+        if current != wanted:
+            command.upgrade(alembic_config(connection=conn), target)
+        after = _current_revision(conn)
+        if before is None and after == script.get_current_head():
+            _check_matches_models(conn)
+    if before != after:
+        log.info("schema migrated", from_revision=before, to_revision=after, dialect=engine.dialect.name)
+    return before, after
+
+
+def _current_revision(conn: Connection) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that no other process's migration shares; committed when
+    the block ends, rolled back if it raises."""
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            # Released by the commit or rollback that ends the transaction (and by a lost session).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            yield conn
+        return
+    if engine.dialect.name != "sqlite":  # pragma: no cover - only the two backends are supported
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        busy_ms = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        conn.rollback()
+        isolation = raw.isolation_level
+        # pysqlite opens transactions itself, and never before DDL: take over so that one BEGIN
+        # IMMEDIATE (the database's write lock, waited for up to the busy timeout) covers it all.
+        raw.isolation_level = None
+        try:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {MIGRATION_LOCK_WAIT_S * 1000}")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            if raw.in_transaction:  # pragma: no cover - an error between BEGIN and the yield
+                raw.rollback()
+            raw.execute(f"PRAGMA busy_timeout = {int(busy_ms or 0)}")
+            raw.isolation_level = isolation
+
+
+def _adopt_unversioned(conn: Connection, script) -> str | None:
+    """A database with no ``alembic_version``: empty (→ None, upgraded from scratch), or made by the
+    ``create_all`` code of earlier releases. Such a database has the baseline's tables (76b4170) —
+    possibly more, if it ran this release's code before migrations; revision 0002 skips what it
+    finds — and is stamped at the baseline. One that lacks some baseline tables (made before
+    Idempotency-Key) is left unstamped: 0001 then creates only the tables missing."""
+    from alembic import command
+
+    from govshare.migrations import BASELINE, alembic_config
+
+    baseline_tables = set(script.get_revision(BASELINE).module.TABLES)
+    present = set(inspect(conn).get_table_names())
+    ours = present & (baseline_tables | set(SQLModel.metadata.tables))
+    if not ours:
+        return None
+    if baseline_tables <= present:
+        command.stamp(alembic_config(connection=conn), BASELINE)
+        log.info("schema stamped", revision=BASELINE, reason="tables made before migrations")
+        return BASELINE
+    log.info("schema unversioned", missing_tables=sorted(baseline_tables - present), note="0001 creates them")
+    return None
+
+
+def _check_matches_models(conn: Connection) -> None:
+    """After upgrading an unversioned database (empty, or made before migrations) to head: compare
+    it with the models. A missing table or column (the code would fail on it: a model changed
+    without a migration, or an old database unlike the baseline) undoes the whole upgrade; other
+    differences (e.g. ``timestamp`` without time zone from a PostgreSQL made by sqlmodel < 0.0.45)
+    are logged."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
+    missing = [d for d in flat if d[0] in ("add_table", "add_column")]
+    if missing:
+        raise RuntimeError(
+            "after upgrading, the database still lacks tables or columns of the models, so nothing "
+            "was changed (a model changed without a migration, or a database made before migrations "
+            f"that is unlike the baseline). Missing: {[_describe(d) for d in missing]}"
+        )
+    if flat:
+        log.warning("schema differs from the models", differences=[_describe(d) for d in flat])
+
+
+def _describe(diff: tuple) -> str:
+    kind, *rest = diff
+    return f"{kind} " + " ".join(str(getattr(x, "name", x)) for x in rest if x is not None)[:200]
 
 
 @lru_cache

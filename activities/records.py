@@ -45,6 +45,7 @@ from workflows.case import (
     RECORD_REJECTED,
     CaseDelta,
     CaseHeader,
+    CaseParty,
     CaseRecord,
     CaseState,
     Notice,
@@ -385,6 +386,14 @@ class RecordActivities:
             for key, value in values.items():
                 setattr(row, key, value)
         session.add(row)
+        # The party table that lists and visibility read, for first-generation cases too.
+        parties = [CaseParty(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
+        cls._write_parties(
+            session,
+            CaseDelta(
+                case_id=state.case_id, workflow_id=state.workflow_id, revision=state.revision, parties=parties
+            ),
+        )
         existing_tasks = {
             t.id: t for t in session.exec(select(models.Task).where(models.Task.case_id == state.case_id))
         }

@@ -73,6 +73,7 @@ def build_worker(
 
 async def main() -> None:
     from govshare.db import get_engine
+    from govshare.heartbeat import Heartbeat
     from govshare.logs import configure_logging
     from govshare.settings import get_settings
     from govshare.temporal_client import connect_client
@@ -94,7 +95,11 @@ async def main() -> None:
             "(calendars/notices/<year>.toml, then govshare replan-deadlines)",
             years=missing,
         )
-    async with worker:
+    # The heartbeat /healthz reads: beats while the worker runs, its row deleted on a clean stop.
+    heartbeat = Heartbeat(
+        engine, settings.task_queue, settings.worker_heartbeat_interval_s, alive=lambda: worker.is_running
+    )
+    async with worker, heartbeat.running():
         await stop.wait()
     log.info("worker stopped")
 

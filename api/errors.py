@@ -21,8 +21,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS
-from govshare.case_service import CaseError
+from api.schemas import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS, PendingOut
+from govshare.case_service import CaseError, workflow_id_for
 
 log = structlog.get_logger("govshare.api")
 
@@ -343,9 +343,164 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return _for_request(request, status=status, detail_zh=detail_zh, detail_en=detail_en, headers=headers)
 
 
+class OutcomePending(Exception):
+    """A create, decision or withdrawal handed to its case whose outcome did not come back within
+    ``API_SETTLE_TIMEOUT_S`` (``case_service.CasePending``): answered 202 with the case id, Location,
+    Retry-After and the Idempotency-Key to retry with — never a 500 for a write that will succeed."""
+
+    def __init__(
+        self,
+        *,
+        case_id: str,
+        operation: str,
+        idempotency_key: str | None,
+        waited_s: float,
+        started: bool = True,
+    ) -> None:
+        super().__init__(f"{operation} on {case_id} pending")
+        self.case_id = case_id
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+        self.waited_s = waited_s
+        #: A create whose start Temporal did not confirm (the engine did not answer): 503, not 202.
+        self.started = started
+
+
+_WHAT = {
+    "application": ("申请", "application"),
+    "decision": ("办理决定", "decision"),
+    "withdrawal": ("撤回申请", "withdrawal"),
+}
+
+
+def _pending_texts(exc: OutcomePending, retry_s: int) -> tuple[str, str]:
+    case_id, key, waited = exc.case_id, exc.idempotency_key, f"{exc.waited_s:g}"
+    where = f"GET /applications/{case_id}"
+    if exc.operation == "application":
+        zh = (
+            f"案件 {case_id} 已创建并交给流程引擎,但 {waited} 秒内第一个办理环节尚未开启(可能暂无工作进程"
+            "运行,或数据库繁忙);申请不会丢失。"
+        )
+        en = (
+            f"Case {case_id} was created and handed to the workflow engine, but its first task did not "
+            f"open within {waited} s (no worker running, or the database busy); the application is not lost. "
+        )
+        if key is not None:
+            zh += (
+                f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交以取得该案件(不会创建"
+                f"第二个案件),或查询 {where}(处理完成前可能返回 404)。"
+            )
+            en += (
+                f"Send the same request again with Idempotency-Key: {key} after {retry_s} s to get the case "
+                f"(no second case is created), or read {where} (404 until it has been processed)."
+            )
+        else:
+            zh += (
+                f"请勿重复提交:不带幂等键的重复提交会创建另一个案件。请在 {retry_s} 秒后查询 {where}(处理完成"
+                "前可能返回 404);需要重试的提交请附带 Idempotency-Key。"
+            )
+            en += (
+                f"Do not send it again: a retry without an Idempotency-Key opens another case. Read {where} "
+                f"after {retry_s} s (404 until it has been processed); send an Idempotency-Key with any "
+                "request you may retry."
+            )
+        return zh, en
+    what_zh, what_en = _WHAT.get(exc.operation, ("请求", "request"))
+    zh = (
+        f"{what_zh}已提交给案件 {case_id},但 {waited} 秒内未得到结果(可能暂无工作进程运行,或数据库繁忙);"
+        f"尚未确认,稍后可能生效。请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交,"
+        f"即可得到其结果(不会重复办理);也可查询 {where}。"
+    )
+    en = (
+        f"The {what_en} was handed to case {case_id}, but no outcome came back within {waited} s (no worker "
+        "running, or the database busy); it is not confirmed yet and may still take effect. Send the same "
+        f"request again with Idempotency-Key: {key} after {retry_s} s to get its outcome (it is never "
+        f"applied twice), or read {where}."
+    )
+    return zh, en
+
+
+def _start_unconfirmed(request: Request, exc: OutcomePending, retry_s: int) -> JSONResponse:
+    """A create that Temporal did not confirm within the wait: 503, with the case id it would have and
+    the key under which a retry starts it at most once."""
+    case_id, key, waited = exc.case_id, exc.idempotency_key, f"{exc.waited_s:g}"
+    zh = f"流程引擎未在 {waited} 秒内确认受理案件 {case_id}(可能暂时不可用),无法确定是否已创建。"
+    en = (
+        f"The workflow engine did not confirm case {case_id} within {waited} s (it may be unavailable); "
+        "whether it was created is not known. "
+    )
+    if key is not None:
+        zh += f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交(至多创建一个案件)。"
+        en += f"Send the same request again with Idempotency-Key: {key} after {retry_s} s (at most one case)."
+    else:
+        zh += f"请在 {retry_s} 秒后查询 GET /applications/{case_id},确认未创建后再提交。"
+        en += f"Read GET /applications/{case_id} after {retry_s} s; submit again only if it does not exist."
+    headers = {"Retry-After": str(retry_s)}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    log.warning("create_unconfirmed", case_id=case_id, idempotency_key=key, waited_s=exc.waited_s)
+    return _for_request(
+        request,
+        status=503,
+        code="engine_unavailable",
+        detail_zh=zh,
+        detail_en=en,
+        headers=headers,
+        extra={"case_id": case_id, "idempotency_key": key},
+    )
+
+
+async def _outcome_pending(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OutcomePending)
+    retry_s = retry_after_s(request)
+    if not exc.started:
+        return _start_unconfirmed(request, exc, retry_s)
+    zh, en = _pending_texts(exc, retry_s)
+    english = prefers_english(request.headers.get("accept-language"))
+    location = f"/applications/{exc.case_id}"
+    body = PendingOut(
+        operation=exc.operation,
+        case_id=exc.case_id,
+        workflow_id=workflow_id_for(exc.case_id),
+        location=location,
+        idempotency_key=exc.idempotency_key,
+        retry_after_s=retry_s,
+        detail=en if english else zh,
+        detail_zh=zh,
+        detail_en=en,
+        request_id=_request_id(request),
+    )
+    headers = {
+        "Location": location,
+        "Retry-After": str(retry_s),
+        "Content-Language": "en" if english else "zh-CN",
+    }
+    if exc.idempotency_key is not None:
+        headers["Idempotency-Key"] = exc.idempotency_key
+    log.warning(
+        "outcome_pending",
+        operation=exc.operation,
+        case_id=exc.case_id,
+        idempotency_key=exc.idempotency_key,
+        waited_s=exc.waited_s,
+    )
+    return JSONResponse(body.model_dump(), status_code=202, headers=headers)
+
+
+def pending_responses() -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses=`` entry of a 202 pending answer."""
+    return {
+        202: {
+            "model": PendingOut,
+            "description": "Outcome pending: retry with the Idempotency-Key given / 结果待定,可凭幂等键重试",
+        }
+    }
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(CaseError, _case_error)
+    app.add_exception_handler(OutcomePending, _outcome_pending)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     # Pool timeout (sqlalchemy.exc.TimeoutError) and OperationalError (locked, unreachable): 503.

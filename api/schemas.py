@@ -90,7 +90,7 @@ SHARING_MODE_ZH = {
 }
 
 
-def _in_shanghai(value: datetime) -> str:
+def in_shanghai(value: datetime) -> str:
     """An instant as ISO 8601 in Asia/Shanghai. Never raises (issue 13, defect 4: one stored
     ``0001-01-01T00:00:00+08:00`` made every read of its case a 500): an instant the conversion
     cannot express — within hours of year 1 or 9999 — is written as stored, with its own offset."""
@@ -105,7 +105,7 @@ def _in_shanghai(value: datetime) -> str:
 #: Every instant in a response reads in Asia/Shanghai (+08:00), the time the regulations count in.
 ShanghaiTime = Annotated[
     datetime,
-    PlainSerializer(_in_shanghai, return_type=str, when_used="json"),
+    PlainSerializer(in_shanghai, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
 
@@ -575,8 +575,34 @@ class MeOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: str = "ok"
-    database: str = "ok"
-    temporal: str = "ok"
+    database: str = Field(
+        default="ok", description="ok | locked (SQLite write lock held elsewhere) | unavailable"
+    )
+    temporal: str = Field(default="ok", description="ok | unavailable")
+    worker: str = Field(
+        default="ok", description="ok | missing (no worker heartbeat on the task queue) | unknown"
+    )
+
+
+class PendingOut(BaseModel):
+    """202 Accepted: the request was handed to the case, but its outcome did not come back in time
+    (结果待定). Nothing is lost and nothing will be done twice: retry the same request with the
+    ``Idempotency-Key`` given here to get the outcome, or read the case at ``location``."""
+
+    status: str = Field(default="pending", examples=["pending"])
+    code: str = Field(default="outcome_pending", examples=["outcome_pending"])
+    operation: str = Field(description="application | decision | withdrawal")
+    case_id: str
+    workflow_id: str
+    location: str = Field(description="Where to read the case: GET this path / 查询地址")
+    idempotency_key: str | None = Field(
+        default=None, description="Send it as Idempotency-Key with the same request to get its outcome"
+    )
+    retry_after_s: int = Field(description="Also the Retry-After header")
+    detail: str = Field(description="detail_zh, or detail_en with Accept-Language: en")
+    detail_zh: str
+    detail_en: str
+    request_id: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -3,15 +3,26 @@
 Create → start the workflow; decide / withdraw → a workflow Update, so the caller gets an immediate
 accept or a refusal with its reason; detail → the projection (or a query). Temporal errors are turned
 into ``CaseError``s carrying the HTTP status the API answers with, so no Temporal type leaks out.
+
+Every wait for a case to answer is bounded (``settle_timeout_s``, ``API_SETTLE_TIMEOUT_S``). Past it —
+no worker polling, the app DB locked under the worker — the request is neither lost nor refused: the
+workflow was started, or the Update sent, and will be taken when a worker runs it. That is
+:class:`CasePending`, which the API answers 202 with the case id and the key to retry with. Updates
+carry an explicit id (the API derives it from the request's Idempotency-Key): Temporal applies an
+Update id once and answers a repeat with the first outcome, also after the case has closed, so a
+retry of a pending decision gets that decision's answer and never applies it twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import datetime
 
+import structlog
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -35,6 +46,8 @@ from workflows.contracts import CaseStart, SharingApplicationInput
 from workflows.sharing_application import SharingApplicationWorkflow
 
 CASE_TYPE_PREFIX = {"sharing_application": "SA"}
+
+log = structlog.get_logger("govshare.case_service")
 
 
 class CaseError(Exception):
@@ -67,6 +80,42 @@ class CaseInvalid(CaseError):
 
 class EngineUnavailable(CaseError):
     status, code = 503, "engine_unavailable"
+
+
+class CasePending(Exception):
+    """The case did not answer within the wait; what was asked is with Temporal and will be taken
+    when a worker runs the case (or, for an Update a worker has not yet seen, be lost with a server
+    restart — a retry with the same update id is then applied once). Not a refusal: the API answers
+    202 with the case id; the client retries with the same key, or reads the case."""
+
+    def __init__(self, case_id: str, operation: str, waited_s: float | None, *, started: bool = True) -> None:
+        super().__init__(f"case {case_id}: {operation} pending after {waited_s} s")
+        self.case_id = case_id
+        self.operation = operation
+        self.waited_s = waited_s
+        #: For a create: whether Temporal confirmed the start. False: it may or may not have started
+        #: (the frontend did not answer) — only a retry under the same case id is then safe.
+        self.started = started
+
+
+#: Raised by the bound (TimeoutError) or by the SDK for an Update RPC that timed out or was cancelled
+#: (WorkflowUpdateRPCTimeoutOrCancelledError, an RPCTimeoutOrCancelledError): the outcome is unknown.
+_NO_ANSWER = (TimeoutError, RPCTimeoutOrCancelledError)
+
+
+def _pending(
+    case_id: str, operation: str, waited_s: float | None, err: BaseException, *, started: bool = True
+) -> CasePending:
+    log.warning(
+        "case_outcome_pending",
+        case_id=case_id,
+        workflow_id=workflow_id_for(case_id),
+        operation=operation,
+        waited_s=waited_s,
+        started=started,
+        error=type(err).__name__,
+    )
+    return CasePending(case_id, operation, waited_s, started=started)
 
 
 _BY_TYPE = {ERROR_FORBIDDEN: CaseForbidden, ERROR_CONFLICT: CaseConflict, ERROR_INVALID: CaseInvalid}
@@ -156,59 +205,104 @@ def _translate(err: Exception) -> CaseError:
 
 
 async def start_sharing_application(
-    client: Client, task_queue: str, inp: SharingApplicationInput
+    client: Client, task_queue: str, inp: SharingApplicationInput, *, settle_timeout_s: float | None = None
 ) -> CaseState:
-    """Start the case and return it once its first task is open (with its due date)."""
+    """Start the case and return it once its first task is open (with its due date); CasePending if
+    that takes longer than ``settle_timeout_s`` (the workflow id is the case's: a retry with the same
+    case id never starts a second one)."""
+    progress = {"started": False}
     try:
-        try:
-            handle = await client.start_workflow(
-                SharingApplicationWorkflow.run,
-                inp,
-                id=workflow_id_for(inp.case.case_id),
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # What an operator reads in the Temporal UI's list of cases.
-                static_summary=f"{inp.consumer_department} → {inp.resource.provider_department}: "
-                f"{inp.resource.name_zh}({inp.case.profile_id})",
-            )
-        except WorkflowAlreadyStartedError:
-            # A retried create (same Idempotency-Key, hence the same case id): answer with the case
-            # that the first attempt started, never start a second one.
-            handle = client.get_workflow_handle_for(
-                SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id)
-            )
-        try:
-            return await handle.execute_update("settled", result_type=CaseState)
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # A case decided by rule at entry (not_shared, Luzhou/Jiangsu unconditional) may complete
-            # before the Update reaches it; its result is then the settled case.
-            return await handle.result()
+        async with asyncio.timeout(settle_timeout_s):
+            return await _start_and_settle(client, task_queue, inp, progress)
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
+    except _NO_ANSWER as err:
+        raise _pending(
+            inp.case.case_id, "create", settle_timeout_s, err, started=progress["started"]
+        ) from err
+
+
+async def _start_and_settle(
+    client: Client, task_queue: str, inp: SharingApplicationInput, progress: dict[str, bool]
+) -> CaseState:
+    try:
+        handle = await client.start_workflow(
+            SharingApplicationWorkflow.run,
+            inp,
+            id=workflow_id_for(inp.case.case_id),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # What an operator reads in the Temporal UI's list of cases.
+            static_summary=f"{inp.consumer_department} → {inp.resource.provider_department}: "
+            f"{inp.resource.name_zh}({inp.case.profile_id})",
+        )
+    except WorkflowAlreadyStartedError:
+        # A retried create (same Idempotency-Key, hence the same case id): answer with the case
+        # that the first attempt started, never start a second one.
+        handle = client.get_workflow_handle_for(
+            SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id)
+        )
+    progress["started"] = True
+    try:
+        return await handle.execute_update("settled", result_type=CaseState)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # A case decided by rule at entry (not_shared, Luzhou/Jiangsu unconditional) may complete
+        # before the Update reaches it; its result is then the settled case.
+        return await handle.result()
 
 
 def _handle(client: Client, case_id: str) -> WorkflowHandle:
     return client.get_workflow_handle(workflow_id_for(case_id))
 
 
-async def _update(client: Client, case_id: str, name: str, arg: object = None, result_type: type = CaseState):
+async def _update(
+    client: Client,
+    case_id: str,
+    name: str,
+    arg: object = None,
+    result_type: type = CaseState,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+):
     handle = _handle(client, case_id)
+    args = [] if arg is None else [arg]
     try:
-        if arg is None:
-            return await handle.execute_update(name, result_type=result_type)
-        return await handle.execute_update(name, arg, result_type=result_type)
+        async with asyncio.timeout(settle_timeout_s):
+            return await handle.execute_update(name, args=args, id=update_id, result_type=result_type)
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
+    except _NO_ANSWER as err:
+        raise _pending(case_id, name, settle_timeout_s, err) from err
 
 
-async def decide(client: Client, case_id: str, request: DecisionRequest) -> CaseState:
-    return await _update(client, case_id, "decide", request)
+async def decide(
+    client: Client,
+    case_id: str,
+    request: DecisionRequest,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+) -> CaseState:
+    """The decision, as Update ``update_id`` (a repeat of the id answers the first outcome)."""
+    return await _update(
+        client, case_id, "decide", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+    )
 
 
-async def withdraw(client: Client, case_id: str, request: WithdrawRequest) -> CaseState:
-    return await _update(client, case_id, "withdraw", request)
+async def withdraw(
+    client: Client,
+    case_id: str,
+    request: WithdrawRequest,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+) -> CaseState:
+    return await _update(
+        client, case_id, "withdraw", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+    )
 
 
 async def replan_deadlines(client: Client, case_id: str) -> bool:

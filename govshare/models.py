@@ -196,3 +196,18 @@ class IdempotencyKey(SQLModel, table=True):
     request_sha256: str = Field(max_length=64)
     case_id: str = Field(max_length=64)
     created_at: datetime
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A running worker (``python worker.py``), rewritten every few seconds (``govshare.heartbeat``)
+    and deleted when it stops cleanly: ``GET /healthz`` reads whether a live worker serves its task
+    queue (a worker that died leaves a row that goes stale)."""
+
+    __tablename__ = "worker_heartbeat"
+
+    worker_id: str = Field(primary_key=True, max_length=200)  # host:pid:random
+    host: str = Field(max_length=255)
+    pid: int
+    task_queue: str = Field(index=True, max_length=200)
+    started_at: datetime
+    last_seen: datetime

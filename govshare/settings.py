@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     api_db_pool_timeout_s: float = Field(default=3.0, gt=0)
     #: How long an API write waits for SQLite's write lock (held by another process) before 503.
     api_sqlite_busy_timeout_s: float = Field(default=5.0, ge=0)
+    #: How long a create / decision / withdrawal waits for the case to settle before it answers
+    #: 202 (outcome pending, retry with the Idempotency-Key) instead of the settled case. Normally
+    #: well under a second; 15 s outlasts the 10 s a crashed worker's cached cases wait (sticky queue
+    #: schedule-to-start timeout) before another worker takes them, so a decision just after a worker
+    #: restart still gets its answer.
+    api_settle_timeout_s: float = Field(default=15.0, gt=0)
+
+    # -- worker heartbeat (GET /healthz: is a worker serving the task queue?) -------------------
+    #: How often a worker (``python worker.py``) writes its heartbeat row.
+    worker_heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    #: A task queue whose newest heartbeat is older than this has no live worker (healthz 503).
+    worker_heartbeat_stale_s: float = Field(default=20.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -2,14 +2,19 @@
 
 Create → start the workflow; decide / withdraw → a workflow Update (the caller gets the accept or
 the refusal at once, with the next task and its due date); detail and list → the projection, which
-the workflow's activities write before an Update returns.
+the workflow's activities write.
+
+A write whose outcome does not come back within ``API_SETTLE_TIMEOUT_S`` (no worker running, the app
+DB locked under the worker) is answered 202 with the case id and the Idempotency-Key to retry with:
+it is with Temporal and will be taken, and the retry answers its outcome without doing it twice
+(issue 13, defect 5).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -36,7 +41,7 @@ from api.deps import (
     load_visible_case,
     run_db,
 )
-from api.errors import ApiError, problem_responses
+from api.errors import ApiError, OutcomePending, pending_responses, problem_responses
 from api.schemas import (
     STATUS_ZH,
     ApplicationCreate,
@@ -54,7 +59,7 @@ from api.schemas import (
     state_from_detail,
 )
 from govshare import case_service
-from govshare.case_service import CaseConflict, CaseNotFound, EngineUnavailable
+from govshare.case_service import CaseConflict, CaseNotFound, CasePending
 from govshare.models import AuditEvent, Case, Department, IdempotencyKey, Resource
 from regulations import ProfileError, load_profile
 from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
@@ -62,10 +67,6 @@ from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, Resour
 log = structlog.get_logger("govshare.api")
 
 router = APIRouter(prefix="/applications", tags=["applications"])
-
-#: How long a request waits for the workflow to settle (its next task open). Normally well under a
-#: second; longer means no worker is polling — the case is safe in Temporal and will move on.
-SETTLE_TIMEOUT_S = 30.0
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -77,15 +78,23 @@ def department_names(session: Session) -> dict[str, DepartmentRef]:
     }
 
 
-async def _settle(call: Any, case_id: str) -> CaseState:
-    try:
-        return await asyncio.wait_for(call, SETTLE_TIMEOUT_S)
-    except TimeoutError:
-        log.warning("case_not_settled", case_id=case_id, timeout_s=SETTLE_TIMEOUT_S)
-        raise EngineUnavailable(
-            f"案件 {case_id} 的流程暂未响应(可能没有运行中的工作进程),请稍后查询",
-            f"case {case_id} did not respond in time (is a worker running?); check again later",
-        ) from None
+#: The Idempotency-Key header: printable ASCII, 1–100 characters (the same on every write).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
+
+
+def _idempotency_header(description: str) -> Any:
+    return Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=description,
+    )
+
+
+def new_idempotency_key() -> str:
+    """A key for a client that sent none, given back with a pending answer to retry with."""
+    return f"gs-{uuid.uuid4().hex}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,7 +170,7 @@ def _check_application(
     "Starts the case; returns it once the first task is open (with its due date and the article "
     "that sets it), or closed at once when the profile decides by rule (not_shared → rejected on its "
     "legal basis; Luzhou unconditional → granted).",
-    responses=problem_responses(401, 403, 422, 503),
+    responses={**pending_responses(), **problem_responses(401, 403, 422, 503)},
 )
 async def create_application(
     request: Request,
@@ -172,14 +181,11 @@ async def create_application(
     body: Annotated[ApplicationCreate, Body()],
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=100,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Optional. A retried request with the same key returns the case the first one "
+        _idempotency_header(
+            "Optional. A retried request with the same key returns the case the first one "
             "created (200, `Idempotent-Replayed: true`) instead of creating another; the same key with a "
-            "different body is refused (422). 同一幂等键重复提交只创建一个案件。",
+            "different body is refused (422). A create whose first task does not open in time is answered "
+            "202 with the case id and a key to retry with. 同一幂等键重复提交只创建一个案件。"
         ),
     ] = None,
 ) -> CaseOut:
@@ -222,7 +228,24 @@ async def create_application(
         submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
         department_names=names,
     )
-    state = await _settle(case_service.start_sharing_application(client, settings.task_queue, inp), case_id)
+    try:
+        state = await case_service.start_sharing_application(
+            client, settings.task_queue, inp, settle_timeout_s=settings.api_settle_timeout_s
+        )
+    except CasePending as pending:
+        # Started but not settled (202), or the start not confirmed (503). Without a key of its own
+        # the client gets one naming this case id (claimed now, if the database takes it), so that
+        # its retry cannot open a second case.
+        key = idempotency_key
+        if key is None:
+            key = await _claim_key_for_pending(engine, caller, body, profile_id, case_id, now)
+        raise OutcomePending(
+            case_id=case_id,
+            operation="application",
+            idempotency_key=key,
+            waited_s=settings.api_settle_timeout_s,
+            started=pending.started,
+        ) from None
     log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=state.status)
     response.headers["Location"] = f"/applications/{case_id}"
     if replayed:
@@ -402,6 +425,26 @@ def _request_fingerprint(body: ApplicationCreate, profile_id: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+async def _claim_key_for_pending(
+    engine: Engine, caller: Caller, body: ApplicationCreate, profile_id: str, case_id: str, now: datetime
+) -> str | None:
+    key = new_idempotency_key()
+    try:
+        await run_db(
+            engine,
+            _claim_idempotency_key,
+            caller.department,
+            key,
+            _request_fingerprint(body, profile_id),
+            case_id,
+            now,
+        )
+    except Exception as err:  # the database may be what is slow: the answer then says how to check
+        log.warning("pending_key_not_claimed", case_id=case_id, error=str(err))
+        return None
+    return key
+
+
 def _claim_idempotency_key(
     session: Session, department: str, key: str, fingerprint: str, case_id: str, now: datetime
 ) -> tuple[str, datetime, bool]:
@@ -450,31 +493,50 @@ def _load_for_action(
     return load_visible_case(session, caller, case_id, request), department_names(session)
 
 
+def _update_id(operation: str, caller: Caller, key: str, body: Any) -> str:
+    """The Update's id: the caller's key, scoped to the department and role that send it and to the
+    request's content — a repeat of the same request is one Update (Temporal answers its first
+    outcome), while another department's key or another body under the same key never is."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+    return f"{operation}:{caller.department}:{caller.role}:{key}:{digest}"
+
+
 async def _act_on_case(
     request: Request,
     engine: Engine,
+    settings: Any,
     caller: Caller,
     case_id: str,
-    call: Callable[[Client], Awaitable[CaseState]],
+    operation: str,
+    body: Any,
+    idempotency_key: str | None,
+    send: Callable[[Client, str], Awaitable[CaseState]],
 ) -> tuple[CaseState, dict[str, DepartmentRef]]:
     """Send a state change to a case the caller can see and that is still open.
 
     Visibility first (a department not party to the case gets 404, never a hint it exists), then
-    the projection's status (a closed case → 409 without a round trip); the workflow's validator
-    decides the rest (403 / 409 / 422). The projection is read in one short session that is closed
-    before the Update is sent (which may take seconds); returns the new state and the names.
+    the projection's status (a closed case → 409 without a round trip — unless the client retries
+    with a key: the Update it names may be what closed the case, and Temporal answers its outcome);
+    the workflow's validator decides the rest (403 / 409 / 422). The projection is read in one short
+    session, closed before the Update is sent; returns the new state and the department names.
     """
     bind_log_context(request, case_id=case_id)
     case, names = await run_db(engine, _load_for_action, caller, case_id, request)
     bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
-    if case.status != "in_progress":
+    if case.status != "in_progress" and idempotency_key is None:
         raise _closed_conflict(case)
+    key = idempotency_key or new_idempotency_key()
     client = await get_temporal_client(request)
     try:
-        return await _settle(call(client), case_id), names
+        return await send(client, _update_id(operation, caller, key, body)), names
     except CaseNotFound:
         # The projection has the case, so the workflow has completed since: the case is closed.
         raise _closed_conflict(case) from None
+    except CasePending:
+        raise OutcomePending(
+            case_id=case_id, operation=operation, idempotency_key=key, waited_s=settings.api_settle_timeout_s
+        ) from None
 
 
 @router.post(
@@ -485,14 +547,23 @@ async def _act_on_case(
     "`step` is the step the decider saw open. The case refuses: a department or role the task is not "
     "assigned to → 403; another step open or the case closed → 409; an unknown action or a refusal "
     "without reason → 422. Returns the case with its next open task and due date.",
-    responses=problem_responses(401, 403, 404, 409, 422, 503),
+    responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
 )
 async def decide(
     case_id: str,
     request: Request,
     caller: ActingCaller,
     engine: EngineDep,
+    settings: SettingsDep,
     body: Annotated[DecisionCreate, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        _idempotency_header(
+            "Optional. The same decision sent again with the same key is taken once and answered with its "
+            "first outcome (also after a 202 pending answer, which gives the key to use). 同一幂等键重复"
+            "提交同一决定只办理一次,并返回首次的结果。"
+        ),
+    ] = None,
 ) -> CaseOut:
     decision = DecisionRequest(
         actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
@@ -503,7 +574,17 @@ async def decide(
         grant=_grant_terms(body.grant),
     )
     state, names = await _act_on_case(
-        request, engine, caller, case_id, lambda client: case_service.decide(client, case_id, decision)
+        request,
+        engine,
+        settings,
+        caller,
+        case_id,
+        "decision",
+        body,
+        idempotency_key,
+        lambda client, update_id: case_service.decide(
+            client, case_id, decision, update_id=update_id, settle_timeout_s=settings.api_settle_timeout_s
+        ),
     )
     log.info("decision_taken", step=body.step, action=body.action, status=state.status)
     return case_out(state, names)
@@ -516,21 +597,39 @@ async def decide(
     description="申请部门撤回尚在办理中的申请(须说明理由)。已办结的案件不能撤回。\n\n"
     "Only the applicant department (as consumer) may withdraw: another party gets 403, a department "
     "not party to the case 404, a closed case 409.",
-    responses=problem_responses(401, 403, 404, 409, 422, 503),
+    responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
 )
 async def withdraw(
     case_id: str,
     request: Request,
     caller: ActingCaller,
     engine: EngineDep,
+    settings: SettingsDep,
     body: Annotated[WithdrawalCreate, Body()],
+    idempotency_key: Annotated[
+        str | None,
+        _idempotency_header(
+            "Optional. The same withdrawal sent again with the same key is taken once and answered with its "
+            "first outcome. 同一幂等键重复提交只办理一次。"
+        ),
+    ] = None,
 ) -> CaseOut:
     withdrawal = WithdrawRequest(
         actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
         reason=body.reason,
     )
     state, names = await _act_on_case(
-        request, engine, caller, case_id, lambda client: case_service.withdraw(client, case_id, withdrawal)
+        request,
+        engine,
+        settings,
+        caller,
+        case_id,
+        "withdrawal",
+        body,
+        idempotency_key,
+        lambda client, update_id: case_service.withdraw(
+            client, case_id, withdrawal, update_id=update_id, settle_timeout_s=settings.api_settle_timeout_s
+        ),
     )
     log.info("application_withdrawn", status=state.status)
     return case_out(state, names)

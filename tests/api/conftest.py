@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from govshare.db import init_schema, make_engine
+from govshare.heartbeat import Heartbeat
 from govshare.models import Credential, Department
 from govshare.seed import seed_demo, token_sha256
 from govshare.settings import Settings
@@ -159,8 +160,10 @@ async def system(database_url: str, dev_server: WorkflowEnvironment) -> AsyncIte
         seed_demo=True,
     )
     worker = build_worker(dev_server.client, task_queue=settings.task_queue, engine=engine)
+    # What ``python worker.py`` adds around its worker: the heartbeat /healthz reads.
+    heartbeat = Heartbeat(engine, settings.task_queue, interval_s=2, alive=lambda: worker.is_running)
     app = create_app(settings)
-    async with worker, app.router.lifespan_context(app):
+    async with worker, heartbeat.running(), app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://govshare.test") as http:
             yield System(

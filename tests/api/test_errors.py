@@ -188,7 +188,7 @@ async def test_temporal_unreachable_is_503(api):
             assert response.status_code == 200
             response = await http.get("/healthz")
             problem = assert_problem(response, 503, "unhealthy")
-            assert problem["checks"] == {"database": "ok", "temporal": "unavailable"}
+            assert problem["checks"] == {"database": "ok", "temporal": "unavailable", "worker": "ok"}
 
 
 async def test_oversized_body_is_a_413_problem(api):

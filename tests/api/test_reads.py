@@ -140,6 +140,7 @@ async def test_me_and_health(api):
         "status": "ok",
         "database": "ok",
         "temporal": "ok",
+        "worker": "ok",
     }
 
 

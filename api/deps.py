@@ -19,12 +19,12 @@ from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from api.errors import ApiError, unauthorized
 from govshare.case_service import EngineUnavailable
-from govshare.models import Case, Credential, Department
+from govshare.models import Case, CaseParty, Credential, Department
 from govshare.seed import token_sha256
 from govshare.settings import Settings
 from govshare.temporal_client import connect_client
@@ -168,19 +168,33 @@ ConsumerCaller = Annotated[Caller, Depends(caller_with_roles("consumer"))]
 ActingCaller = Annotated[Caller, Depends(caller_with_roles(*ACTING_ROLES))]
 
 
-def can_see_case(caller: Caller, case: Case) -> bool:
-    """Who may read a case: its consumer, provider and platform departments, oversight roles."""
+def can_see_case(session: Session, caller: Caller, case: Case) -> bool:
+    """Who may read a case: every party to it (any role, from the one party table that lists read
+    too), and the oversight roles."""
     if caller.sees_all:
         return True
-    parties = (case.detail or {}).get("parties") or {}
-    return caller.department in {case.consumer_department, case.provider_department, *parties.values()}
+    return (
+        session.exec(
+            select(CaseParty.id).where(
+                CaseParty.case_id == case.id, CaseParty.department == caller.department
+            )
+        ).first()
+        is not None
+    )
+
+
+def visible_condition(caller: Caller) -> Any:
+    """The list filter that matches :func:`can_see_case` (None: the caller sees every case)."""
+    if caller.sees_all:
+        return None
+    return col(Case.id).in_(select(CaseParty.case_id).where(CaseParty.department == caller.department))
 
 
 def load_visible_case(session: Session, caller: Caller, case_id: str, request: Request) -> Case:
     """The case's projection row, or 404 — also for a case the caller may not see (never reveal it)."""
     bind_log_context(request, case_id=case_id)
     case = session.get(Case, case_id)
-    if case is None or not can_see_case(caller, case):
+    if case is None or not can_see_case(session, caller, case):
         raise ApiError(404, f"未找到案件 {case_id}", f"no case {case_id}", code="case_not_found")
     bind_log_context(request, workflow_id=case.workflow_id)
     return case

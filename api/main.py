@@ -29,7 +29,7 @@ from temporalio.client import Client
 
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
-from api.routes import applications, notifications, resources, system, tasks
+from api.routes import applications, cases, notifications, resources, system, tasks
 from api.schemas import INVALID_CHARACTERS, unstorable_message
 from govshare.db import init_schema, make_api_engine
 from govshare.logs import configure_logging
@@ -59,6 +59,7 @@ validation failures. Demo tokens (development): `demo-rsj-consumer`, `demo-bdb-p
 
 TAGS = [
     {"name": "applications", "description": "数据使用申请 — sharing applications (apply, decide, withdraw)"},
+    {"name": "cases", "description": "案件 — every case type: read, list, decide, task clocks, withdraw"},
     {"name": "tasks", "description": "待办 — the caller's open tasks"},
     {"name": "notifications", "description": "通知 — messages to the caller's department"},
     {"name": "resources", "description": "资源目录 — the catalog"},
@@ -349,7 +350,7 @@ def create_app(
     app.state.temporal_client = temporal_client
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (applications, tasks, notifications, resources, system):
+    for module in (applications, cases, tasks, notifications, resources, system):
         app.include_router(module.router)
     install_docs(app)
     return app

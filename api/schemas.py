@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -78,7 +78,19 @@ Identifier = Annotated[
     Storable,
 ]
 
+#: A task id: ``<case id>/<n>`` (the case id may itself hold a linked case's key).
+TaskId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=160, pattern=r"^[A-Za-z0-9_.:-]+/[0-9]+$"
+    ),
+    Storable,
+]
+
 _STATE = TypeAdapter(CaseState)
+
+if TYPE_CHECKING:
+    from api.views import CaseView
 
 SHARE_TYPE_ZH = {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}
 SHARING_MODE_ZH = {
@@ -243,11 +255,60 @@ class DecisionCreate(RequestModel):
         },
     )
 
-    step: Identifier = Field(description="The step the decider saw open (a stale page gets 409) / 环节")
+    step: Identifier | None = Field(
+        default=None, description="The step the decider saw open (a stale page gets 409) / 环节"
+    )
+    task_id: TaskId | None = Field(
+        default=None,
+        description="The task decided (from `open_tasks`); needed when a step has several open tasks "
+        "/ 待办编号",
+    )
     action: Identifier = Field(description="accept / reject / grant / refuse / inform … (from the profile)")
     reason: ShortText = Field(default="", description="Reason (理由): required for a refusal or rejection")
     note: ShortText = Field(default="", description="Internal note / 备注")
     grant: GrantIn | None = Field(default=None, description="Terms of a grant (grant actions only)")
+    limit_working_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=250,
+        description="For a decision that sets the next task's period (an order's rectification period), "
+        "in working days / 设定的办理期限(工作日)",
+    )
+
+    @model_validator(mode="after")
+    def _names_its_task(self) -> DecisionCreate:
+        if self.step is None and self.task_id is None:
+            raise ValueError("name the task: 'task_id' or 'step' / 请指明待办(task_id)或环节(step)")
+        return self
+
+
+class ClockCreate(RequestModel):
+    """A dated change to one task's clock (期限调整): an approved extension, a suspension, a resume."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "extension",
+                    "working_days": 10,
+                    "reason": "核查数据量大",
+                    "approver_name": "王局长",
+                },
+                {"kind": "suspension", "reason": "等待申请部门补充材料"},
+                {"kind": "resume", "reason": "材料已补齐"},
+            ]
+        },
+    )
+
+    kind: Literal["extension", "suspension", "resume"] = Field(description="延期 / 中止计时 / 恢复计时")
+    working_days: int | None = Field(default=None, ge=1, le=250, description="Extra working days (extension)")
+    reason: ShortText = Field(
+        default="", description="Why / 理由 (required for an extension or a suspension)"
+    )
+    approver_name: ShortText = Field(
+        default="", description="Who approved it, e.g. the principal head (Luoyang 19) / 批准人"
+    )
 
 
 class WithdrawalCreate(RequestModel):
@@ -323,6 +384,41 @@ class BreachOut(BaseModel):
     next_rung_article: str = ""
 
 
+class ClockEntryOut(BaseModel):
+    """One line of a task's clock: what set or changed the deadline, under which article, by whom."""
+
+    kind: str = Field(description="base | limit_set | counts_from | extension | suspension | resume | replan")
+    at: ShanghaiTime
+    article: str
+    citation_zh: str = ""
+    basis: str = Field(default="statute", description="statute | local_policy | decision")
+    working_days: int | None = None
+    starts_at: ShanghaiTime | None = None
+    due_at: ShanghaiTime | None = None
+    approved_by: ActorOut | None = None
+    approver_name: str = ""
+    reason: str = ""
+
+
+class LinkOut(BaseModel):
+    """A link to another case, as this case's timeline shows it."""
+
+    case_id: str
+    case_type: str
+    relation: str = Field(description="started | started_by | linked | linked_from")
+    at: ShanghaiTime
+    reason_zh: str = ""
+    reason_en: str = ""
+    wait: bool = False
+    status: str = ""
+    result: str = ""
+
+
+class CasePartyOut(DepartmentRef):
+    role: str
+    person: str = ""
+
+
 class TaskOut(BaseModel):
     """One step of the timeline (a task), with its deadline and why it falls where it does."""
 
@@ -360,6 +456,14 @@ class TaskOut(BaseModel):
         default=None,
         description="Working days from opening to close, counted like deadlines (statistics: 'handled in "
         "7 working days', Hubei 26); none while open",
+    )
+    step_article: str = Field(
+        default="", description="The step's own article (``article`` is the deadline's)"
+    )
+    group: str = Field(default="", description="The step run: tasks sent to several parties share it")
+    suspended: bool = Field(default=False, description="The clock is stopped (no due date while stopped)")
+    clock: list[ClockEntryOut] = Field(
+        default_factory=list, description="How the deadline came to be: base limit, then each adjustment"
     )
 
 
@@ -428,9 +532,28 @@ class CaseOut(BaseModel):
     closed_at: ShanghaiTime | None = None
     overdue: bool = False
     open_task: TaskOut | None = Field(default=None, description="The task waiting now, with its due date")
+    open_tasks: list[TaskOut] = Field(
+        default_factory=list,
+        description="Every task waiting now (a step sent to several parties opens several)",
+    )
     timeline: list[TaskOut] = Field(default_factory=list, description="Every step so far, oldest first")
     breaches: list[BreachOut] = []
     revision: int = 0
+    subject_zh: str = ""
+    subject_en: str = ""
+    party_list: list[CasePartyOut] = Field(
+        default_factory=list, description="Every party: a role may have several"
+    )
+    links: list[LinkOut] = Field(
+        default_factory=list, description="Cases this one started, or was started by"
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="What is particular to the case type"
+    )
+    engine: int = Field(
+        default=2, description="1: a case of the first-generation engine (kept for its history)"
+    )
+    record_error: str = Field(default="", description="Set when a step could not be recorded as it was")
 
 
 class CaseSummary(BaseModel):
@@ -467,6 +590,7 @@ class InboxTask(BaseModel):
     """An open task in the caller's inbox (待办)."""
 
     case_id: str
+    case_type: str = ""
     task_id: str
     step: str
     name_zh: str
@@ -649,12 +773,15 @@ def citation_zh(state: CaseState, article: str) -> str:
 def deadline_fields(state: CaseState, task: CaseTask, now: datetime) -> dict[str, Any]:
     """What a task shows of its deadline and why — the same in the timeline and in the inbox."""
     deadline = task.deadline
+    # The article of the deadline in force: an extension or a resumed clock re-cites its own.
+    article = task.clock[-1].article if task.clock else task.article
+    stopped = task.suspended_at is not None
     return {
-        "due_at": deadline.due_at if deadline else None,
-        "due_date": str(deadline.due_date) if deadline else None,
+        "due_at": deadline.due_at if deadline and not stopped else None,
+        "due_date": str(deadline.due_date) if deadline and not stopped else None,
         "working_days": deadline.working_days if deadline else None,
-        "article": task.article,
-        "citation_zh": citation_zh(state, task.article),
+        "article": article,
+        "citation_zh": citation_zh(state, article),
         "limit_basis": task.limit_basis,
         "provisional": deadline.provisional if deadline else False,
         "overdue": is_overdue(task, now),
@@ -684,6 +811,8 @@ def is_overdue(task: CaseTask, now: datetime) -> bool:
     """The projection's flag, or a deadline already past that the breach timer has not yet recorded."""
     if task.overdue:
         return True
+    if task.suspended_at is not None:
+        return False
     return task.status == "open" and task.deadline is not None and task.deadline.due_at <= now
 
 
@@ -733,6 +862,29 @@ def task_out(state: CaseState, task: CaseTask, names: dict[str, DepartmentRef], 
         working_days_taken=WorkingDayCalendar.default().working_days_between(task.opened_at, task.closed_at)
         if task.closed_at is not None
         else None,
+        step_article=task.article,
+        group=task.group,
+        suspended=task.suspended_at is not None,
+        clock=[
+            ClockEntryOut(
+                kind=e.kind,
+                at=e.at,
+                article=e.article,
+                citation_zh=citation_zh(state, e.article),
+                basis=e.basis,
+                working_days=e.working_days,
+                starts_at=e.starts_at,
+                due_at=e.due_at,
+                approved_by=ActorOut(
+                    department=e.approved_by.department, role=e.approved_by.role, user=e.approved_by.user
+                )
+                if e.approved_by
+                else None,
+                approver_name=e.approver_name,
+                reason=e.reason,
+            )
+            for e in task.clock
+        ],
     )
 
 
@@ -759,63 +911,97 @@ def _breach_out(breach: Any) -> BreachOut:
     )
 
 
-def case_out(state: CaseState, names: dict[str, DepartmentRef], now: datetime | None = None) -> CaseOut:
+def case_out(view: CaseView, names: dict[str, DepartmentRef], now: datetime | None = None) -> CaseOut:
+    """The one shape every route answers a case with, whatever its type and engine generation."""
     now = now or datetime.now(UTC)
-    timeline = [task_out(state, t, names, now) for t in state.tasks]
-    open_task = next((t for t in timeline if t.status == "open"), None)
+    header = view.header
+    timeline = [task_out(header, t, names, now) for t in view.tasks]
+    open_tasks = [t for t in timeline if t.status == "open"]
+    attributes = header.attributes
     resource = None
-    if state.resource is not None:
-        r = state.resource
+    r = attributes.get("resource")
+    if r:
         resource = ResourceSnapshotOut(
-            id=r.id,
-            version=r.version,
-            name_zh=r.name_zh,
-            name_en=r.name_en,
-            provider_department=r.provider_department,
-            share_type=r.share_type,
-            share_type_zh=SHARE_TYPE_ZH.get(r.share_type, r.share_type),
-            controlled_parameters=r.controlled_parameters,
-            sharing_modes=list(r.sharing_modes),
-            fields=list(r.fields),
-            legal_basis=r.legal_basis,
+            **{
+                k: r.get(k)
+                for k in ("id", "version", "name_zh", "name_en", "provider_department", "share_type")
+            },
+            share_type_zh=SHARE_TYPE_ZH.get(r["share_type"], r["share_type"]),
+            controlled_parameters=r.get("controlled_parameters", False),
+            sharing_modes=list(r.get("sharing_modes") or []),
+            fields=list(r.get("fields") or []),
+            legal_basis=r.get("legal_basis", ""),
         )
+    roles: dict[str, DepartmentRef] = {}
+    for party in view.parties:  # the first party of each role, as the one-per-role map always showed
+        roles.setdefault(party.role, _ref(party.department, names))
+    grant = attributes.get("grant")
     return CaseOut(
-        id=state.case_id,
-        workflow_id=state.workflow_id,
-        case_type=state.case_type,
-        status=state.status,
-        status_zh=STATUS_ZH.get(state.status, state.status),
-        result=state.result,
-        result_reason=state.result_reason,
-        result_article=state.result_article,
+        id=header.case_id,
+        workflow_id=header.workflow_id,
+        case_type=header.case_type,
+        status=header.status,
+        status_zh=STATUS_ZH.get(header.status, header.status),
+        result=header.result,
+        result_reason=header.result_reason,
+        result_article=header.result_article,
         profile=ProfileRef(
-            id=state.profile_id,
-            version=state.profile_version,
-            name_zh=state.profile_name_zh,
-            digest=state.profile_digest,
+            id=header.profile_id,
+            version=header.profile_version,
+            name_zh=header.profile_name_zh,
+            digest=header.profile_digest,
         ),
         resource=resource,
-        parties={
-            role: DepartmentRef(code=code, name_zh=names[code].name_zh, name_en=names[code].name_en)
-            if code in names
-            else DepartmentRef(code=code)
-            for role, code in state.parties.items()
-        },
-        purpose=state.purpose,
-        reason=state.reason,
-        requested_fields=list(state.requested_fields),
-        requested_mode=state.requested_mode,
-        submitted_at=state.submitted_at,
+        parties=roles,
+        purpose=attributes.get("purpose", ""),
+        reason=attributes.get("reason", ""),
+        requested_fields=list(attributes.get("requested_fields") or []),
+        requested_mode=attributes.get("requested_mode", ""),
+        submitted_at=header.submitted_at,
         submitted_by=ActorOut(
-            department=state.submitted_by.department,
-            role=state.submitted_by.role,
-            user=state.submitted_by.user,
+            department=header.submitted_by.department,
+            role=header.submitted_by.role,
+            user=header.submitted_by.user,
         ),
-        grant=GrantOut(**_grant_dict(state.grant)) if state.grant else None,
-        closed_at=state.closed_at,
-        overdue=any(t.overdue for t in timeline if t.status == "open"),
-        open_task=open_task,
+        grant=GrantOut(**grant) if grant else None,
+        closed_at=header.closed_at,
+        overdue=any(t.overdue for t in open_tasks),
+        open_task=open_tasks[0] if open_tasks else None,
+        open_tasks=open_tasks,
         timeline=timeline,
-        breaches=[_breach_out(b) for b in state.breaches],
-        revision=state.revision,
+        breaches=[_breach_out(b) for b in header.breaches],
+        revision=view.revision,
+        subject_zh=header.subject_zh,
+        subject_en=header.subject_en,
+        party_list=[
+            CasePartyOut(**_ref(p.department, names).model_dump(), role=p.role, person=p.person)
+            for p in view.parties
+        ],
+        links=[
+            LinkOut(
+                case_id=link.case_id,
+                case_type=link.case_type,
+                relation=link.relation,
+                at=link.at,
+                reason_zh=link.reason_zh,
+                reason_en=link.reason_en,
+                wait=link.wait,
+                status=link.status,
+                result=link.result,
+            )
+            for link in view.links
+        ],
+        attributes={k: v for k, v in attributes.items() if k not in _APPLICATION_FIELDS},
+        engine=view.engine,
+        record_error=view.record_error,
     )
+
+
+#: Attributes a sharing application shows as fields of their own (kept where they always were).
+_APPLICATION_FIELDS = frozenset(
+    {"resource", "purpose", "reason", "requested_fields", "requested_mode", "grant"}
+)
+
+
+def _ref(code: str, names: dict[str, DepartmentRef]) -> DepartmentRef:
+    return names.get(code) or DepartmentRef(code=code)

@@ -32,20 +32,24 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from calendars import SHANGHAI
 from regulations import load_profile, profile_digest
+from regulations.schema import CaseType, Profile
+from workflows import registry
 from workflows.case import (
     ERROR_CONFLICT,
     ERROR_FORBIDDEN,
     ERROR_INVALID,
     Actor,
+    CaseAnswer,
+    CaseFile,
+    CaseParty,
     CaseState,
+    ClockRequest,
     DecisionRequest,
     ResourceSnapshot,
+    TaskBrief,
     WithdrawRequest,
 )
-from workflows.contracts import CaseStart, SharingApplicationInput
-from workflows.sharing_application import SharingApplicationWorkflow
-
-CASE_TYPE_PREFIX = {"sharing_application": "SA"}
+from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 
 log = structlog.get_logger("govshare.case_service")
 
@@ -121,25 +125,60 @@ def _pending(
 _BY_TYPE = {ERROR_FORBIDDEN: CaseForbidden, ERROR_CONFLICT: CaseConflict, ERROR_INVALID: CaseInvalid}
 
 
-#: Case id prefix → workflow type. A new case type adds its workflow here and in ``worker.WORKFLOWS``;
-#: deciding, withdrawing, re-planning and reading go through the handlers every case workflow inherits
-#: from ``CaseEngine``, so nothing else changes.
-WORKFLOW_TYPES = {"SA": "SharingApplication"}
+def kind_of(case_id: str) -> registry.CaseKind:
+    """The registered case type a case id belongs to (its prefix); 404 for none."""
+    kind = registry.by_case_id(case_id)
+    if kind is None:
+        raise CaseNotFound(f"未找到案件 {case_id}", f"no case {case_id}")
+    return kind
 
 
 def workflow_id_for(case_id: str) -> str:
     """Workflow ids are business keys (``SharingApplication:SA-20261123-7K3Q9X``)."""
-    workflow_type = WORKFLOW_TYPES.get(case_id.split("-", 1)[0])
-    if workflow_type is None:
-        raise CaseNotFound(f"未找到案件 {case_id}", f"no case {case_id}")
-    return f"{workflow_type}:{case_id}"
+    return kind_of(case_id).workflow_id(case_id)
 
 
 def new_case_id(case_type: str, now: datetime) -> str:
     # Date for people (a clerk reads it on the phone), randomness so ids never collide across replicas.
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     suffix = "".join(secrets.choice(alphabet) for _ in range(6))
-    return f"{CASE_TYPE_PREFIX[case_type]}-{now.astimezone(SHANGHAI):%Y%m%d}-{suffix}"
+    kind = registry.by_case_type(case_type)
+    if kind is None:
+        raise CaseInvalid(f"未知的案件类型 {case_type}", f"unknown case type {case_type}")
+    return f"{kind.prefix}-{now.astimezone(SHANGHAI):%Y%m%d}-{suffix}"
+
+
+def linked_types(profile: Profile, rules: CaseType) -> dict[str, LinkedCaseType]:
+    """The case types a case's escalation ladder may start, pinned at its start like its own rules
+    (a rung naming a case type this deployment has not registered starts nothing, and says so)."""
+    pinned = {}
+    for rung in rules.escalation:
+        target = rung.starts_case
+        if target and registry.by_case_type(target) is not None and target in profile.case_types:
+            pinned[target] = registry.linked_type(target, profile.case_types[target])
+    return pinned
+
+
+def parties_of(inp: CaseInput | SharingApplicationInput) -> list[CaseParty]:
+    """Who plays which role in a case about to start (the case type's own, plus any named)."""
+    parties = list(inp.case.parties)
+    if isinstance(inp, SharingApplicationInput):
+        parties += [
+            CaseParty("consumer", inp.consumer_department),
+            CaseParty("provider", inp.resource.provider_department),
+            CaseParty("platform", inp.case.platform_department),
+        ]
+    return parties
+
+
+def check_parties(inp: CaseInput | SharingApplicationInput) -> None:
+    """A role some step needs with nobody to play it is refused before the case starts (422), never a
+    workflow stuck at that step."""
+    missing = sorted(inp.case.rules.roles_needed() - {p.role for p in parties_of(inp) if p.department})
+    if missing:
+        raise CaseInvalid(
+            f"以下角色没有办理方:{'、'.join(missing)}", f"no party plays the role(s): {', '.join(missing)}"
+        )
 
 
 def build_sharing_application(
@@ -178,6 +217,7 @@ def build_sharing_application(
             platform_department=platform_department,
             annex_titles_zh=dict(profile.annex_titles_zh),
             department_names=dict(department_names or {}),
+            linked_types=linked_types(profile, rules),
         ),
         consumer_department=consumer_department,
         resource=resource,
@@ -206,14 +246,39 @@ def _translate(err: Exception) -> CaseError:
 
 async def start_sharing_application(
     client: Client, task_queue: str, inp: SharingApplicationInput, *, settle_timeout_s: float | None = None
-) -> CaseState:
-    """Start the case and return it once its first task is open (with its due date); CasePending if
-    that takes longer than ``settle_timeout_s`` (the workflow id is the case's: a retry with the same
-    case id never starts a second one)."""
+) -> CaseAnswer:
+    """Start an application and return once its first task is open (with its due date)."""
+    summary = (
+        f"{inp.consumer_department} → {inp.resource.provider_department}: "
+        f"{inp.resource.name_zh}({inp.case.profile_id})"
+    )
+    return await start_case(
+        client,
+        task_queue,
+        registry.SHARING_APPLICATION,
+        inp,
+        summary=summary,
+        settle_timeout_s=settle_timeout_s,
+    )
+
+
+async def start_case(
+    client: Client,
+    task_queue: str,
+    kind: registry.CaseKind,
+    inp: CaseInput | SharingApplicationInput,
+    *,
+    summary: str = "",
+    settle_timeout_s: float | None = None,
+) -> CaseAnswer:
+    """Start a case of any registered type and return once its first tasks are open (or it closed by
+    rule); CasePending if that takes longer than ``settle_timeout_s`` (the workflow id is the case's:
+    a retry with the same case id never starts a second one)."""
+    check_parties(inp)
     progress = {"started": False}
     try:
         async with asyncio.timeout(settle_timeout_s):
-            return await _start_and_settle(client, task_queue, inp, progress)
+            return await _start_and_settle(client, task_queue, kind, inp, summary, progress)
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
     except _NO_ANSWER as err:
@@ -223,34 +288,44 @@ async def start_sharing_application(
 
 
 async def _start_and_settle(
-    client: Client, task_queue: str, inp: SharingApplicationInput, progress: dict[str, bool]
-) -> CaseState:
+    client: Client,
+    task_queue: str,
+    kind: registry.CaseKind,
+    inp: CaseInput | SharingApplicationInput,
+    summary: str,
+    progress: dict[str, bool],
+) -> CaseAnswer:
+    workflow_id = kind.workflow_id(inp.case.case_id)
     try:
         handle = await client.start_workflow(
-            SharingApplicationWorkflow.run,
+            kind.workflow_type,
             inp,
-            id=workflow_id_for(inp.case.case_id),
+            id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             # What an operator reads in the Temporal UI's list of cases.
-            static_summary=f"{inp.consumer_department} → {inp.resource.provider_department}: "
-            f"{inp.resource.name_zh}({inp.case.profile_id})",
+            static_summary=summary or None,
         )
     except WorkflowAlreadyStartedError:
         # A retried create (same Idempotency-Key, hence the same case id): answer with the case
         # that the first attempt started, never start a second one.
-        handle = client.get_workflow_handle_for(
-            SharingApplicationWorkflow.run, workflow_id_for(inp.case.case_id)
-        )
+        handle = client.get_workflow_handle(workflow_id)
     progress["started"] = True
     try:
-        return await handle.execute_update("settled", result_type=CaseState)
+        return await handle.execute_update("settled", result_type=CaseAnswer)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
         # A case decided by rule at entry (not_shared, Luzhou/Jiangsu unconditional) may complete
-        # before the Update reaches it; its result is then the settled case.
-        return await handle.result()
+        # before the Update reaches it; it is then closed, with no open task. (Its result is read
+        # as plain data: a retried create may find a case the first generation ran.)
+        done = await handle.result()
+        return CaseAnswer(
+            case_id=done["case_id"],
+            status=done["status"],
+            result=done.get("result", ""),
+            revision=done["revision"],
+        )
 
 
 def _handle(client: Client, case_id: str) -> WorkflowHandle:
@@ -262,20 +337,52 @@ async def _update(
     case_id: str,
     name: str,
     arg: object = None,
-    result_type: type = CaseState,
+    result_type: type = CaseAnswer,
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
+    engine: int = 2,
 ):
+    """Send Update ``name``. The frozen first generation answers with its whole CaseState; that is
+    turned into the same CaseAnswer the current engine gives, so callers see one shape."""
     handle = _handle(client, case_id)
     args = [] if arg is None else [arg]
+    legacy = engine == 1 and result_type is CaseAnswer
     try:
         async with asyncio.timeout(settle_timeout_s):
-            return await handle.execute_update(name, args=args, id=update_id, result_type=result_type)
+            result = await handle.execute_update(
+                name, args=args, id=update_id, result_type=CaseState if legacy else result_type
+            )
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
     except _NO_ANSWER as err:
         raise _pending(case_id, name, settle_timeout_s, err) from err
+    return answer_of_state(result) if legacy else result
+
+
+def answer_of_state(state: CaseState) -> CaseAnswer:
+    """A first-generation CaseState as the CaseAnswer of the current engine."""
+    return CaseAnswer(
+        case_id=state.case_id,
+        status=state.status,
+        result=state.result,
+        revision=state.revision,
+        open_tasks=[
+            TaskBrief(
+                task_id=t.task_id,
+                step=t.step,
+                name_zh=t.name_zh,
+                name_en=t.name_en,
+                assignee=t.assignee,
+                status=t.status,
+                due_at=t.deadline.due_at if t.deadline else None,
+                working_days=t.deadline.working_days if t.deadline else None,
+                article=t.article,
+            )
+            for t in state.tasks
+            if t.status == "open"
+        ],
+    )
 
 
 async def decide(
@@ -285,10 +392,17 @@ async def decide(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-) -> CaseState:
+    engine: int = 2,
+) -> CaseAnswer:
     """The decision, as Update ``update_id`` (a repeat of the id answers the first outcome)."""
     return await _update(
-        client, case_id, "decide", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+        client,
+        case_id,
+        "decide",
+        request,
+        update_id=update_id,
+        settle_timeout_s=settle_timeout_s,
+        engine=engine,
     )
 
 
@@ -299,9 +413,36 @@ async def withdraw(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-) -> CaseState:
+    engine: int = 2,
+) -> CaseAnswer:
     return await _update(
-        client, case_id, "withdraw", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+        client,
+        case_id,
+        "withdraw",
+        request,
+        update_id=update_id,
+        settle_timeout_s=settle_timeout_s,
+        engine=engine,
+    )
+
+
+async def adjust_clock(
+    client: Client,
+    case_id: str,
+    request: ClockRequest,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+    engine: int = 2,
+) -> CaseAnswer:
+    """An extension, suspension or resume of one task's clock (second-generation cases only)."""
+    if engine == 1:
+        raise CaseConflict(
+            "该案件由旧版流程办理,不支持调整期限",
+            "this case runs on the first-generation engine: no clock changes",
+        )
+    return await _update(
+        client, case_id, "adjust_clock", request, update_id=update_id, settle_timeout_s=settle_timeout_s
     )
 
 
@@ -310,8 +451,11 @@ async def replan_deadlines(client: Client, case_id: str) -> bool:
     return await _update(client, case_id, "replan_deadlines", result_type=bool)
 
 
-async def query_state(client: Client, case_id: str) -> CaseState:
+async def query_state(client: Client, case_id: str, *, engine: int = 2) -> CaseFile | CaseState:
+    """The case as its workflow holds it: a CaseFile (a first-generation case: its CaseState)."""
     try:
-        return await _handle(client, case_id).query("state", result_type=CaseState)
+        return await _handle(client, case_id).query(
+            "state", result_type=CaseState if engine == 1 else CaseFile
+        )
     except RPCError as err:
         raise _translate(err) from err

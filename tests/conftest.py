@@ -6,31 +6,17 @@ the venv, so tests run offline.
 
 from __future__ import annotations
 
-import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from factories import binary
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from govshare.db import init_schema, make_engine
-
-BIN = Path(sys.executable).parent
-
-
-def binary(name: str) -> str:
-    path = BIN / name
-    if path.exists():
-        return str(path)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} not found: install the project's test extras (make test does)")
-    return found
 
 
 @pytest.fixture(scope="session")

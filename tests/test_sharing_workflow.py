@@ -10,7 +10,17 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from factories import CONSUMER, PLATFORM, PROVIDER, application, resource
+from factories import (
+    CONSUMER,
+    PLATFORM,
+    PROVIDER,
+    application,
+    decide,
+    query_state,
+    resource,
+    start_sharing_application,
+    withdraw,
+)
 from sqlmodel import Session, select
 
 from calendars import SHANGHAI
@@ -19,10 +29,6 @@ from govshare.case_service import (
     CaseConflict,
     CaseForbidden,
     CaseInvalid,
-    decide,
-    query_state,
-    start_sharing_application,
-    withdraw,
 )
 from regulations import load_profile
 from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest

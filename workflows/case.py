@@ -399,6 +399,47 @@ class CaseFile:
     def open_tasks(self) -> list[Task]:
         return [t for t in self.tasks if t.status == "open"]
 
+    # What a reader of one case asks most, read through from the header (auditors, the CLI, tests).
+    @property
+    def case_id(self) -> str:
+        return self.header.case_id
+
+    @property
+    def status(self) -> str:
+        return self.header.status
+
+    @property
+    def result(self) -> str:
+        return self.header.result
+
+    @property
+    def result_reason(self) -> str:
+        return self.header.result_reason
+
+    @property
+    def result_article(self) -> str:
+        return self.header.result_article
+
+    @property
+    def closed_at(self) -> datetime | None:
+        return self.header.closed_at
+
+    @property
+    def breaches(self) -> list[Breach]:
+        return self.header.breaches
+
+    @property
+    def open_task(self) -> Task | None:
+        return next(iter(self.open_tasks), None)
+
+    @property
+    def grant(self) -> GrantTerms | None:
+        """A sharing application's grant (its terms, as recorded in the header's attributes)."""
+        from pydantic import TypeAdapter
+
+        grant = self.header.attributes.get("grant")
+        return TypeAdapter(GrantTerms).validate_python(grant) if grant else None
+
 
 @dataclass
 class CaseDelta:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from workflows.contracts import CaseInput, LinkedCaseType, SharingApplicationInput
 from workflows.legacy.engine_v1 import SharingApplicationV1
-from workflows.sharing_application_next import WORKFLOW_TYPE as SA_WORKFLOW_TYPE
-from workflows.sharing_application_next import SharingApplicationWorkflow
+from workflows.sharing_application import WORKFLOW_TYPE as SA_WORKFLOW_TYPE
+from workflows.sharing_application import SharingApplicationWorkflow
 
 
 @dataclass(frozen=True)

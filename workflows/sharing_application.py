@@ -7,66 +7,73 @@ accepts within 5 WD, then provides or refuses), Jiangsu 16 (conditional: provide
 10 WD), Luoyang annex 3 art. 13 (five stages, no statutory deadline). The flow itself is the profile's
 data; this class adds what is particular to an application: the parties, the resource attributes the
 profile's transitions test, and the terms a grant records.
+
+Runs on the second-generation engine under the workflow type ``SharingApplicationV2``; cases started
+before it run on the frozen first generation (``workflows/legacy/engine_v1.py``, ``SharingApplication``).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import TypeAdapter
+
     from regulations.schema import Action, Transition
-    from workflows.case import ERROR_INVALID, CaseState, DecisionRequest, GrantTerms
+    from workflows.case import ERROR_INVALID, CaseAnswer, CaseParty, DecisionRequest, GrantTerms
     from workflows.contracts import SharingApplicationInput
-    from workflows.engine import CaseEngine, refuse
+    from workflows.engine import CaseEngine, Outcome, refuse
 
 #: Luzhou 25: comparison mode — "data does not land"; only comparison results are delivered.
 COMPARISON_MODE = "data_comparison"
 
+WORKFLOW_TYPE = "SharingApplicationV2"
 
-@workflow.defn(name="SharingApplication")
+_GRANT_JSON = TypeAdapter(GrantTerms)
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
 class SharingApplicationWorkflow(CaseEngine):
+    CASE_TYPE = "sharing_application"
+
     @workflow.init
     def __init__(self, inp: SharingApplicationInput) -> None:
         start = inp.case
         resource = inp.resource
-        state = CaseState(
-            case_id=start.case_id,
-            case_type="sharing_application",
-            workflow_id=workflow.info().workflow_id,
-            profile_id=start.profile_id,
-            profile_version=start.profile_version,
-            profile_digest=start.profile_digest,
-            profile_name_zh=start.profile_name_zh,
-            parties={
-                "consumer": inp.consumer_department,
-                "provider": resource.provider_department,
-                "platform": start.platform_department,
-            },
-            submitted_at=start.submitted_at,
-            submitted_by=start.submitted_by,
-            resource=resource,
-            purpose=inp.purpose,
-            reason=inp.reason,
-            requested_fields=list(inp.requested_fields),
-            requested_mode=inp.requested_mode,
-        )
         self._input = inp
         self._init_case(
             start,
-            state,
-            {
+            parties=[
+                CaseParty(role="consumer", department=inp.consumer_department),
+                CaseParty(role="provider", department=resource.provider_department),
+                CaseParty(role="platform", department=start.platform_department),
+            ],
+            attributes={
+                "resource": asdict(resource),
+                "purpose": inp.purpose,
+                "reason": inp.reason,
+                "requested_fields": list(inp.requested_fields),
+                "requested_mode": inp.requested_mode,
+                "grant": None,
+            },
+            facts={
                 "share_type": resource.share_type,
                 "controlled_parameters": resource.controlled_parameters,
                 "sharing_mode": inp.requested_mode,
             },
+            subject_zh=resource.name_zh,
+            subject_en=resource.name_en,
         )
 
     @workflow.run
-    async def run(self, inp: SharingApplicationInput) -> CaseState:
+    async def run(self, inp: SharingApplicationInput) -> CaseAnswer:
         return await self._run_case()
 
     # -- what is particular to an application ----------------------------------------------------
-    def grant_terms(self, req: DecisionRequest, action: Action) -> GrantTerms:
+    def grant_terms(self, req: DecisionRequest, action: Action | None) -> GrantTerms:
         """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
 
         Unset terms default to what was applied for; the granted fields and mode must exist on the
@@ -98,6 +105,10 @@ class SharingApplicationWorkflow(CaseEngine):
             comparison_results_only=mode == COMPARISON_MODE,
         )
 
+    def on_result(self, outcome: Outcome) -> None:
+        if outcome.decision.grant is not None:
+            self._record_grant(outcome.decision.grant)
+
     def automatic_reason(self, transition: Transition) -> str:
         reason = transition.note_zh or ""
         legal_basis = self._input.resource.legal_basis
@@ -110,11 +121,14 @@ class SharingApplicationWorkflow(CaseEngine):
         if transition.result == "granted":
             # Unconditional resources are taken directly (Luzhou 25, Jiangsu 16): the grant is
             # recorded as applied for, with no approval step.
-            self.state.grant = self.grant_terms(
-                DecisionRequest(actor=self.state.submitted_by, action=""), None
-            )
+            submitted = self.header.submitted_by
+            self._record_grant(self.grant_terms(DecisionRequest(actor=submitted, action=""), None))
 
-    def notice_params(self) -> dict[str, str]:
+    def _record_grant(self, grant: GrantTerms) -> None:
+        self.header.attributes["grant"] = _GRANT_JSON.dump_python(grant, mode="json")
+        self._header_dirty = True
+
+    def notice_params(self) -> dict[str, Any]:
         resource = self._input.resource
         return {
             "resource_id": resource.id,

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Body, Header, Query, Request, Response
-from sqlalchemy import func, or_
+from fastapi import APIRouter, Body, Query, Request, Response
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-from temporalio.client import Client
+from sqlmodel import Session, select
 
 from api.deps import (
     ActingCaller,
@@ -38,63 +34,31 @@ from api.deps import (
     SettingsDep,
     bind_log_context,
     get_temporal_client,
-    load_visible_case,
     run_db,
 )
 from api.errors import ApiError, OutcomePending, pending_responses, problem_responses
+from api.routes import cases
 from api.schemas import (
-    STATUS_ZH,
     ApplicationCreate,
     AuditEventList,
-    AuditEventOut,
     CaseList,
     CaseOut,
-    CaseSummary,
     DecisionCreate,
     DepartmentRef,
     WithdrawalCreate,
     as_aware,
-    case_out,
-    party_out,
-    state_from_detail,
 )
 from govshare import case_service
-from govshare.case_service import CaseConflict, CaseNotFound, CasePending
-from govshare.models import AuditEvent, Case, Department, IdempotencyKey, Resource
+from govshare.case_service import CasePending
+from govshare.models import Case, IdempotencyKey, Resource
 from regulations import ProfileError, load_profile
-from workflows.case import Actor, CaseState, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
+from workflows.case import Actor, ResourceSnapshot
 
 log = structlog.get_logger("govshare.api")
 
 router = APIRouter(prefix="/applications", tags=["applications"])
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def department_names(session: Session) -> dict[str, DepartmentRef]:
-    return {
-        d.code: DepartmentRef(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
-        for d in session.exec(select(Department)).all()
-    }
-
-
-#: The Idempotency-Key header: printable ASCII, 1–100 characters (the same on every write).
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
-
-
-def _idempotency_header(description: str) -> Any:
-    return Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=100,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
-        description=description,
-    )
-
-
-def new_idempotency_key() -> str:
-    """A key for a client that sent none, given back with a pending answer to retry with."""
-    return f"gs-{uuid.uuid4().hex}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,7 +122,7 @@ def _check_application(
             code="not_in_catalog",
             errors=errors,
         )
-    return resource, fields, department_names(session)
+    return resource, fields, cases.department_names(session)
 
 
 @router.post(
@@ -181,7 +145,7 @@ async def create_application(
     body: Annotated[ApplicationCreate, Body()],
     idempotency_key: Annotated[
         str | None,
-        _idempotency_header(
+        cases.idempotency_header(
             "Optional. A retried request with the same key returns the case the first one "
             "created (200, `Idempotent-Replayed: true`) instead of creating another; the same key with a "
             "different body is refused (422). A create whose first task does not open in time is answered "
@@ -229,7 +193,7 @@ async def create_application(
         department_names=names,
     )
     try:
-        state = await case_service.start_sharing_application(
+        answer = await case_service.start_sharing_application(
             client, settings.task_queue, inp, settle_timeout_s=settings.api_settle_timeout_s
         )
     except CasePending as pending:
@@ -246,12 +210,13 @@ async def create_application(
             waited_s=settings.api_settle_timeout_s,
             started=pending.started,
         ) from None
-    log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=state.status)
+    log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=answer.status)
     response.headers["Location"] = f"/applications/{case_id}"
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    return case_out(state, department_refs)
+    # The first tasks are recorded before the case answers: show the case as the projection has it.
+    return await run_db(engine, cases.answered_case, case_id, answer)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,57 +253,13 @@ def list_applications(
     offset: Offset = 0,
 ) -> CaseList:
     conditions: list[Any] = [Case.case_type == "sharing_application"]
-    if not caller.sees_all:
-        conditions.append(
-            or_(Case.consumer_department == caller.department, Case.provider_department == caller.department)
-        )
     if status is not None:
         conditions.append(Case.status == status)
-    if department is not None:
-        conditions.append(or_(Case.consumer_department == department, Case.provider_department == department))
     if overdue is not None:
         conditions.append(Case.overdue == overdue)
     if profile is not None:
         conditions.append(Case.profile_id == profile)
-    # A synchronous route: one thread from start to end, its session closed inside it.
-    with Session(engine) as session:
-        total = session.exec(select(func.count()).select_from(Case).where(*conditions)).one()
-        rows = session.exec(
-            select(Case)
-            .where(*conditions)
-            .order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
-            .offset(offset)
-            .limit(limit)
-        ).all()
-        names = department_names(session)
-    return CaseList(items=[_summary(row, names) for row in rows], total=total, limit=limit, offset=offset)
-
-
-def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
-    open_task = next((t for t in (row.detail or {}).get("tasks", []) if t.get("status") == "open"), None)
-    assignee = None
-    if open_task is not None:
-        assignee = party_out(open_task["assignee"]["department"], open_task["assignee"]["role"], names)
-    return CaseSummary(
-        id=row.id,
-        case_type=row.case_type,
-        status=row.status,
-        status_zh=STATUS_ZH.get(row.status, row.status),
-        result=row.result,
-        profile_id=row.profile_id,
-        resource_id=row.resource_id,
-        subject_zh=row.subject_zh,
-        consumer_department=row.consumer_department,
-        provider_department=row.provider_department,
-        submitted_at=as_aware(row.submitted_at),  # type: ignore[arg-type]
-        closed_at=as_aware(row.closed_at),
-        overdue=row.overdue,
-        # From the JSON detail: it keeps the +08:00 offset that a SQLite column drops.
-        next_due_at=(open_task.get("deadline") or {}).get("due_at") if open_task else None,
-        open_step=open_task["step"] if open_task else None,
-        open_step_zh=open_task["name_zh"] if open_task else None,
-        open_assignee=assignee,
-    )
+    return cases.list_case_rows(engine, caller, conditions, department=department, limit=limit, offset=offset)
 
 
 @router.get(
@@ -347,14 +268,13 @@ def _summary(row: Case, names: dict[str, DepartmentRef]) -> CaseSummary:
     summary="Read one application with its timeline",
     description="查看案件详情:状态、结果、各环节的办理部门、期限(工作日数、依据条款、计算说明)、超期与决定。\n\n"
     "Readable by the case's consumer, provider and platform departments and by the leading group and "
-    "auditor roles; anyone else gets 404 (existence is not revealed).",
+    "auditor roles; anyone else gets 404 (existence is not revealed). The same as `GET /cases/{id}`.",
     responses=problem_responses(401, 404),
 )
-def get_application(case_id: str, request: Request, caller: CurrentCaller, engine: EngineDep) -> CaseOut:
-    with Session(engine) as session:
-        case = load_visible_case(session, caller, case_id, request)
-        names = department_names(session)
-    return case_out(state_from_detail(case.detail), names)
+def get_application(
+    case_id: cases.CaseId, request: Request, caller: CurrentCaller, engine: EngineDep
+) -> CaseOut:
+    return cases.read_case(engine, caller, case_id, request)
 
 
 @router.get(
@@ -367,55 +287,14 @@ def get_application(case_id: str, request: Request, caller: CurrentCaller, engin
     responses=problem_responses(401, 404),
 )
 def get_application_events(
-    case_id: str, request: Request, caller: CurrentCaller, engine: EngineDep
+    case_id: cases.CaseId, request: Request, caller: CurrentCaller, engine: EngineDep
 ) -> AuditEventList:
-    with Session(engine) as session:
-        load_visible_case(session, caller, case_id, request)
-        rows = session.exec(
-            select(AuditEvent).where(AuditEvent.case_id == case_id).order_by(col(AuditEvent.seq))
-        ).all()
-    return AuditEventList(
-        case_id=case_id,
-        items=[
-            AuditEventOut(
-                seq=r.seq,
-                at=as_aware(r.at),
-                kind=r.kind,
-                actor_department=r.actor_department,
-                actor_role=r.actor_role,
-                actor_user=r.actor_user,
-                summary_zh=r.summary_zh,
-                summary_en=r.summary_en,
-                data=r.data,
-            )
-            for r in rows
-        ],
-    )
+    return cases.case_events(engine, caller, case_id, request)
 
 
 # --------------------------------------------------------------------------------------------------
 # POST /applications/{id}/decisions, POST /applications/{id}/withdrawal
 # --------------------------------------------------------------------------------------------------
-
-
-def _closed_conflict(case: Case) -> CaseConflict:
-    status_zh = STATUS_ZH.get(case.status, case.status)
-    return CaseConflict(f"案件已办结({status_zh}),不能再办理", f"the case is closed ({case.status})")
-
-
-def _grant_terms(grant: Any) -> GrantTerms | None:
-    if grant is None:
-        return None
-    valid_until = grant.valid_until
-    if valid_until is not None and valid_until.tzinfo is None:
-        valid_until = valid_until.replace(tzinfo=SHANGHAI)  # the platform's clock (Hubei 22)
-    return GrantTerms(
-        scope=grant.scope,
-        fields=list(grant.fields),
-        sharing_mode=grant.sharing_mode,
-        conditions=grant.conditions,
-        valid_until=valid_until,
-    )
 
 
 def _request_fingerprint(body: ApplicationCreate, profile_id: str) -> str:
@@ -428,7 +307,7 @@ def _request_fingerprint(body: ApplicationCreate, profile_id: str) -> str:
 async def _claim_key_for_pending(
     engine: Engine, caller: Caller, body: ApplicationCreate, profile_id: str, case_id: str, now: datetime
 ) -> str | None:
-    key = new_idempotency_key()
+    key = cases.new_idempotency_key()
     try:
         await run_db(
             engine,
@@ -487,58 +366,6 @@ def _claim_idempotency_key(
     raise RuntimeError("idempotency key neither claimed nor found")
 
 
-def _load_for_action(
-    session: Session, caller: Caller, case_id: str, request: Request
-) -> tuple[Case, dict[str, DepartmentRef]]:
-    return load_visible_case(session, caller, case_id, request), department_names(session)
-
-
-def _update_id(operation: str, caller: Caller, key: str, body: Any) -> str:
-    """The Update's id: the caller's key, scoped to the department and role that send it and to the
-    request's content — a repeat of the same request is one Update (Temporal answers its first
-    outcome), while another department's key or another body under the same key never is."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-    return f"{operation}:{caller.department}:{caller.role}:{key}:{digest}"
-
-
-async def _act_on_case(
-    request: Request,
-    engine: Engine,
-    settings: Any,
-    caller: Caller,
-    case_id: str,
-    operation: str,
-    body: Any,
-    idempotency_key: str | None,
-    send: Callable[[Client, str], Awaitable[CaseState]],
-) -> tuple[CaseState, dict[str, DepartmentRef]]:
-    """Send a state change to a case the caller can see and that is still open.
-
-    Visibility first (a department not party to the case gets 404, never a hint it exists), then
-    the projection's status (a closed case → 409 without a round trip — unless the client retries
-    with a key: the Update it names may be what closed the case, and Temporal answers its outcome);
-    the workflow's validator decides the rest (403 / 409 / 422). The projection is read in one short
-    session, closed before the Update is sent; returns the new state and the department names.
-    """
-    bind_log_context(request, case_id=case_id)
-    case, names = await run_db(engine, _load_for_action, caller, case_id, request)
-    bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
-    if case.status != "in_progress" and idempotency_key is None:
-        raise _closed_conflict(case)
-    key = idempotency_key or new_idempotency_key()
-    client = await get_temporal_client(request)
-    try:
-        return await send(client, _update_id(operation, caller, key, body)), names
-    except CaseNotFound:
-        # The projection has the case, so the workflow has completed since: the case is closed.
-        raise _closed_conflict(case) from None
-    except CasePending:
-        raise OutcomePending(
-            case_id=case_id, operation=operation, idempotency_key=key, waited_s=settings.api_settle_timeout_s
-        ) from None
-
-
 @router.post(
     "/{case_id}/decisions",
     response_model=CaseOut,
@@ -558,36 +385,14 @@ async def decide(
     body: Annotated[DecisionCreate, Body()],
     idempotency_key: Annotated[
         str | None,
-        _idempotency_header(
+        cases.idempotency_header(
             "Optional. The same decision sent again with the same key is taken once and answered with its "
             "first outcome (also after a 202 pending answer, which gives the key to use). 同一幂等键重复"
             "提交同一决定只办理一次,并返回首次的结果。"
         ),
     ] = None,
 ) -> CaseOut:
-    decision = DecisionRequest(
-        actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
-        action=body.action,
-        step=body.step,
-        reason=body.reason,
-        note=body.note,
-        grant=_grant_terms(body.grant),
-    )
-    state, names = await _act_on_case(
-        request,
-        engine,
-        settings,
-        caller,
-        case_id,
-        "decision",
-        body,
-        idempotency_key,
-        lambda client, update_id: case_service.decide(
-            client, case_id, decision, update_id=update_id, settle_timeout_s=settings.api_settle_timeout_s
-        ),
-    )
-    log.info("decision_taken", step=body.step, action=body.action, status=state.status)
-    return case_out(state, names)
+    return await cases.decide_case(request, engine, settings, caller, case_id, body, idempotency_key)
 
 
 @router.post(
@@ -608,28 +413,10 @@ async def withdraw(
     body: Annotated[WithdrawalCreate, Body()],
     idempotency_key: Annotated[
         str | None,
-        _idempotency_header(
+        cases.idempotency_header(
             "Optional. The same withdrawal sent again with the same key is taken once and answered with its "
             "first outcome. 同一幂等键重复提交只办理一次。"
         ),
     ] = None,
 ) -> CaseOut:
-    withdrawal = WithdrawRequest(
-        actor=Actor(department=caller.department, role=caller.role, user=caller.label),  # type: ignore[arg-type]
-        reason=body.reason,
-    )
-    state, names = await _act_on_case(
-        request,
-        engine,
-        settings,
-        caller,
-        case_id,
-        "withdrawal",
-        body,
-        idempotency_key,
-        lambda client, update_id: case_service.withdraw(
-            client, case_id, withdrawal, update_id=update_id, settle_timeout_s=settings.api_settle_timeout_s
-        ),
-    )
-    log.info("application_withdrawn", status=state.status)
-    return case_out(state, names)
+    return await cases.withdraw_case(request, engine, settings, caller, case_id, body, idempotency_key)

@@ -1,4 +1,4 @@
-"""The inbox (待办): the open tasks assigned to the caller's department in the caller's role."""
+"""The inbox (待办): the open tasks of every case type assigned to the caller's department in its role."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from api.schemas import (
     TaskList,
     as_aware,
     deadline_fields,
-    state_from_detail,
     task_actions,
 )
+from api.views import task_of
 from govshare.models import Case, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -59,13 +59,14 @@ def list_tasks(
     now = datetime.now(UTC)
     items = []
     for task_row, case in rows:
-        state = state_from_detail(case.detail)
-        task = next((t for t in state.tasks if t.task_id == task_row.id), None)
-        if task is None:  # projection rows written by an older revision; skip rather than guess
+        found = task_of(task_row, case)
+        if found is None:  # projection rows written by an older revision; skip rather than guess
             continue
+        profile, task = found
         items.append(
             InboxTask(
                 case_id=case.id,
+                case_type=case.case_type,
                 task_id=task.task_id,
                 step=task.step,
                 name_zh=task.name_zh,
@@ -76,8 +77,8 @@ def list_tasks(
                 provider_department=case.provider_department,
                 profile_id=case.profile_id,
                 opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
-                **deadline_fields(state, task, now),
-                actions=task_actions(state, task),
+                **deadline_fields(profile, task, now),
+                actions=task_actions(profile, task),
             )
         )
     return TaskList(items=items, total=total, limit=limit, offset=offset)

@@ -15,10 +15,10 @@ import json
 import httpx
 import pytest
 from api_helpers import CONSUMER, PLATFORM, auth
-from sqlmodel import Session
+from sqlmodel import Session, select
 from test_errors import assert_problem
 
-from govshare.models import Case
+from govshare.models import Case, Task
 
 NUL = "\u0000"
 SURROGATE = "\ud800"
@@ -202,18 +202,22 @@ async def test_a_stored_out_of_range_date_does_not_break_reads(api, stored):
     # later write of the workflow overwrites it).
     with Session(api.engine) as session:
         row = session.get(Case, case_id)
-        detail = copy.deepcopy(row.detail)
+        detail = copy.deepcopy(row.detail)  # the case header: the grant is among its attributes
+        task_rows = session.exec(select(Task).where(Task.case_id == case_id)).all()
+        tasks = [copy.deepcopy(t.detail) for t in task_rows]
         touched = 0
         for holder in [
-            detail.get("grant"),
-            *((t.get("decision") or {}).get("grant") for t in detail["tasks"]),
+            detail["attributes"].get("grant"),
+            *((t.get("decision") or {}).get("grant") for t in tasks),
         ]:
             if holder and "valid_until" in holder:
                 holder["valid_until"] = stored
                 touched += 1
         assert touched >= 2, detail
         row.detail = detail
-        session.add(row)
+        for task_row, task in zip(task_rows, tasks, strict=True):
+            task_row.detail = task
+        session.add_all([row, *task_rows])
         session.commit()
     for token in (CONSUMER, PLATFORM, GAJ_PROVIDER, "demo-sjj-auditor"):
         case = await api.get_case(token, case_id)

@@ -190,7 +190,7 @@ async def test_overdue_filter_and_live_overdue_flag(api):
     before the breach timer has recorded it (here forced by moving the projected due date back)."""
     from sqlmodel import Session
 
-    from govshare.models import Case
+    from govshare.models import Case, Task
 
     _code, tokens = api.new_department("consumer")
     mine = tokens["consumer"]
@@ -198,13 +198,12 @@ async def test_overdue_filter_and_live_overdue_flag(api):
     on_time = await api.apply(mine, resource_id="gaj-household-members")
     with Session(api.engine) as session:
         row = session.get(Case, late["id"])
-        detail = dict(row.detail)
-        tasks = [dict(t) for t in detail["tasks"]]
-        tasks[-1]["deadline"] = {**tasks[-1]["deadline"], "due_at": "2020-01-02T00:00:00+08:00"}
-        detail["tasks"] = tasks
-        row.detail = detail
+        task_row = session.get(Task, late["open_task"]["task_id"])  # the task's own record
+        task = dict(task_row.detail)
+        task["deadline"] = {**task["deadline"], "due_at": "2020-01-02T00:00:00+08:00"}
+        task_row.detail = task
         row.overdue = True
-        session.add(row)
+        session.add_all([row, task_row])
         session.commit()
 
     overdue = await _list(api, mine, overdue=True)

@@ -32,11 +32,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
+from api.views import CaseView, load_view
 from govshare.db import init_schema, make_engine
 from govshare.models import AuditEvent, Case
 from govshare.seed import seed_demo
 from govshare.settings import Settings
-from workflows.case import CaseState
+from workflows.case import CaseFile
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -121,9 +122,8 @@ def _hold_write_lock(path: str, held: threading.Event, release: threading.Event)
     conn.close()
 
 
-def _projection(engine, case_id: str) -> tuple[int, CaseState | None, int]:
-    """(revision, state, decision audit events) as the database shows them."""
-    from api.schemas import state_from_detail
+def _projection(engine, case_id: str) -> tuple[int, CaseView | None, int]:
+    """(revision, case, decision audit events) as the database shows them."""
 
     with Session(engine) as session:
         row = session.get(Case, case_id)
@@ -134,13 +134,13 @@ def _projection(engine, case_id: str) -> tuple[int, CaseState | None, int]:
         )
         if row is None:
             return 0, None, decisions
-        return row.revision, state_from_detail(row.detail), decisions
+        return row.revision, load_view(session, row), decisions
 
 
-async def _history(client: Client, case_id: str) -> tuple[CaseState, int]:
-    """(state, accepted decide Updates) as the workflow history holds them."""
+async def _history(client: Client, case_id: str) -> tuple[CaseFile, int]:
+    """(case, accepted decide Updates) as the workflow history holds them."""
     handle = client.get_workflow_handle(f"SharingApplication:{case_id}")
-    state = await handle.query("state", result_type=CaseState)
+    state = await handle.query("state", result_type=CaseFile)
     accepted = 0
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED and (
@@ -150,7 +150,7 @@ async def _history(client: Client, case_id: str) -> tuple[CaseState, int]:
     return state, accepted
 
 
-async def _converge(engine, client: Client, case_ids: list[str], timeout: float) -> dict[str, CaseState]:
+async def _converge(engine, client: Client, case_ids: list[str], timeout: float) -> dict[str, CaseFile]:
     """Wait until the projection has caught up with every case; fail at once if it ever leads."""
     deadline = time.monotonic() + timeout
     while True:
@@ -265,8 +265,8 @@ async def test_projection_never_runs_ahead_of_history_when_temporal_dies(tmp_pat
                 for case_id in case_ids:
                     _, db_state, _ = _projection(engine, case_id)
                     assert db_state is not None
-                    assert db_state.status == final[case_id].status
-                    assert db_state.open_task is not None or db_state.status != "in_progress"
+                    assert db_state.header.status == final[case_id].header.status
+                    assert db_state.open_tasks or db_state.header.status != "in_progress"
                 report = {
                     "decisions_in_flight": CASES,
                     "decisions_shown": shown,

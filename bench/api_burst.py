@@ -85,9 +85,7 @@ def summarize(outcome: dict) -> str:
     counts = collections.Counter(
         f"{r['kind']} {r['status']}{'/' + r['code'] if r['code'] else ''}" for r in results
     )
-    shed_without_retry_after = sum(
-        1 for r in results if r["status"] in (429, 503) and not r["retry_after"]
-    )
+    shed_without_retry_after = sum(1 for r in results if r["status"] in (429, 503) and not r["retry_after"])
     slowest = max(r["seconds"] for r in results)
     text = (
         f"{outcome['readers']} readers + {outcome['writers']} writers: wall {outcome['wall']:.1f} s, "

@@ -97,30 +97,10 @@ class RecordActivities:
     def record(self, record: CaseRecord) -> int:
         """Projection, audit events and notices of one step, in one transaction. Returns the number
         of notices newly written."""
-        try:
-            return self._record(record, record_error="")
-        except _UNSTORABLE as err:
-            state = record.state
-            log.error(
-                "projection_write_unstorable",
-                case_id=state.case_id,
-                workflow_id=state.workflow_id,
-                department=state.parties.get("consumer"),
-                revision=state.revision,
-                error=_one_line(err),
-            )
-            cleaned = _RECORD_JSON.validate_python(
-                _storable_tree(_RECORD_JSON.dump_python(record, mode="json"))
-            )
-            note = f"revision {state.revision}: unstorable characters replaced by U+FFFD ({_one_line(err)})"
-            try:
-                return self._record(cleaned, record_error=note)
-            except _UNSTORABLE as again:
-                raise ApplicationError(
-                    f"the database refuses this case's record: {_one_line(again)}",
-                    type=RECORD_REJECTED,
-                    non_retryable=True,
-                ) from again
+        state = record.state
+        return _write_storably(
+            record, _RECORD_JSON, self._record, state.case_id, state.workflow_id, state.revision
+        )
 
     def _record(self, record: CaseRecord, *, record_error: str) -> int:
         now = datetime.now(UTC)
@@ -139,26 +119,9 @@ class RecordActivities:
         revision the row already holds is a retry: its events and notices are re-offered (each is
         unique) and nothing else is touched. Returns the number of notices newly written.
         """
-        try:
-            return self._record_delta(delta, record_error="")
-        except _UNSTORABLE as err:
-            log.error(
-                "projection_write_unstorable",
-                case_id=delta.case_id,
-                workflow_id=delta.workflow_id,
-                revision=delta.revision,
-                error=_one_line(err),
-            )
-            cleaned = _DELTA_JSON.validate_python(_storable_tree(_DELTA_JSON.dump_python(delta, mode="json")))
-            note = f"revision {delta.revision}: unstorable characters replaced by U+FFFD ({_one_line(err)})"
-            try:
-                return self._record_delta(cleaned, record_error=note)
-            except _UNSTORABLE as again:
-                raise ApplicationError(
-                    f"the database refuses this case's record: {_one_line(again)}",
-                    type=RECORD_REJECTED,
-                    non_retryable=True,
-                ) from again
+        return _write_storably(
+            delta, _DELTA_JSON, self._record_delta, delta.case_id, delta.workflow_id, delta.revision
+        )
 
     def _record_delta(self, delta: CaseDelta, *, record_error: str) -> int:
         now = datetime.now(UTC)
@@ -509,3 +472,30 @@ class RecordActivities:
 
 def _one_line(err: BaseException) -> str:
     return storable(" ".join(str(err).split()))[:500]
+
+
+def _write_storably(
+    payload, adapter: TypeAdapter, write, case_id: str, workflow_id: str, revision: int
+) -> int:
+    """``write(payload)``; if the database can never store it, once more with what it cannot store
+    replaced by U+FFFD and the case row marked; if even that is refused, RECORD_REJECTED (not retried)."""
+    try:
+        return write(payload, record_error="")
+    except _UNSTORABLE as err:
+        log.error(
+            "projection_write_unstorable",
+            case_id=case_id,
+            workflow_id=workflow_id,
+            revision=revision,
+            error=_one_line(err),
+        )
+        cleaned = adapter.validate_python(_storable_tree(adapter.dump_python(payload, mode="json")))
+        note = f"revision {revision}: unstorable characters replaced by U+FFFD ({_one_line(err)})"
+        try:
+            return write(cleaned, record_error=note)
+        except _UNSTORABLE as again:
+            raise ApplicationError(
+                f"the database refuses this case's record: {_one_line(again)}",
+                type=RECORD_REJECTED,
+                non_retryable=True,
+            ) from again

@@ -370,6 +370,7 @@ _WHAT = {
     "application": ("申请", "application"),
     "decision": ("办理决定", "decision"),
     "withdrawal": ("撤回申请", "withdrawal"),
+    "clock_change": ("期限调整", "clock change"),
 }
 
 
@@ -421,24 +422,46 @@ def _pending_texts(exc: OutcomePending, retry_s: int) -> tuple[str, str]:
 
 
 def _start_unconfirmed(request: Request, exc: OutcomePending, retry_s: int) -> JSONResponse:
-    """A create that Temporal did not confirm within the wait: 503, with the case id it would have and
-    the key under which a retry starts it at most once."""
+    """A write the engine did not confirm (it did not answer, or went away with the request sent):
+    503, with the case id and the key under which a retry is taken at most once."""
     case_id, key, waited = exc.case_id, exc.idempotency_key, f"{exc.waited_s:g}"
-    zh = f"流程引擎未在 {waited} 秒内确认受理案件 {case_id}(可能暂时不可用),无法确定是否已创建。"
-    en = (
-        f"The workflow engine did not confirm case {case_id} within {waited} s (it may be unavailable); "
-        "whether it was created is not known. "
-    )
-    if key is not None:
-        zh += f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交(至多创建一个案件)。"
-        en += f"Send the same request again with Idempotency-Key: {key} after {retry_s} s (at most one case)."
+    if exc.operation != "application":
+        # A decision, clock change or withdrawal sent when the engine went away: taken or not, unknown.
+        what_zh, what_en = _WHAT.get(exc.operation, ("请求", "request"))
+        zh = (
+            f"流程引擎暂时不可用,案件 {case_id} 的{what_zh}是否已办理尚未确认。"
+            f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交,"
+            "即可得到其结果(不会重复办理)。"
+        )
+        en = (
+            f"The workflow engine became unavailable; whether the {what_en} on case {case_id} was taken is "
+            f"not confirmed. Send the same request again with Idempotency-Key: {key} after {retry_s} s to "
+            "get its outcome (it is never applied twice)."
+        )
     else:
-        zh += f"请在 {retry_s} 秒后查询 GET /applications/{case_id},确认未创建后再提交。"
-        en += f"Read GET /applications/{case_id} after {retry_s} s; submit again only if it does not exist."
+        zh = f"流程引擎未在 {waited} 秒内确认受理案件 {case_id}(可能暂时不可用),无法确定是否已创建。"
+        en = (
+            f"The workflow engine did not confirm case {case_id} within {waited} s (it may be unavailable); "
+            "whether it was created is not known. "
+        )
+        if key is not None:
+            zh += f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交(至多创建一个案件)。"
+            en += f"Send the same request again with Idempotency-Key: {key} after {retry_s} s (one case)."
+        else:
+            zh += f"请在 {retry_s} 秒后查询 GET /applications/{case_id},确认未创建后再提交。"
+            en += (
+                f"Read GET /applications/{case_id} after {retry_s} s; submit again only if it does not exist."
+            )
     headers = {"Retry-After": str(retry_s)}
     if key is not None:
         headers["Idempotency-Key"] = key
-    log.warning("create_unconfirmed", case_id=case_id, idempotency_key=key, waited_s=exc.waited_s)
+    log.warning(
+        "write_unconfirmed",
+        operation=exc.operation,
+        case_id=case_id,
+        idempotency_key=key,
+        waited_s=exc.waited_s,
+    )
     return _for_request(
         request,
         status=503,

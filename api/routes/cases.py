@@ -59,7 +59,7 @@ from api.schemas import (
 )
 from api.views import load_view
 from govshare import case_service
-from govshare.case_service import CaseConflict, CaseNotFound, CasePending
+from govshare.case_service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
 from govshare.models import AuditEvent, Case, CaseParty, Department, Task
 from workflows.case import Actor, CaseAnswer, ClockRequest, DecisionRequest, GrantTerms, WithdrawRequest
 
@@ -292,6 +292,16 @@ async def act_on_case(
     except CasePending:
         raise OutcomePending(
             case_id=case_id, operation=operation, idempotency_key=key, waited_s=settings.api_settle_timeout_s
+        ) from None
+    except EngineUnavailable:
+        # The engine went away with the Update sent: it may or may not have been taken. The key lets
+        # the client retry safely (Temporal applies one Update id once and answers its outcome).
+        raise OutcomePending(
+            case_id=case_id,
+            operation=operation,
+            idempotency_key=key,
+            waited_s=settings.api_settle_timeout_s,
+            started=False,
         ) from None
     log.info(f"{operation}_taken", status=answer.status, open_tasks=len(answer.open_tasks))
     return await run_db(engine, answered_case, case_id, answer)

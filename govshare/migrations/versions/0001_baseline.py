@@ -194,4 +194,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("govshare migrations go forward only: restore a backup to go back")
+    raise RuntimeError("govshare migrations go forward only: restore a backup to go back")

@@ -181,4 +181,4 @@ def _parties_of(detail: Any) -> tuple[list[tuple[str, str]], str]:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("govshare migrations go forward only: restore a backup to go back")
+    raise RuntimeError("govshare migrations go forward only: restore a backup to go back")

@@ -360,3 +360,12 @@ async def test_a_role_nobody_plays_fails_the_case_visibly(
     with pytest.raises(Exception) as failed:
         await h.result()
     assert "no party plays role provider" in str(failed.value.cause)
+
+
+def test_a_role_nobody_plays_is_refused_before_the_case_starts() -> None:
+    from govshare.case_service import CaseInvalid, check_parties
+
+    check_parties(case_input("engine_clock", "EC-TPARTIES", [CaseParty("provider", "gaj")]))
+    with pytest.raises(CaseInvalid) as refused_start:
+        check_parties(case_input("engine_clock", "EC-TPARTIES", []))
+    assert "provider" in str(refused_start.value) and refused_start.value.status == 422

@@ -213,7 +213,7 @@ def _loc(loc: Any) -> list[str | int]:
 
 
 def printable(text: str) -> str:
-    """``text`` with lone surrogates as ``\\udXXX`` escapes, so it can be encoded as UTF-8."""
+    """``text`` with lone surrogates as ``\\ud800``-style escapes, so it can be encoded as UTF-8."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -34,6 +34,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/calendar_bench.py
 	$(BIN)/python bench/case_over_http.py
+	$(BIN)/python bench/api_burst.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -9,7 +9,6 @@ turns either into the same view, so every route renders one shape through one fu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from pydantic import TypeAdapter
 from sqlmodel import Session, col, select
@@ -35,10 +34,6 @@ class CaseView:
     @property
     def open_tasks(self) -> list[Task]:
         return [t for t in self.tasks if t.status == "open"]
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        return self.header.attributes
 
 
 def load_view(session: Session, row: models.Case) -> CaseView:

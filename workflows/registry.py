@@ -38,10 +38,6 @@ class CaseKind:
     def workflow_id(self, case_id: str) -> str:
         return f"{self.id_name}:{case_id}"
 
-    def engine_of(self, workflow_type: str) -> int:
-        """1 for a frozen first-generation workflow type, 2 for the current engine."""
-        return 1 if workflow_type in self.legacy else 2
-
 
 _KINDS: dict[str, CaseKind] = {}
 
@@ -56,10 +52,6 @@ def register(kind: CaseKind) -> CaseKind:
         raise ValueError(f"case type {kind.case_type} is already registered")
     _KINDS[kind.case_type] = kind
     return kind
-
-
-def kinds() -> list[CaseKind]:
-    return list(_KINDS.values())
 
 
 def by_case_type(case_type: str) -> CaseKind | None:
@@ -109,7 +101,6 @@ __all__ = [
     "CaseKind",
     "by_case_id",
     "by_case_type",
-    "kinds",
     "linked_type",
     "register",
     "workflows",

@@ -16,7 +16,6 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -57,8 +56,6 @@ from workflows.case import Actor, ResourceSnapshot
 log = structlog.get_logger("govshare.api")
 
 router = APIRouter(prefix="/applications", tags=["applications"])
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Body, Header, Path, Query, Request
@@ -58,6 +57,7 @@ from api.schemas import (
     party_out,
 )
 from api.views import load_view
+from calendars import SHANGHAI
 from govshare import case_service
 from govshare.case_service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
 from govshare.models import AuditEvent, Case, CaseParty, Department, Task
@@ -67,7 +67,6 @@ log = structlog.get_logger("govshare.api")
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 #: The Idempotency-Key header: printable ASCII, 1–100 characters (the same on every write).
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"

@@ -8,32 +8,13 @@ case replays to, and an auditor sees exactly which calendar a date came from.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from datetime import date, datetime
 
 from temporalio import activity
 
 from calendars import SHANGHAI, Deadline, WorkingDayCalendar
+from workflows.contracts import DeadlineRequest, WorkingDaysLeftRequest
 
-
-@dataclass
-class DeadlineRequest:
-    start: datetime
-    working_days: int
-    cutoff: str
-    profile: str
-    profile_version: str
-    step: str
-    article: str
-
-
-@dataclass
-class WorkingDaysLeftRequest:
-    """How many working days of a period are left when its clock stops at ``at``: the working days
-    after ``at``'s date up to and including ``due_date`` (the day it stops on counts as used)."""
-
-    at: datetime
-    due_date: date
+__all__ = ["DeadlineActivities", "DeadlineRequest", "WorkingDaysLeftRequest"]
 
 
 class DeadlineActivities:

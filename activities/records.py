@@ -39,8 +39,8 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govshare import models
-from govshare.messages import render_notice
+from activities.messages import render_notice
+from govshare.core import models
 from workflows.case import (
     RECORD_REJECTED,
     CaseDelta,

@@ -23,11 +23,11 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from api.errors import ApiError, unauthorized
-from govshare.case_service import EngineUnavailable
-from govshare.models import Case, CaseParty, Credential, Department
-from govshare.seed import token_sha256
-from govshare.settings import Settings
-from govshare.temporal_client import connect_client
+from govshare.cases.service import EngineUnavailable
+from govshare.core.models import Case, CaseParty, Credential, Department
+from govshare.core.seed import token_sha256
+from govshare.core.settings import Settings
+from govshare.core.temporal_client import connect_client
 
 log = structlog.get_logger("govshare.api")
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS, PendingOut
-from govshare.case_service import CaseError, workflow_id_for
+from govshare.cases.service import CaseError, workflow_id_for
 
 log = structlog.get_logger("govshare.api")
 

@@ -31,11 +31,11 @@ from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
 from api.routes import applications, cases, notifications, resources, system, tasks
 from api.schemas import INVALID_CHARACTERS, unstorable_message
-from govshare.db import init_schema, make_api_engine
-from govshare.logs import configure_logging
-from govshare.seed import seed_if_enabled
-from govshare.settings import Settings, get_settings
-from govshare.temporal_client import connect_client
+from govshare.core.db import init_schema, make_api_engine
+from govshare.core.logs import configure_logging
+from govshare.core.seed import seed_if_enabled
+from govshare.core.settings import Settings, get_settings
+from govshare.core.temporal_client import connect_client
 
 log = structlog.get_logger("govshare.api")
 access_log = structlog.get_logger("govshare.api.access")

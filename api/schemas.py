@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from calendars import SHANGHAI as SHANGHAI_TZ
 from calendars import WorkingDayCalendar
-from govshare.models import Notification, Resource
+from govshare.core.models import Notification, Resource
 from regulations import load_profile
 from regulations.citation import cite_zh
 from workflows.case import STATUS_ZH, CaseState

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pydantic import TypeAdapter
 from sqlmodel import Session, col, select
 
-from govshare import models
+from govshare.core import models
 from workflows.case import CaseHeader, CaseLink, CaseParty, CaseState, Task
 
 _HEADER = TypeAdapter(CaseHeader)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/api_burst.py                       # 120 × GET /tasks, then 50 readers + 10 writers
     .venv/bin/python bench/api_burst.py --rounds 6 --readers 120
 
-Starts the system exactly as ``govshare run`` does (``govshare.launcher``: the Temporal dev server on a
+Starts the system exactly as ``govshare run`` does (``govshare.ops.launcher``: the Temporal dev server on a
 temp file, the worker, the API under uvicorn on a free port, the app DB in SQLite in the temp dir unless
 ``--database-url``, with the demo seed). Then, per round, fires all requests at once with
 ``httpx.AsyncClient`` (one connection per request, like ``xargs -P120 curl``) and prints the status
@@ -29,8 +29,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from govshare.launcher import Launcher
-from govshare.settings import Settings
+from govshare.core.settings import Settings
+from govshare.ops.launcher import Launcher
 
 CONSUMER = "demo-rsj-consumer"
 PLATFORM = "demo-bdb-platform"
@@ -116,7 +116,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="govshare-burst-") as tmp:
         settings = Settings(
             var_dir=Path(tmp),
-            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'govshare.db'}",
+            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'govshare.core.db'}",
             temporal_address=f"127.0.0.1:{free_port()}",
             temporal_ui_port=free_port(),
             api_host="127.0.0.1",

@@ -3,7 +3,7 @@
     .venv/bin/python bench/case_over_http.py                  # 40 cases, one after another
     .venv/bin/python bench/case_over_http.py -n 200 --concurrency 20
 
-Starts the system exactly as ``govshare run`` does (``govshare.launcher``): the Temporal dev server
+Starts the system exactly as ``govshare run`` does (``govshare.ops.launcher``): the Temporal dev server
 with the settings' SQLite pragmas on a temp file, the worker, the API under uvicorn on a free port,
 the app DB (SQLite in the temp dir unless ``--database-url``) with the demo seed. Then runs Hubei
 cases: apply → platform accepts → provider grants → platform informs (4 HTTP calls, each returning
@@ -28,8 +28,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from govshare.launcher import Launcher
-from govshare.settings import Settings
+from govshare.core.settings import Settings
+from govshare.ops.launcher import Launcher
 
 CONSUMER = "demo-rsj-consumer"
 PROVIDER = "demo-scjgj-provider"
@@ -155,7 +155,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="govshare-bench-") as tmp:
         updates = {
             "var_dir": Path(tmp),
-            "database_url": args.database_url or f"sqlite:///{Path(tmp) / 'govshare.db'}",
+            "database_url": args.database_url or f"sqlite:///{Path(tmp) / 'govshare.core.db'}",
             "temporal_address": f"127.0.0.1:{free_port()}",
             "temporal_ui_port": free_port(),
             "api_host": "127.0.0.1",

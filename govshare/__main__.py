@@ -2,7 +2,7 @@
 
 import sys
 
-from govshare.cli import main
+from govshare.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

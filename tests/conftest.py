@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from govshare.db import init_schema, make_engine
+from govshare.core.db import init_schema, make_engine
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ async def run_worker(ts_client: Client, task_queue: str, sqlite_engine: Engine) 
     The test server does not skip time while a workflow task waits for a worker, so every workflow
     a test leaves open must stay served: one session worker, not one per test.
     """
-    from worker import build_worker
+    from govshare.ops.worker_build import build_worker
 
     async with build_worker(ts_client, task_queue=task_queue, engine=sqlite_engine):
         yield

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from govshare import case_service
-from govshare.case_service import build_sharing_application
+from govshare.cases import service as case_service
+from govshare.cases.service import build_sharing_application
 from workflows.case import Actor, CaseFile, DecisionRequest, ResourceSnapshot, WithdrawRequest
 from workflows.contracts import SharingApplicationInput
 

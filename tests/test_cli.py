@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from govshare.cli import main
+from govshare.ops.cli import main
 from regulations import PROFILE_DIR_ENV, clear_cache, load_profile
 
 NATIONAL_DAY = ["deadline", "--from", "2026-09-30T16:00:00+08:00", "--working-days", "3"]
@@ -234,10 +234,10 @@ def test_profiles_json(capsys):
 
 
 def test_run_without_launcher(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "govshare.launcher", None)  # import raises ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "govshare.ops.launcher", None)  # import raises ModuleNotFoundError
     code, _, err = run(capsys, "run")
     assert code == 2
-    assert err == "govshare: error: 'govshare run' is not available: govshare.launcher is missing\n"
+    assert err == "govshare: error: 'govshare run' is not available: govshare.ops.launcher is missing\n"
 
 
 def test_run_passes_its_arguments_to_the_launcher(capsys, monkeypatch):
@@ -251,10 +251,10 @@ def test_run_passes_its_arguments_to_the_launcher(capsys, monkeypatch):
         seen.update(vars(args))
         return 0
 
-    fake = types.ModuleType("govshare.launcher")
+    fake = types.ModuleType("govshare.ops.launcher")
     fake.add_run_arguments = add_run_arguments
     fake.run_command = run_command
-    monkeypatch.setitem(sys.modules, "govshare.launcher", fake)
+    monkeypatch.setitem(sys.modules, "govshare.ops.launcher", fake)
 
     assert run(capsys, "run", "--port", "9001", "--no-worker")[0] == 0
     assert seen == {"port": 9001, "no_worker": True}

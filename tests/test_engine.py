@@ -22,8 +22,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from calendars import SHANGHAI, WorkingDayCalendar
-from govshare import models
-from govshare.db import init_schema, make_engine
+from govshare.core import models
+from govshare.core.db import init_schema, make_engine
 from workflows.case import Actor, CaseAnswer, CaseFile, CaseParty, ClockRequest, DecisionRequest
 
 CAL = WorkingDayCalendar.default()
@@ -54,7 +54,7 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 async def run_worker(ts_client: Client, task_queue: str, sqlite_engine) -> AsyncIterator[None]:
-    from worker import build_worker
+    from govshare.ops.worker_build import build_worker
 
     async with build_worker(ts_client, task_queue=task_queue, engine=sqlite_engine):
         yield
@@ -363,7 +363,7 @@ async def test_a_role_nobody_plays_fails_the_case_visibly(
 
 
 def test_a_role_nobody_plays_is_refused_before_the_case_starts() -> None:
-    from govshare.case_service import CaseInvalid, check_parties
+    from govshare.cases.service import CaseInvalid, check_parties
 
     check_parties(case_input("engine_clock", "EC-TPARTIES", [CaseParty("provider", "gaj")]))
     with pytest.raises(CaseInvalid) as refused_start:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from govshare.messages import format_due, render_notice
+from activities.messages import format_due, render_notice
 from regulations import load_profile
 from regulations.citation import cite_zh
 

@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.deadlines import DeadlineActivities
-from govshare.case_service import decide, start_sharing_application
-from worker import SANDBOX_RUNNER, WORKFLOWS
+from govshare.cases.service import decide, start_sharing_application
+from govshare.ops.worker_build import SANDBOX_RUNNER, WORKFLOWS
 from workflows.case import RECORD_REJECTED, CaseDelta, DecisionRequest, RecordFailure
 
 

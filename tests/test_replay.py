@@ -18,8 +18,8 @@ from temporalio import workflow
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from govshare.replay import load_history_file, replay_history
-from worker import SANDBOX_RUNNER
+from govshare.ops.replay import load_history_file, replay_history
+from govshare.ops.worker_build import SANDBOX_RUNNER
 from workflows.contracts import SharingApplicationInput
 from workflows.legacy.engine_v1 import SharingApplicationV1
 from workflows.sharing_application import WORKFLOW_TYPE, SharingApplicationWorkflow

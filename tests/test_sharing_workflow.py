@@ -24,12 +24,12 @@ from factories import (
 from sqlmodel import Session, select
 
 from calendars import SHANGHAI
-from govshare import models
-from govshare.case_service import (
+from govshare.cases.service import (
     CaseConflict,
     CaseForbidden,
     CaseInvalid,
 )
+from govshare.core import models
 from regulations import load_profile
 from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest
 
@@ -366,8 +366,8 @@ async def test_provisional_deadline_is_replanned_when_the_notice_arrives(ts_clie
 
     import calendars
     from calendars import WorkingDayCalendar
-    from govshare.replan import replan_open_deadlines
-    from worker import build_worker
+    from govshare.ops.replan import replan_open_deadlines
+    from govshare.ops.worker_build import build_worker
 
     # A calendar as it stood before the 2026 notice was published: 2018–2025 only.
     old = tmp_path / "notices"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from regulations.schema import CaseType
@@ -74,3 +74,24 @@ class SharingApplicationInput:
     reason: str
     requested_fields: list[str] = field(default_factory=list)
     requested_mode: str = ""
+
+
+# -- what the workflows ask the deadline activities (activities/deadlines.py) ------------------------
+@dataclass
+class DeadlineRequest:
+    start: datetime
+    working_days: int
+    cutoff: str
+    profile: str
+    profile_version: str
+    step: str
+    article: str
+
+
+@dataclass
+class WorkingDaysLeftRequest:
+    """How many working days of a period are left when its clock stops at ``at``: the working days
+    after ``at``'s date up to and including ``due_date`` (the day it stops on counts as used)."""
+
+    at: datetime
+    due_date: date

@@ -48,7 +48,6 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deadlines import DeadlineRequest, WorkingDaysLeftRequest
     from calendars import SHANGHAI, Deadline
     from regulations.citation import cite_zh
     from regulations.schema import Action, Step, Transition
@@ -80,7 +79,7 @@ with workflow.unsafe.imports_passed_through():
         TaskBrief,
         WithdrawRequest,
     )
-    from workflows.contracts import CaseInput, CaseStart
+    from workflows.contracts import CaseInput, CaseStart, DeadlineRequest, WorkingDaysLeftRequest
 
 #: The regular ``record_delta`` activity: each attempt bounded (a stuck write is retried; the write
 #: is idempotent), retried without end for outages; RECORD_REJECTED (never storable) is not retried.

@@ -47,9 +47,9 @@ from api.schemas import (
     WithdrawalCreate,
     as_aware,
 )
-from govshare import case_service
-from govshare.case_service import CasePending
-from govshare.models import Case, IdempotencyKey, Resource
+from govshare.cases import service as case_service
+from govshare.cases.service import CasePending
+from govshare.core.models import Case, IdempotencyKey, Resource
 from regulations import ProfileError, load_profile
 from workflows.case import Actor, ResourceSnapshot
 

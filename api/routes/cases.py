@@ -58,9 +58,9 @@ from api.schemas import (
 )
 from api.views import load_view
 from calendars import SHANGHAI
-from govshare import case_service
-from govshare.case_service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
-from govshare.models import AuditEvent, Case, CaseParty, Department, Task
+from govshare.cases import service as case_service
+from govshare.cases.service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
+from govshare.core.models import AuditEvent, Case, CaseParty, Department, Task
 from workflows.case import Actor, CaseAnswer, ClockRequest, DecisionRequest, GrantTerms, WithdrawRequest
 
 log = structlog.get_logger("govshare.api")

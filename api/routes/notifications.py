@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import ApiError, prefers_english, problem_responses
 from api.schemas import NotificationList, NotificationOut
-from govshare.models import Notification
+from govshare.core.models import Notification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from api.deps import CurrentCaller
 from api.errors import problem_response, problem_responses, retry_after_s
 from api.schemas import HealthOut, MeOut, in_shanghai
-from govshare.heartbeat import worker_status
-from govshare.temporal_client import connect_client
+from govshare.core.heartbeat import worker_status
+from govshare.core.temporal_client import connect_client
 
 log = structlog.get_logger("govshare.api")
 

@@ -19,7 +19,7 @@ from api.schemas import (
     task_actions,
 )
 from api.views import task_of
-from govshare.models import Case, Task
+from govshare.core.models import Case, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

@@ -1,4 +1,4 @@
-"""Constants and small helpers shared by the API tests: the demo tokens of ``govshare.seed``, and real
+"""Constants and small helpers shared by the API tests: the demo tokens of ``govshare.core.seed``, and real
 child processes (a uvicorn API, ``python worker.py``) for the load and fault tests."""
 
 from __future__ import annotations

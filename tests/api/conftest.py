@@ -28,11 +28,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from govshare.db import init_schema, make_engine
-from govshare.heartbeat import Heartbeat
-from govshare.models import Credential, Department
-from govshare.seed import seed_demo, token_sha256
-from govshare.settings import Settings
+from govshare.core.db import init_schema, make_engine
+from govshare.core.heartbeat import Heartbeat
+from govshare.core.models import Credential, Department
+from govshare.core.seed import seed_demo, token_sha256
+from govshare.core.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_helpers import CONSUMER, auth
@@ -139,7 +139,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session", params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'govshare.db'}"
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'govshare.core.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database("govshare_api_test")
 
@@ -147,7 +147,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="session")
 async def system(database_url: str, dev_server: WorkflowEnvironment) -> AsyncIterator[System]:
     # Imported here: worker.py is the lead's module, and only this fixture needs it.
-    from worker import build_worker
+    from govshare.ops.worker_build import build_worker
 
     engine = make_engine(database_url)
     init_schema(engine)

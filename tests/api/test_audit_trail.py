@@ -47,7 +47,7 @@ async def test_trail_of_a_granted_case(api):
 
 async def test_histories_written_by_the_dev_server_replay(api):
     """Auditors replay what the real server recorded: every case this test makes replays cleanly."""
-    from govshare.replay import replay_history
+    from govshare.ops.replay import replay_history
 
     cases = [
         await api.apply(resource_id="gaj-household-members"),  # platform check → provider …

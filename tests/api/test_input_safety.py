@@ -18,7 +18,7 @@ from api_helpers import CONSUMER, PLATFORM, auth
 from sqlmodel import Session, select
 from test_errors import assert_problem
 
-from govshare.models import Case, Task
+from govshare.core.models import Case, Task
 
 NUL = "\u0000"
 SURROGATE = "\ud800"

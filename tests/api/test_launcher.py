@@ -1,7 +1,7 @@
 """``govshare run`` for real: start everything, use it over HTTP, Ctrl-C, restart, the case is still there;
 ``kill -9`` a child and it comes back while the rest keeps running; a crash loop is given up on.
 
-Runs the launcher as a subprocess (``python -m govshare.launcher``) on free ports and a temp var dir,
+Runs the launcher as a subprocess (``python -m govshare.ops.launcher``) on free ports and a temp var dir,
 so it never meets a system a developer has running on the default ports. The restart policy itself
 (backoff, reset, crash-loop limit) is tested as a pure function at the end.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from govshare.launcher import (
+from govshare.ops.launcher import (
     RESTART_BACKOFF_FIRST_S,
     RESTART_BACKOFF_MAX_S,
     RESTART_BACKOFF_RESET_S,
@@ -69,7 +69,7 @@ class Run:
     def __init__(self, env: dict[str, str], out: Path) -> None:
         self.out = out
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "govshare.launcher"],
+            [sys.executable, "-m", "govshare.ops.launcher"],
             env=env,
             stdout=out.open("wb"),
             stderr=subprocess.STDOUT,
@@ -104,7 +104,7 @@ def launcher_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'govshare.db'}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'govshare.core.db'}",
         TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
         TEMPORAL_UI_PORT=str(free_port()),
         API_PORT=str(free_port()),
@@ -213,7 +213,7 @@ def launcher_events(text: str) -> list[dict]:
         if line.startswith("{"):
             with contextlib.suppress(ValueError):
                 event = json.loads(line)
-                if event.get("logger") == "govshare.launcher":
+                if event.get("logger") == "govshare.ops.launcher":
                     events.append(event)
     return events
 

@@ -1,4 +1,4 @@
-"""Schema migrations (``govshare/migrations``), on SQLite and on PostgreSQL.
+"""Schema migrations (``govshare/core/migrations``), on SQLite and on PostgreSQL.
 
 1. An empty database upgraded to head has exactly the models' schema: Alembic's ``compare_metadata``
    finds nothing (this fails when a model changes without a migration).
@@ -37,9 +37,9 @@ from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from govshare import models
-from govshare.db import init_schema, make_engine, migrate
-from govshare.migrations import alembic_config
+from govshare.core import models
+from govshare.core.db import init_schema, make_engine, migrate
+from govshare.core.migrations import alembic_config
 from workflows.case import Actor, CaseState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -278,7 +278,9 @@ THREE = {("consumer", "rsj", ""), ("provider", "gaj", ""), ("platform", "bdb", "
 def test_fresh_database_upgraded_to_head_is_exactly_the_models(engine: Engine) -> None:
     init_schema(engine)
     assert revision_of(engine) == HEAD
-    assert differences(engine) == [], "a model changed without a migration (python -m govshare.migrations)"
+    assert differences(engine) == [], (
+        "a model changed without a migration (python -m govshare.core.migrations)"
+    )
     # Every table of the models, and no other (besides Alembic's own).
     assert set(inspect(engine).get_table_names()) == set(SQLModel.metadata.tables) | {"alembic_version"}
 
@@ -417,7 +419,7 @@ def test_upgrade_head_twice_is_a_no_op(engine: Engine) -> None:
 
 START_TOGETHER = """
 import sys, time
-from govshare.db import make_engine, migrate
+from govshare.core.db import make_engine, migrate
 engine = make_engine(sys.argv[1])
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # imports done: start at the same instant
 before, after = migrate(engine)
@@ -480,7 +482,7 @@ def _baseline_models() -> str:
     if git is None:
         pytest.skip("git not found")
     shown = subprocess.run(
-        [git, "show", f"{BASELINE_COMMIT}:govshare/models.py"], cwd=ROOT, capture_output=True, text=True
+        [git, "show", f"{BASELINE_COMMIT}:govshare/core/models.py"], cwd=ROOT, capture_output=True, text=True
     )
     if shown.returncode != 0:
         pytest.skip(f"commit {BASELINE_COMMIT} not in this checkout's history")
@@ -520,7 +522,7 @@ def test_command_line_upgrade_and_current(tmp_path: Path) -> None:
 
     def run(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "govshare.migrations", "--url", url, *args],
+            [sys.executable, "-m", "govshare.core.migrations", "--url", url, *args],
             cwd=ROOT,
             capture_output=True,
             text=True,

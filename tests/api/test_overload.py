@@ -26,9 +26,9 @@ from api_helpers import CONSUMER, PLATFORM, auth, start_api, start_worker
 from sqlalchemy import create_engine
 
 from api.main import create_app
-from govshare.db import init_schema, make_engine
-from govshare.seed import seed_demo
-from govshare.settings import Settings
+from govshare.core.db import init_schema, make_engine
+from govshare.core.seed import seed_demo
+from govshare.core.settings import Settings
 
 #: Every burst must be over well before the old 30 s pool timeout.
 BOUND_S = 20.0
@@ -45,7 +45,7 @@ APPLICATION = {
 @pytest.fixture(scope="module")
 def system_settings(dev_server, tmp_path_factory) -> Settings:
     tmp = tmp_path_factory.mktemp("overload")
-    url = f"sqlite:///{tmp / 'govshare.db'}"
+    url = f"sqlite:///{tmp / 'govshare.core.db'}"
     engine = make_engine(url)
     init_schema(engine)
     seed_demo(engine)

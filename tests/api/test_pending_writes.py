@@ -35,8 +35,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from api.main import create_app
-from govshare.settings import Settings
-from govshare.temporal_client import connect_client
+from govshare.core.settings import Settings
+from govshare.core.temporal_client import connect_client
 
 #: The API's wait for a case to settle in these tests (the default is 10 s).
 SETTLE_S = 3.0
@@ -385,7 +385,9 @@ async def test_create_while_temporal_is_frozen_is_503_with_a_key_and_one_case(ap
         _code, tokens = api.new_department("consumer")
         token = tokens["consumer"]
         body = {"resource_id": RESOURCE, "purpose": "社会保险登记核验", "reason": "办理用人单位社会保险登记"}
-        from worker import build_worker  # as the suite's conftest does: only this test needs it
+        from govshare.ops.worker_build import (
+            build_worker,  # as the suite's conftest does: only this test needs it
+        )
 
         app = create_app(settings)
         worker = build_worker(client, task_queue=settings.task_queue, engine=api.engine)

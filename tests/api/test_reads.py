@@ -190,7 +190,7 @@ async def test_overdue_filter_and_live_overdue_flag(api):
     before the breach timer has recorded it (here forced by moving the projected due date back)."""
     from sqlmodel import Session
 
-    from govshare.models import Case, Task
+    from govshare.core.models import Case, Task
 
     _code, tokens = api.new_department("consumer")
     mine = tokens["consumer"]

@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
 
 from activities.records import RecordActivities, storable
-from govshare import models
-from govshare.db import init_schema, make_engine
+from govshare.core import models
+from govshare.core.db import init_schema, make_engine
 from workflows.case import (
     RECORD_REJECTED,
     Actor,

@@ -33,10 +33,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
 from api.views import CaseView, load_view
-from govshare.db import init_schema, make_engine
-from govshare.models import AuditEvent, Case
-from govshare.seed import seed_demo
-from govshare.settings import Settings
+from govshare.core.db import init_schema, make_engine
+from govshare.core.models import AuditEvent, Case
+from govshare.core.seed import seed_demo
+from govshare.core.settings import Settings
 from workflows.case import CaseFile
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -171,11 +171,11 @@ async def _converge(engine, client: Client, case_ids: list[str], timeout: float)
 
 
 async def test_projection_never_runs_ahead_of_history_when_temporal_dies(tmp_path: Path) -> None:
-    from worker import build_worker
+    from govshare.ops.worker_build import build_worker
 
     server = TemporalServer(tmp_path / "temporal.db", tmp_path / "temporal.log")
     server.start()
-    app_db = str(tmp_path / "govshare.db")
+    app_db = str(tmp_path / "govshare.core.db")
     engine = make_engine(f"sqlite:///{app_db}")
     init_schema(engine)
     seed_demo(engine)

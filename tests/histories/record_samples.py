@@ -26,10 +26,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from calendars import SHANGHAI  # noqa: E402
-from govshare import case_service  # noqa: E402
-from govshare.db import init_schema, make_engine  # noqa: E402
-from govshare.replay import history_file_name  # noqa: E402
-from worker import build_worker  # noqa: E402
+from govshare.cases import service as case_service  # noqa: E402
+from govshare.core.db import init_schema, make_engine  # noqa: E402
+from govshare.ops.replay import history_file_name  # noqa: E402
+from govshare.ops.worker_build import build_worker  # noqa: E402
 from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -22,7 +22,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deadlines import DeadlineRequest
     from calendars import Deadline
     from regulations.citation import cite_zh
     from regulations.schema import Action, Step, Transition
@@ -47,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Task,
         WithdrawRequest,
     )
-    from workflows.contracts import CaseStart
+    from workflows.contracts import CaseStart, DeadlineRequest
 
 # DB writes retry until they succeed: a database outage delays the projection, never loses a step.
 _RECORD_OPTIONS: dict[str, Any] = {

@@ -4,7 +4,7 @@ The tables as ``create_all`` made them at commit 76b4170: departments, credentia
 the case/task projection, the audit trail, notifications, idempotency keys.
 
 A database made before migrations that already has all of these tables is stamped at this revision
-instead of running it (``govshare.db``); one that lacks some of them (a release before
+instead of running it (``govshare.core.db``); one that lacks some of them (a release before
 Idempotency-Key had no ``idempotencykey``) runs it, and the tables it has are kept as they are.
 
 Revision ID: 0001
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from govshare.migrations import guards
+from govshare.core.migrations import guards
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None

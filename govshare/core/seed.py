@@ -21,10 +21,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from govshare.models import Credential, Department, Resource
-from govshare.settings import Settings
+from govshare.core.models import Credential, Department, Resource
+from govshare.core.settings import Settings
 
-log = structlog.get_logger("govshare.seed")
+log = structlog.get_logger("govshare.core.seed")
 
 
 @dataclass(frozen=True)

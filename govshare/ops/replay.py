@@ -14,7 +14,7 @@ from temporalio.worker import Replayer
 
 
 def replayer() -> Replayer:
-    from worker import SANDBOX_RUNNER, WORKFLOWS
+    from govshare.ops.worker_build import SANDBOX_RUNNER, WORKFLOWS
 
     return Replayer(
         workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SANDBOX_RUNNER

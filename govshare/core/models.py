@@ -199,7 +199,7 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class WorkerHeartbeat(SQLModel, table=True):
-    """A running worker (``python worker.py``), rewritten every few seconds (``govshare.heartbeat``)
+    """A running worker (``python worker.py``), rewritten every few seconds (``govshare.core.heartbeat``)
     and deleted when it stops cleanly: ``GET /healthz`` reads whether a live worker serves its task
     queue (a worker that died leaves a row that goes stale)."""
 

@@ -1,7 +1,7 @@
 """Schema migrations (Alembic), shipped inside the package and configured in code: no alembic.ini.
 
-``govshare.db.init_schema`` runs ``upgrade head`` on every start (API, worker, launcher), under a
-lock; ``python -m govshare.migrations …`` runs Alembic's commands by hand against ``DATABASE_URL``
+``govshare.core.db.init_schema`` runs ``upgrade head`` on every start (API, worker, launcher), under a
+lock; ``python -m govshare.core.migrations …`` runs Alembic's commands by hand against ``DATABASE_URL``
 (see README.md in this folder). Revisions live in ``versions/``, numbered ``0001``, ``0002``, ….
 """
 

@@ -27,14 +27,14 @@ import sqlalchemy as sa
 import structlog
 from alembic import context, op
 
-from govshare.migrations import guards
+from govshare.core.migrations import guards
 
 revision: str = "0002"
 down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-log = structlog.get_logger("govshare.migrations")
+log = structlog.get_logger("govshare.core.migrations")
 
 #: Rows read per round of the party fill-in.
 BATCH = 500

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     environment: str = "development"
 
     #: SQLite file under var/ by default; PostgreSQL with e.g. postgresql://user:pw@host/db.
-    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'govshare.db'}"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'govshare.core.db'}"
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

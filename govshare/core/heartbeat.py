@@ -27,9 +27,9 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from govshare.models import WorkerHeartbeat
+from govshare.core.models import WorkerHeartbeat
 
-log = structlog.get_logger("govshare.heartbeat")
+log = structlog.get_logger("govshare.core.heartbeat")
 
 #: Rows of workers gone for longer than this are removed by the next worker of the task queue.
 FORGET_AFTER = timedelta(days=1)

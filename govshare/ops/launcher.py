@@ -11,9 +11,9 @@ What it starts, in order (each child in its own session, its output in ``var/log
    cases; the dev default of one day would delete their histories).
 2. **The app database** — schema and, with ``SEED_DEMO`` (development), the demo departments,
    resources and tokens (idempotent).
-3. **The worker** — ``python -m govshare.launcher --worker-only`` (``worker.main``, which builds the
+3. **The worker** — ``python -m govshare.ops.launcher --worker-only`` (``worker_build.main``, which builds the
    worker with ``worker.build_worker``).
-4. **The API** — ``python -m govshare.launcher --api-only``: uvicorn serving ``api.main:app`` on
+4. **The API** — ``python -m govshare.ops.launcher --api-only``: uvicorn serving ``api.main:app`` on
    ``settings.api_host:api_port``, its logs through the project's structlog setup.
 
 Then it prints the URLs, the demo tokens and a curl walkthrough (Chinese and English) and waits.
@@ -61,10 +61,10 @@ from typing import IO, TYPE_CHECKING
 
 import structlog
 
-from govshare.settings import Settings, get_settings
+from govshare.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from govshare.seed import DemoToken
+    from govshare.core.seed import DemoToken
 
 #: Seconds each child gets to stop after SIGTERM before it is killed.
 STOP_GRACE_S = 15.0
@@ -86,7 +86,7 @@ RESTART_WINDOW_S = 600.0
 #: The environment variable that overrides RESTART_LIMIT (0: no restarts, a crash stops everything).
 RESTART_LIMIT_ENV = "GOVSHARE_RESTART_LIMIT"
 
-log = structlog.get_logger("govshare.launcher")
+log = structlog.get_logger("govshare.ops.launcher")
 
 
 class LaunchError(Exception):
@@ -150,7 +150,7 @@ def run_api(settings: Settings) -> int:
     """The API in the foreground. uvicorn handles SIGINT/SIGTERM (graceful shutdown)."""
     import uvicorn
 
-    from govshare.logs import configure_logging
+    from govshare.core.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     # log_config=None: uvicorn's loggers propagate to the root handler, so they come out through the
@@ -169,9 +169,9 @@ def run_api(settings: Settings) -> int:
 def run_worker() -> int:
     import asyncio
 
-    import worker
+    from govshare.ops import worker_build
 
-    asyncio.run(worker.main())
+    asyncio.run(worker_build.main())
     return 0
 
 
@@ -309,7 +309,7 @@ class Launcher:
     def run(self) -> int:
         """Start everything, print the banner, watch the children (restarting the ones that crash)
         until Ctrl-C / SIGTERM, stop everything."""
-        from govshare.logs import configure_logging
+        from govshare.core.logs import configure_logging
 
         configure_logging(self.settings.log_level, self.settings.log_format)
         self.restart_limit = restart_limit()
@@ -329,8 +329,8 @@ class Launcher:
         if self.stopping.is_set():
             return []
         tokens = self._prepare_database()
-        self._spawn("worker", [sys.executable, "-m", "govshare.launcher", "--worker-only"])
-        self._spawn("api", [sys.executable, "-m", "govshare.launcher", "--api-only"])
+        self._spawn("worker", [sys.executable, "-m", "govshare.ops.launcher", "--worker-only"])
+        self._spawn("api", [sys.executable, "-m", "govshare.ops.launcher", "--api-only"])
         self._wait_api()
         return tokens
 
@@ -504,8 +504,8 @@ class Launcher:
 
     # -- 2. database ----------------------------------------------------------------------------
     def _prepare_database(self) -> list[DemoToken]:
-        from govshare.db import init_schema, make_engine
-        from govshare.seed import seed_if_enabled
+        from govshare.core.db import init_schema, make_engine
+        from govshare.core.seed import seed_if_enabled
 
         engine = make_engine(self.settings.database_url)
         try:
@@ -777,7 +777,7 @@ class Launcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m govshare.launcher")
+    parser = argparse.ArgumentParser(prog="python -m govshare.ops.launcher")
     add_run_arguments(parser)
     return run_command(parser.parse_args(argv))
 

@@ -430,15 +430,15 @@ def _print_profiles(summaries: list[dict[str, Any]]) -> None:
 
 @command("run", help="start the whole system (see 'govshare run --help')", pass_through=True)
 def run_command(parser: argparse.ArgumentParser) -> Handler:
-    # The arguments belong to govshare.launcher, imported only here: the rest of the command line
+    # The arguments belong to govshare.ops.launcher, imported only here: the rest of the command line
     # works without it, and `govshare deadline` does not pay for importing Temporal and the API.
     def handle(args: argparse.Namespace) -> int:
         try:
-            launcher = importlib.import_module("govshare.launcher")
+            launcher = importlib.import_module("govshare.ops.launcher")
         except ModuleNotFoundError as exc:
-            if exc.name not in ("govshare.launcher", "govshare"):
+            if exc.name not in ("govshare.ops.launcher", "govshare"):
                 raise
-            raise CliError("'govshare run' is not available: govshare.launcher is missing") from None
+            raise CliError("'govshare run' is not available: govshare.ops.launcher is missing") from None
         run_parser = _Parser(prog=f"{PROG} run", description="Start the whole govshare system.")
         launcher.add_run_arguments(run_parser)
         try:
@@ -460,9 +460,9 @@ def replan_command(parser: argparse.ArgumentParser) -> Handler:
     def handle(args: argparse.Namespace) -> int:
         import asyncio
 
-        from govshare.db import get_engine
-        from govshare.replan import replan_open_deadlines
-        from govshare.temporal_client import connect_client
+        from govshare.core.db import get_engine
+        from govshare.core.temporal_client import connect_client
+        from govshare.ops.replan import replan_open_deadlines
 
         async def go() -> int:
             report = await replan_open_deadlines(await connect_client(), get_engine())
@@ -489,7 +489,7 @@ def replay_command(parser: argparse.ArgumentParser) -> Handler:
         import asyncio
         from pathlib import Path
 
-        from govshare.replay import load_history_file, replay_history
+        from govshare.ops.replay import load_history_file, replay_history
 
         if not args.histories and not args.workflow_id:
             raise CliError("give history files or --workflow-id")
@@ -502,7 +502,7 @@ def replay_command(parser: argparse.ArgumentParser) -> Handler:
                     raise CliError(f"no such file: {name}")
                 histories.append(load_history_file(path))
             if args.workflow_id:
-                from govshare.temporal_client import connect_client
+                from govshare.core.temporal_client import connect_client
 
                 client = await connect_client()
                 for wid in args.workflow_id:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import structlog
 from alembic import context, op
 
-log = structlog.get_logger("govshare.migrations")
+log = structlog.get_logger("govshare.core.migrations")
 
 
 def _inspector() -> sa.Inspector | None:

@@ -14,10 +14,10 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
-from govshare import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from govshare.settings import Settings, get_settings
+from govshare.core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from govshare.core.settings import Settings, get_settings
 
-log = structlog.get_logger("govshare.db")
+log = structlog.get_logger("govshare.core.db")
 
 
 def make_engine(
@@ -72,7 +72,7 @@ def make_api_engine(settings: Settings) -> Engine:
 
 
 def init_schema(engine: Engine) -> None:
-    """Bring the database to the newest schema: Alembic ``upgrade head`` (``govshare/migrations``),
+    """Bring the database to the newest schema: Alembic ``upgrade head`` (``govshare/core/migrations``),
     run in-process by the API, the worker and the launcher on start. Idempotent.
 
     One process migrates at a time (PostgreSQL: a transaction-scoped advisory lock; SQLite: the
@@ -99,7 +99,7 @@ def migrate(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
     from alembic import command
     from alembic.script import ScriptDirectory
 
-    from govshare.migrations import alembic_config
+    from govshare.core.migrations import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
     wanted = script.get_current_head() if target == "head" else script.get_revision(target).revision
@@ -177,7 +177,7 @@ def _adopt_unversioned(conn: Connection, script) -> str | None:
     Idempotency-Key) is left unstamped: 0001 then creates only the tables missing."""
     from alembic import command
 
-    from govshare.migrations import BASELINE, alembic_config
+    from govshare.core.migrations import BASELINE, alembic_config
 
     baseline_tables = set(script.get_revision(BASELINE).module.TABLES)
     present = set(inspect(conn).get_table_names())

@@ -1,7 +1,7 @@
-"""``python -m govshare.migrations <command> …``: Alembic's command line on our migrations, against
+"""``python -m govshare.core.migrations <command> …``: Alembic's command line on our migrations, against
 ``DATABASE_URL`` (or ``--url``), with no alembic.ini.
 
-``upgrade`` takes the same path as a start (``govshare.db.migrate``: the lock, the adoption of a
+``upgrade`` takes the same path as a start (``govshare.core.db.migrate``: the lock, the adoption of a
 database made before migrations); ``upgrade --sql`` and every other command (``current``,
 ``history``, ``heads``, ``stamp``, ``check``, ``revision --autogenerate``, …) are Alembic's own.
 """
@@ -14,21 +14,21 @@ from collections.abc import Sequence
 from alembic import command
 from alembic.config import CommandLine
 
-from govshare.migrations import alembic_config
+from govshare.core.migrations import alembic_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cli = CommandLine(prog="python -m govshare.migrations")
+    cli = CommandLine(prog="python -m govshare.core.migrations")
     cli.parser.add_argument("--url", help="database URL (default: DATABASE_URL / .env, as the app reads it)")
     options = cli.parser.parse_args(argv)
     if not hasattr(options, "cmd"):
         cli.parser.error("too few arguments")
-    from govshare.settings import get_settings
+    from govshare.core.settings import get_settings
 
     url = options.url or get_settings().database_url
     fn = options.cmd[0]
     if fn is command.upgrade and not options.sql:
-        from govshare.db import make_engine, migrate
+        from govshare.core.db import make_engine, migrate
 
         engine = make_engine(url)
         try:

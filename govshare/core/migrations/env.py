@@ -1,9 +1,9 @@
 """Alembic environment: the metadata is the models'; the connection is ours.
 
-Run in-process by ``govshare.db.init_schema`` (the connection is passed in ``config.attributes``,
+Run in-process by ``govshare.core.db.init_schema`` (the connection is passed in ``config.attributes``,
 already inside a transaction that holds the migration lock: nothing here commits), or by hand
-through ``python -m govshare.migrations`` (an engine is made from ``sqlalchemy.url`` or
-``DATABASE_URL`` with ``govshare.db.make_engine``). ``render_as_batch`` lets SQLite ALTER tables.
+through ``python -m govshare.core.migrations`` (an engine is made from ``sqlalchemy.url`` or
+``DATABASE_URL`` with ``govshare.core.db.make_engine``). ``render_as_batch`` lets SQLite ALTER tables.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import context
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
-import govshare.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import govshare.core.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -43,7 +43,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from govshare.settings import get_settings
+    from govshare.core.settings import get_settings
 
     return get_settings().database_url
 
@@ -62,7 +62,7 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from govshare.db import make_engine
+    from govshare.core.db import make_engine
 
     engine = make_engine(_url())
     try:

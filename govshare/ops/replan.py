@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from govshare import models
-from govshare.case_service import replan_deadlines
+from govshare.cases.service import replan_deadlines
+from govshare.core import models
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from govshare.settings import Settings, get_settings
+from govshare.core.settings import Settings, get_settings
 
 
 async def connect_client(settings: Settings | None = None) -> Client:

@@ -51,7 +51,7 @@ from workflows.case import (
 )
 from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 
-log = structlog.get_logger("govshare.case_service")
+log = structlog.get_logger("govshare.cases.service")
 
 
 class CaseError(Exception):

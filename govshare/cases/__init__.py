@@ -1,0 +1,1 @@
+"""Start and talk to cases of every registered type (no HTTP here)."""

@@ -1,0 +1,104 @@
+"""The worker's build: the case workflows and the activities that touch the outside world.
+
+``worker.py`` (the entry point) runs ``main``; ``govshare run`` starts one for the embedded default.
+Activities are methods of classes built here with their dependencies (DB engine, calendar) injected,
+so tests build the same worker on their own database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+from datetime import date
+
+import structlog
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.deadlines import DeadlineActivities
+from activities.records import RecordActivities
+from calendars import WorkingDayCalendar
+from workflows import registry
+
+#: Every registered case type's workflow, and the frozen generations their old histories ran on.
+WORKFLOWS = registry.workflows()
+
+#: Our deterministic, side-effect-free modules are passed through the workflow sandbox whole (with
+#: their submodules), so the pydantic converter resolves their dataclasses' type hints against the
+#: real modules, and they are imported once per worker rather than once per workflow run.
+SANDBOX_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "calendars", "regulations", "activities", "pydantic", "pydantic_core", "workalendar"
+    )
+)
+
+log = structlog.get_logger("govshare.worker")
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    engine: Engine,
+    calendar: WorkingDayCalendar | None = None,
+    max_concurrent_activities: int = 16,
+) -> Worker:
+    deadlines = DeadlineActivities(calendar)
+    records = RecordActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        # Read at build time, so a case type registered after import (tests) is run too.
+        workflows=registry.workflows(),
+        workflow_runner=SANDBOX_RUNNER,
+        activities=[
+            deadlines.compute_deadline,
+            deadlines.working_days_left,
+            records.record_delta,
+            records.record,
+            records.mark_record_failed,
+            records.record_case,
+            records.send_notices,
+        ],
+        # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),
+        max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def main() -> None:
+    # Imported here, not at the top: test modules that define workflows import this module, and the
+    # workflow sandbox re-imports them; the database and logging stacks must stay out of it.
+    from govshare.core.db import get_engine
+    from govshare.core.heartbeat import Heartbeat
+    from govshare.core.logs import configure_logging
+    from govshare.core.settings import get_settings
+    from govshare.core.temporal_client import connect_client
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    engine = get_engine()
+    client = await connect_client(settings)
+    worker = build_worker(client, task_queue=settings.task_queue, engine=engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    missing = WorkingDayCalendar.default().missing_years_ahead(date.today())
+    if missing:
+        log.warning(
+            "holiday notice missing: deadlines in these years are provisional until it is added "
+            "(calendars/notices/<year>.toml, then govshare replan-deadlines)",
+            years=missing,
+        )
+    # The heartbeat /healthz reads: beats while the worker runs, its row deleted on a clean stop.
+    heartbeat = Heartbeat(
+        engine, settings.task_queue, settings.worker_heartbeat_interval_s, alive=lambda: worker.is_running
+    )
+    async with worker, heartbeat.running():
+        await stop.wait()
+    log.info("worker stopped")

@@ -78,6 +78,32 @@ class EngineOrder(_TestCase):
         return await self._go()
 
 
+@workflow.defn(name="EngineAny")
+class EngineAny(_TestCase):
+    CASE_TYPE = "engine_any"
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseAnswer:
+        return await self._go()
+
+
+@workflow.defn(name="EngineQuorum")
+class EngineQuorum(_TestCase):
+    CASE_TYPE = "engine_quorum"
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseAnswer:
+        return await self._go()
+
+
 KINDS = {
     cls.CASE_TYPE: registry.register(
         registry.CaseKind(
@@ -96,6 +122,8 @@ KINDS = {
         (EngineClock, "EC", "EngineClock"),
         (EngineLaw, "EL", "EngineLaw"),
         (EngineOrder, "EO", "EngineOrder"),
+        (EngineAny, "EA", "EngineAny"),
+        (EngineQuorum, "EQ", "EngineQuorum"),
     )
 }
 

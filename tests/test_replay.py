@@ -4,8 +4,11 @@ The histories under tests/histories/ are finished cases of every profile and bra
 refused at direct authorization, rejected at check, not_shared, overdue across the 2026 National Day
 and decided late, withdrawn, Luzhou direct and comparison mode, Jiangsu, Luoyang), written by each
 generation: the frozen first-generation engine (``workflows/legacy/engine_v1.py``, workflow type
-``SharingApplication``: V1, V2, V3 samples) and the current one (``SharingApplicationV2``: E2). A
-failure here means a change would break running or archived cases: put a small change behind
+``SharingApplication``: V1, V2, V3 samples) and the current one (``SharingApplicationV2``: E2),
+plus finished cases of the engine's test case types (``tests/engine_cases.py``: a joint step with an
+extension and a breach that starts a linked order, and that order; a clock suspended, resumed and
+given an issuer-set limit; recorded by ``tests/histories/record_engine_samples.py``). A failure
+here means a change would break running or archived cases: put a small change behind
 ``workflow.patched``; for a redesign, freeze the engine as it is beside the legacy one.
 """
 
@@ -14,13 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from engine_cases import EngineJoint
 from temporalio import workflow
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from govshare.ops.replay import load_history_file, replay_history
-from govshare.ops.worker_build import SANDBOX_RUNNER
-from workflows.contracts import SharingApplicationInput
+# The workflows below are defined here, so the sandbox re-imports this module: the worker's build
+# (structlog, rich: random at import) is passed through, not re-imported inside the sandbox.
+with workflow.unsafe.imports_passed_through():
+    from govshare.ops.replay import load_history_file, replay_history
+    from govshare.ops.worker_build import SANDBOX_RUNNER
+from workflows import registry
+from workflows.contracts import CaseInput, SharingApplicationInput
 from workflows.legacy.engine_v1 import SharingApplicationV1
 from workflows.sharing_application import WORKFLOW_TYPE, SharingApplicationWorkflow
 
@@ -45,6 +53,25 @@ class EngineChangedWithoutPatch(SharingApplicationWorkflow):
         return await self._run_case()
 
 
+@workflow.defn(name="EngineJoint")
+class EngineJointChangedWithoutPatch(EngineJoint):
+    """The same unguarded change in a test case type of the engine."""
+
+    @workflow.run
+    async def run(self, inp: CaseInput):
+        await workflow.sleep(1)
+        return await self._go()
+
+
+def engine_replayer(*workflows: type) -> Replayer:
+    """A replayer that knows the test case types too (registered by importing ``engine_cases``)."""
+    return Replayer(
+        workflows=list(workflows) or registry.workflows(),
+        data_converter=pydantic_data_converter,
+        workflow_runner=SANDBOX_RUNNER,
+    )
+
+
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
@@ -58,8 +85,32 @@ def test_samples_exist() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     history = load_history_file(path)
+    if path.name.startswith("Engine"):
+        # A test case type: replayed with every registered workflow, the test ones included.
+        assert "-SAMPLE-" in history.workflow_id.split(":")[1], history.workflow_id
+        result = await engine_replayer().replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None
+        return
     assert history.workflow_id.startswith("SharingApplication:SA-SAMPLE-")
     assert await replay_history(history) is None
+
+
+def test_engine_samples_exist() -> None:
+    names = {p.name for p in HISTORIES}
+    assert {
+        "EngineJoint__EJ-SAMPLE-E2-BREACH.json",
+        "EngineOrder__EO-EJ-SAMPLE-E2-BREACH-T2.json",
+        "EngineClock__EC-SAMPLE-E2-CLOCK.json",
+    } <= names
+
+
+async def test_replay_detects_a_changed_engine_test_workflow() -> None:
+    source = next(p for p in HISTORIES if p.name == "EngineJoint__EJ-SAMPLE-E2-BREACH.json")
+    result = await engine_replayer(EngineJointChangedWithoutPatch).replay_workflow(
+        load_history_file(source), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
 
 
 async def test_replay_detects_a_changed_workflow() -> None:

@@ -11,10 +11,7 @@ from typing import Any
 
 from calendars import SHANGHAI
 from regulations.citation import cite_zh
-from workflows.case import STATUS_EN, STATUS_ZH
-
-CASE_TYPE_ZH = {"sharing_application": "数据使用申请"}
-CASE_TYPE_EN = {"sharing_application": "data sharing application"}
+from workflows import registry
 
 
 def format_due(iso: str, lang: str = "zh") -> str:
@@ -57,6 +54,7 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     due_zh, due_en = format_due(p.get("due_at", ""), "zh"), format_due(p.get("due_at", ""), "en")
     art_zh, art_en = article_zh(p), f"art. {p.get('article', '')}"
     result = p.get("result", "") or p.get("status", "")
+    result_zh, result_en = _result_words(p, result)
     if kind == "task_assigned":
         return (
             f"【待办】案件 {case}({res_zh})待您办理“{step_zh}”,"
@@ -81,12 +79,34 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     if kind == "decided":
         reason = p.get("reason", "")
         return (
-            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{STATUS_ZH.get(result, result)}"
+            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{result_zh}"
             + (f",理由:{reason}" if reason else "")
             + "。",
-            f"[Result] Case {case} ({res_en}) '{step_en}': {STATUS_EN.get(result, result)}"
+            f"[Result] Case {case} ({res_en}) '{step_en}': {result_en}"
             + (f"; reason: {reason}" if reason else "")
             + ".",
+        )
+    if kind == "clock_extended":
+        return (
+            f"【期限延长】案件 {case} 的“{step_zh}”经批准延期,期限延至 {due_zh}(依据{art_zh})。",
+            f"[Deadline extended] '{step_en}' on case {case} was extended with approval; now due {due_en} "
+            f"({art_en}).",
+        )
+    if kind == "clock_suspended":
+        left = p.get("working_days_left")
+        return (
+            f"【计时中止】案件 {case} 的“{step_zh}”计时已中止,剩余 {left} 个工作日,恢复计时后继续计算"
+            f"(依据{art_zh})。",
+            f"[Clock stopped] '{step_en}' on case {case} is on hold with {left} working days left; "
+            f"counting goes on when it resumes ({art_en}).",
+        )
+    if kind == "clock_resumed":
+        left = p.get("working_days_left")
+        return (
+            f"【计时恢复】案件 {case} 的“{step_zh}”恢复计时,剩余 {left} 个工作日,请于 {due_zh} 前完成"
+            f"(依据{art_zh})。",
+            f"[Clock resumed] '{step_en}' on case {case} runs again with {left} working days left; "
+            f"due {due_en} ({art_en}).",
         )
     if kind == "deadline_changed":
         return (
@@ -102,15 +122,28 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
         reason = p.get("result_reason", "")
         basis = article_zh(p, p.get("result_article", ""))
         return (
-            f"【办结】您的{CASE_TYPE_ZH.get(p.get('case_type', ''), '申请')} {case}({res_zh})"
-            f"已办结:{STATUS_ZH.get(result, result)}"
+            f"【办结】您的{p.get('case_type_zh') or _case_type_words(p)[0]} {case}({res_zh})"
+            f"已办结:{result_zh}"
             + (f",理由:{reason}" if reason else "")
             + (f"(依据{basis})" if basis else "")
             + "。",
-            f"[Closed] Your {CASE_TYPE_EN.get(p.get('case_type', ''), 'case')} {case} ({res_en}) "
-            f"is {STATUS_EN.get(result, result)}"
+            f"[Closed] Your {p.get('case_type_en') or _case_type_words(p)[1]} {case} ({res_en}) "
+            f"is {result_en}"
             + (f"; reason: {reason}" if reason else "")
             + (f" (art. {p.get('result_article')})" if p.get("result_article") else "")
             + ".",
         )
     return (f"案件 {case}:{kind}", f"Case {case}: {kind}")
+
+
+def _result_words(p: dict[str, Any], result: str) -> tuple[str, str]:
+    """A result as people read it: the label the case sent with its notice, else its case type's
+    (notices of cases started before the labels travelled with them)."""
+    if p.get("result_zh"):
+        return p["result_zh"], p.get("result_en") or result
+    return registry.status_words(p.get("case_type", ""), result)
+
+
+def _case_type_words(p: dict[str, Any]) -> tuple[str, str]:
+    kind = registry.by_case_type(p.get("case_type", ""))
+    return (kind.name_zh, kind.name_en.lower()) if kind else ("申请", "case")

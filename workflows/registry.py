@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workflows.contracts import CaseInput, LinkedCaseType, SharingApplicationInput
+from workflows.engine.words import STATUS_EN, STATUS_ZH
 from workflows.legacy.engine_v1 import SharingApplicationV1
 from workflows.sharing_application import WORKFLOW_TYPE as SA_WORKFLOW_TYPE
 from workflows.sharing_application import SharingApplicationWorkflow
@@ -61,6 +62,16 @@ def by_case_type(case_type: str) -> CaseKind | None:
 def by_case_id(case_id: str) -> CaseKind | None:
     prefix = case_id.split("-", 1)[0]
     return next((k for k in _KINDS.values() if k.prefix == prefix), None)
+
+
+def status_words(case_type: str, status: str) -> tuple[str, str]:
+    """A status or result as people read it (zh, en): the case type's own results first, then the
+    statuses every case shares."""
+    kind = _KINDS.get(case_type)
+    results = getattr(kind.workflow, "RESULTS", {}) if kind else {}
+    if status in results:
+        return results[status]
+    return STATUS_ZH.get(status, status), STATUS_EN.get(status, status)
 
 
 def workflows() -> list[type]:

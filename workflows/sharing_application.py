@@ -32,12 +32,20 @@ COMPARISON_MODE = "data_comparison"
 
 WORKFLOW_TYPE = "SharingApplicationV2"
 
+#: How an application's results read (Hubei 21, 22; Luzhou 25): zh-CN, English.
+RESULTS = {
+    "granted": ("同意授权", "granted"),
+    "refused": ("不同意授权", "refused"),
+    "rejected": ("不予受理", "rejected"),
+}
+
 _GRANT_JSON = TypeAdapter(GrantTerms)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class SharingApplicationWorkflow(CaseEngine):
     CASE_TYPE = "sharing_application"
+    RESULTS = RESULTS
 
     @workflow.init
     def __init__(self, inp: SharingApplicationInput) -> None:
@@ -73,7 +81,7 @@ class SharingApplicationWorkflow(CaseEngine):
         return await self._run_case()
 
     # -- what is particular to an application ----------------------------------------------------
-    def grant_terms(self, req: DecisionRequest, action: Action | None) -> GrantTerms:
+    def decision_payload(self, req: DecisionRequest, action: Action | None) -> GrantTerms:
         """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
 
         Unset terms default to what was applied for; the granted fields and mode must exist on the
@@ -122,11 +130,10 @@ class SharingApplicationWorkflow(CaseEngine):
             # Unconditional resources are taken directly (Luzhou 25, Jiangsu 16): the grant is
             # recorded as applied for, with no approval step.
             submitted = self.header.submitted_by
-            self._record_grant(self.grant_terms(DecisionRequest(actor=submitted, action=""), None))
+            self._record_grant(self.decision_payload(DecisionRequest(actor=submitted, action=""), None))
 
     def _record_grant(self, grant: GrantTerms) -> None:
-        self.header.attributes["grant"] = _GRANT_JSON.dump_python(grant, mode="json")
-        self._header_dirty = True
+        self.set_attribute("grant", _GRANT_JSON.dump_python(grant, mode="json"))
 
     def notice_params(self) -> dict[str, Any]:
         resource = self._input.resource

@@ -1,0 +1,861 @@
+"""The case engine (second generation): a profile's case type, interpreted as a durable process.
+
+Every case type (the sharing application now; rectification orders, catalog updates, objections
+next) is a workflow class that subclasses ``CaseEngine`` for its handlers and hands it what it alone
+knows: its parties, attributes, facts and subject (``_init_case``), its result labels
+(``RESULTS_ZH``), and the payload a decision carries (``decision_payload``). The steps, who acts, the
+working-day limits, what each decision leads to and the escalation ladder come from the pinned
+profile rules (``CaseStart.rules``).
+
+This class is the loop: it opens tasks, follows each task's clock with a timer, joins the tasks of a
+step, closes the case, and answers the Updates. Everything else is a part it composes
+(``workflows/engine/__init__.py``): pure decision and clock checks, the links, and the recorder.
+
+Decisions, clock changes and withdrawals are Updates: the validator refuses what does not fit
+(wrong department → Forbidden, a task not open or a closed case → Conflict, malformed → Invalid)
+before anything is written to history; the handler applies it and returns once the case has settled
+(next tasks open and recorded), so the caller sees what comes next in the same answer.
+
+The first-generation engine is frozen in ``workflows/legacy/engine_v1.py`` for the histories it wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from calendars import Deadline
+    from regulations.schema import Action, Step, Transition
+    from workflows.case import (
+        ERROR_CONFLICT,
+        ActionInfo,
+        Breach,
+        CaseAnswer,
+        CaseFile,
+        CaseHeader,
+        CaseLink,
+        ClockRequest,
+        Decision,
+        DecisionRequest,
+        Party,
+        Task,
+        TaskBrief,
+        WithdrawRequest,
+    )
+    from workflows.contracts import CaseInput, CaseStart, DeadlineRequest, WorkingDaysLeftRequest
+    from workflows.engine import clock, decisions, links
+    from workflows.engine.decisions import Outcome, Situation
+    from workflows.engine.recorder import Recorder
+    from workflows.engine.words import SYSTEM_USER, Speaker, refuse
+
+_LOCAL: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
+
+#: Patches of behaviour fixed after histories were written (issue 17, defects 1 and 2): a clock change
+#: whose task or case closed while its deadline was being computed is refused, not applied; a
+#: withdrawal after the result is set is refused.
+PATCH_CLOCK_RECHECK = "clock-change-rechecked-after-compute"
+PATCH_WITHDRAW_SETTLED = "withdrawal-refused-once-settled"
+
+__all__ = ["SYSTEM_USER", "CaseEngine", "Outcome", "refuse"]
+
+
+class CaseEngine:
+    """Base of every case workflow. Subclasses call ``_init_case`` and then ``_run_case``."""
+
+    #: The case type id (``sharing_application`` …), as the profile and the registry name it.
+    CASE_TYPE: ClassVar[str] = ""
+    #: The case type's results as people read them: ``granted`` → (``同意授权``, ``granted``).
+    RESULTS: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    # -- set up ---------------------------------------------------------------------------------
+    def _init_case(
+        self,
+        start: CaseStart,
+        *,
+        parties: list[Party],
+        attributes: dict[str, Any] | None = None,
+        facts: dict[str, Any] | None = None,
+        subject_zh: str = "",
+        subject_en: str = "",
+    ) -> None:
+        info = workflow.info()
+        self._start = start
+        self._rules = start.rules
+        #: What the profile's transitions test (a resource's share type …).
+        self._facts = dict(facts or {})
+        self.header = CaseHeader(
+            case_id=start.case_id,
+            case_type=self.CASE_TYPE,
+            workflow_id=info.workflow_id,
+            workflow_type=info.workflow_type,
+            profile_id=start.profile_id,
+            profile_version=start.profile_version,
+            profile_digest=start.profile_digest,
+            profile_name_zh=start.profile_name_zh,
+            submitted_at=start.submitted_at,
+            submitted_by=start.submitted_by,
+            subject_zh=subject_zh,
+            subject_en=subject_en,
+            attributes=dict(attributes or {}),
+            counts_from=start.counts_from,
+            links=list(start.links),
+        )
+        self.parties: list[Party] = []
+        for party in [*parties, *start.parties]:
+            if party not in self.parties:
+                self.parties.append(party)
+        self.tasks: list[Task] = []
+        self._speaker = Speaker(
+            profile_name_zh=start.profile_name_zh,
+            annex_titles_zh=dict(start.annex_titles_zh),
+            department_names=dict(start.department_names),
+            results={k: (zh, en) for k, (zh, en) in self.RESULTS.items()},
+        )
+        self._recorder = Recorder(self.header, self.parties)
+        self._clock_lock = asyncio.Lock()
+        # Settling: every state change an Update makes gets a ticket; the Update returns once its
+        # ticket is settled, i.e. recorded together with whatever the change led to (next tasks).
+        self._tickets = 0
+        self._settled: set[int] = set()
+        self._ready = False
+        self._withdrawn = False
+        self._step_runs = 0
+        self._watchers: list[asyncio.Task[None]] = []
+        self._failure: Exception | None = None
+
+    @property
+    def revision(self) -> int:
+        return self._recorder.revision
+
+    # -- the handlers every case workflow shares (same names, so callers need not know the type) --
+    # A case that fails (a profile error, no party for a role) abandons its waiting callers.
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def settled(self) -> CaseAnswer:
+        """Returns once the entry is followed: the first tasks open and recorded, or the case closed."""
+        await workflow.wait_condition(lambda: self._ready)
+        return self._answer()
+
+    @workflow.update
+    async def decide(self, req: DecisionRequest) -> CaseAnswer:
+        return await self._apply_decision(req)
+
+    @decide.validator
+    def _check_decision(self, req: DecisionRequest) -> None:
+        _task, action = decisions.check_decision(req, self._situation())
+        if action.grant:
+            self.decision_payload(req, action)
+
+    @workflow.update
+    async def adjust_clock(self, req: ClockRequest) -> CaseAnswer:
+        return await self._apply_clock(req)
+
+    @adjust_clock.validator
+    def _check_clock(self, req: ClockRequest) -> None:
+        self._clock_target(req)
+
+    @workflow.update
+    async def withdraw(self, req: WithdrawRequest) -> CaseAnswer:
+        return await self._apply_withdrawal(req)
+
+    @withdraw.validator
+    def _check_withdrawal(self, req: WithdrawRequest) -> None:
+        self._validate_withdrawal(req, settled_refused=True)
+
+    @workflow.update
+    async def replan_deadlines(self) -> bool:
+        """Recompute provisional deadlines after a new holiday notice (``govshare replan-deadlines``)."""
+        return await self._replan_deadlines()
+
+    @workflow.query(name="state")
+    def case_file(self) -> CaseFile:
+        return CaseFile(header=self.header, parties=self.parties, tasks=self.tasks, revision=self.revision)
+
+    # -- what a case type may refine --------------------------------------------------------------
+    def decision_payload(self, req: DecisionRequest, action: Action | None) -> Any:
+        """What a decision carries beyond its action and reason (a grant's terms …), checked by the
+        case type; it raises a refusal for a payload it cannot take. None: nothing more."""
+        return None
+
+    def on_result(self, outcome: Outcome) -> None:
+        """A step's outcome set the case's result (the sharing application records its grant)."""
+
+    def automatic_reason(self, transition: Transition) -> str:
+        return transition.note_zh or ""
+
+    def on_automatic_result(self, transition: Transition) -> None:
+        """An automatic decision set the result (e.g. a direct grant)."""
+
+    def notice_params(self) -> dict[str, Any]:
+        """What the case type's notices say beyond the case's own (the resource's name …)."""
+        return {}
+
+    def set_attribute(self, name: str, value: Any) -> None:
+        """Change a case-type attribute; the next write carries the header."""
+        self.header.attributes[name] = value
+        self._recorder.header_changed()
+
+    # -- the main loop --------------------------------------------------------------------------
+    async def _run_case(self) -> CaseAnswer:
+        self._recorder.event("case_submitted", self.header.submitted_by, "提交申请", "Case submitted")
+        for link in self.header.links:
+            self._link_event(link)
+        transition = self._first_match(self._rules.entry, "entry")
+        outcome: Outcome | None = None
+        while not transition.end:
+            assert transition.step is not None
+            outcome = await self._run_step(transition.step, outcome)
+            if outcome is None:  # withdrawn
+                break
+            where = f"steps.{outcome.step}.actions.{outcome.action_id}"
+            transition = self._first_match(outcome.action.next, where)
+        if self._withdrawn:
+            snapshot = self._tickets
+            await self._flush()
+            self._settle_through(snapshot)
+        else:
+            await self._close(transition)
+        # Let in-flight update handlers return their result before the workflow completes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._answer()
+
+    def _first_match(self, transitions: list[Transition], where: str) -> Transition:
+        for t in transitions:
+            if t.matches(self._facts):
+                return t
+        # A profile whose transitions do not cover a case is a data error: fail the case visibly.
+        raise ApplicationError(
+            f"profile {self._start.profile_id}: no transition in {where} matches", non_retryable=True
+        )
+
+    async def _run_step(self, step_id: str, opened_by: Outcome | None) -> Outcome | None:
+        """Open the step's tasks, wait until they join (or the case is withdrawn), close the rest."""
+        step = self._rules.steps[step_id]
+        self._step_runs += 1
+        group = f"{step_id}#{self._step_runs}"
+        # The tickets settled by this step's recording are those issued before it began: a decision
+        # applied to one of the new tasks while they are being recorded waits for its own settling.
+        snapshot = self._tickets
+        tasks = []
+        for party in decisions.assignees(step, step_id, self.parties, self.header.case_id):
+            tasks.append(await self._open_task(step_id, step, party, group, opened_by))
+        await self._flush()
+        self._settle_through(snapshot)
+        self._ready = True
+        for task in tasks:
+            self._watchers.append(asyncio.create_task(self._watch(task)))
+        await workflow.wait_condition(
+            lambda: self._withdrawn or self._failure is not None or self._join(step, tasks) is not None
+        )
+        if self._failure is not None:  # a task's timer loop failed: fail the workflow task with it
+            raise self._failure
+        if self._withdrawn:
+            return None
+        outcome = self._join(step, tasks)
+        assert outcome is not None
+        now = workflow.now()
+        for task in tasks:
+            if task.status == "open":  # joined on any / a quorum: the others need not act
+                task.status, task.closed_at = "cancelled", now
+                self._recorder.touch(task)
+                self._recorder.event(
+                    "task_cancelled",
+                    None,
+                    f"{task.name_zh}:已由其他办理方决定,本待办撤销",
+                    f"{task.name_en}: decided by the other parties; this task is withdrawn",
+                    {"task_id": task.task_id},
+                )
+        if outcome.decision.kind == "rule":
+            self._recorder.event(
+                "joint_outcome",
+                None,
+                f"{step.name_zh}:各方意见不一致,按规定作“{outcome.action.name_zh}”处理",
+                f"{step.name_en}: the parties disagree; taken as '{outcome.action.name_en}'",
+                {"step": step_id, "action": outcome.action_id, "article": step.article},
+            )
+        if outcome.action.result is not None:
+            self.header.result = outcome.action.result
+            self.header.result_reason = outcome.decision.reason
+            self.header.result_article = outcome.article
+            self._recorder.header_changed()
+            self.on_result(outcome)
+        return outcome
+
+    def _join(self, step: Step, tasks: list[Task]) -> Outcome | None:
+        return decisions.join(step, tasks, self._rules, self._start.platform_department)
+
+    def _situation(self) -> Situation:
+        return Situation(
+            rules=self._rules,
+            tasks=self.tasks,
+            parties=self.parties,
+            closed=self.header.status != "in_progress" or self._withdrawn,
+            speaker=self._speaker,
+            facts=self._facts,
+        )
+
+    # -- tasks ------------------------------------------------------------------------------------
+    async def _open_task(
+        self, step_id: str, step: Step, party: Party, group: str, opened_by: Outcome | None
+    ) -> Task:
+        # The first step counts from the platform's record time (Hubei 22); later ones from the
+        # decision that opened them (e.g. Hubei 21: "within 3 working days of acceptance").
+        opened_at = opened_by.decided_at if opened_by is not None else self.header.submitted_at
+        seq = len(self.tasks) + 1
+        entry, limit = clock.first_entry(
+            step,
+            opened_at,
+            opened_by=opened_by.decision if opened_by is not None else None,
+            opened_by_article=opened_by.article if opened_by is not None else "",
+            counts_from=self.header.counts_from,
+        )
+        deadline = None
+        if limit is not None:
+            deadline = await self._compute_deadline(
+                step_id, entry.starts_at or opened_at, limit, entry.article
+            )
+            entry.due_at = deadline.due_at
+        task = Task(
+            task_id=f"{self.header.case_id}/{seq}",
+            seq=seq,
+            step=step_id,
+            name_zh=step.name_zh,
+            name_en=step.name_en,
+            assignee=party,
+            actions=list(step.actions),
+            action_info=[
+                ActionInfo(a_id, a.name_zh, a.name_en, a.reason_required, a.grant)
+                for a_id, a in step.actions.items()
+            ],
+            opened_at=opened_at,
+            article=step.article,
+            limit_basis=step.limit_basis,
+            deadline=deadline,
+            group=group,
+            clock=[entry],
+        )
+        self.tasks.append(task)
+        self._recorder.touch(task)
+        due = (
+            {"due_at": deadline.due_at.isoformat(), "working_days": deadline.working_days} if deadline else {}
+        )
+        self._recorder.event(
+            "task_opened",
+            None,
+            f"待办:{step.name_zh}({self._speaker.who_zh(party)})",
+            f"Task opened: {step.name_en} ({party.role} {party.department})",
+            {"task_id": task.task_id, "step": step_id, "article": entry.article, "clock": entry.kind, **due},
+        )
+        self._notify("task_assigned", party, task)
+        return task
+
+    async def _compute_deadline(self, step_id: str, start: Any, working_days: int, article: str) -> Deadline:
+        """A local activity, so the whole Deadline record (and the calendar data it used) is in history."""
+        return await workflow.execute_local_activity(
+            "compute_deadline",
+            DeadlineRequest(
+                start=start,
+                working_days=working_days,
+                cutoff=self._start.deadline_cutoff,
+                profile=self._start.profile_id,
+                profile_version=self._start.profile_version,
+                step=step_id,
+                article=article,
+            ),
+            result_type=Deadline,
+            **_LOCAL,
+        )
+
+    # -- the clock of one task: timers ------------------------------------------------------------
+    async def _watch(self, task: Task) -> None:
+        """Reminder at the start of the last working day, breach at the due instant, for this task;
+        re-armed whenever its clock changes (extension, suspension, resume, re-plan)."""
+        try:
+            await self._follow_clock(task)
+        except Exception as err:  # surfaced by the main loop, never lost in a background task
+            self._failure = err
+
+    async def _follow_clock(self, task: Task) -> None:
+        reminded_for: object = None
+        while task.status == "open":
+            deadline, suspended = task.deadline, task.suspended_at
+
+            def changed(deadline=deadline, suspended=suspended) -> bool:
+                return (
+                    task.status != "open" or task.deadline is not deadline or task.suspended_at != suspended
+                )
+
+            if deadline is None or suspended is not None or task.overdue:
+                await workflow.wait_condition(changed)
+                continue
+            reminder_due = reminded_for is not deadline
+            phase, moment = ("reminder", deadline.remind_at) if reminder_due else ("breach", deadline.due_at)
+            remaining = (moment - workflow.now()).total_seconds()
+            if remaining > 0:
+                try:
+                    await workflow.wait_condition(
+                        changed,
+                        timeout=timedelta(seconds=remaining),
+                        timeout_summary=f"{task.task_id} {phase}",
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            if phase == "reminder":
+                reminded_for = deadline
+                if remaining > 0:  # no reminder when the task opened inside its last working day
+                    await self._remind(task)
+            else:
+                await self._breach(task)
+
+    async def _remind(self, task: Task) -> None:
+        task.reminded_at = workflow.now()
+        self._recorder.touch(task)
+        self._recorder.event(
+            "reminder_sent",
+            None,
+            f"提醒:{task.name_zh} 今日到期",
+            f"Reminder: {task.name_en} is due by the end of today",
+            {"task_id": task.task_id},
+        )
+        self._notify("reminder", task.assignee, task)
+        await self._flush()
+
+    async def _breach(self, task: Task) -> None:
+        assert task.deadline is not None
+        article = task.clock[-1].article if task.clock else task.article
+        breach = Breach(
+            step=task.step,
+            due_at=task.deadline.due_at,
+            detected_at=workflow.now(),
+            article=article,
+            responsible=task.assignee,
+        )
+        task.overdue = True
+        task.breach = breach
+        self.header.breaches.append(breach)
+        self._recorder.header_changed()
+        self._recorder.touch(task)
+        self._recorder.event(
+            "deadline_breached",
+            None,
+            f"超期:{task.name_zh} 未在期限内办理({self._speaker.cite(article)})",
+            f"Deadline missed: {task.name_en} (art. {article})",
+            {"task_id": task.task_id, "due_at": breach.due_at.isoformat(), "article": article},
+        )
+        await self._on_breach(task, breach)
+        await self._flush()
+
+    async def _on_breach(self, task: Task, breach: Breach) -> None:
+        """Follow the escalation ladder's first rung (REGULATIONS.md §7).
+
+        The rung is named on the breach (e.g. Hubei 26: the big-data agency reports to the leading
+        group office); the responsible department and the platform, which supervises the timetable,
+        are told; a rung with ``starts_case`` starts that case (a rectification order), once.
+        """
+        self._notify("breach", task.assignee, task)
+        platform = Party(department=self._start.platform_department, role="platform")
+        if (platform.department, platform.role) != (task.assignee.department, task.assignee.role):
+            self._notify("breach_supervision", platform, task)
+        rung = links.first_rung(self._rules)
+        if rung is None:
+            return
+        breach.next_rung, breach.next_rung_article = rung.id, rung.article
+        if rung.starts_case:
+            cite = self._speaker.cite
+            await self.start_linked_case(
+                rung.starts_case,
+                key=f"T{task.seq}",
+                reason_zh=f"{task.name_zh}超期({cite(breach.article)}),依{cite(rung.article)}{rung.name_zh}",
+                reason_en=f"{task.name_en} overdue (art. {breach.article}): "
+                f"{rung.name_en} (art. {rung.article})",
+                parties=links.rung_parties(task.assignee, self.parties),
+                facts={"breach_task": task.task_id, "breach_step": task.step, "rung": rung.id},
+            )
+
+    # -- the clock of one task: adjustments (Updates) ---------------------------------------------
+    def _clock_target(self, req: ClockRequest) -> tuple[Task, Step]:
+        if self.header.status != "in_progress":
+            raise refuse(ERROR_CONFLICT, "案件已办结,不能调整期限", "the case is closed")
+        task = decisions.task_by_id(self.tasks, req.task_id)
+        step = self._rules.steps[task.step]
+        clock.check_change(req, task, step, self.parties, self._speaker)
+        return task, step
+
+    async def _apply_clock(self, req: ClockRequest) -> CaseAnswer:
+        async with self._clock_lock:  # two changes to one clock never interleave
+            task, step = self._clock_target(req)
+            now = workflow.now()
+            old_due = task.deadline.due_at if task.deadline else None
+            if req.kind == "extension":
+                plan = clock.plan_extension(task, step, req)
+                deadline = await self._compute_deadline(
+                    task.step, plan.start, plan.working_days, plan.article
+                )
+                self._recheck_clock(req)
+                change = clock.extension(req, plan, deadline, now, self._speaker, task)
+            elif req.kind == "suspension":
+                assert task.deadline is not None
+                left = await workflow.execute_local_activity(
+                    "working_days_left",
+                    WorkingDaysLeftRequest(at=now, due_date=task.deadline.due_date),
+                    result_type=int,
+                    **_LOCAL,
+                )
+                self._recheck_clock(req)
+                change = clock.suspension(req, step, left, now, task)
+            else:
+                plan = clock.plan_resume(task, step, now)
+                deadline = await self._compute_deadline(
+                    task.step, plan.start, plan.working_days, plan.article
+                )
+                self._recheck_clock(req)
+                change = clock.resume(req, step, plan, deadline, now, task)
+            clock.apply(task, change)
+            entry = change.entry
+            self._recorder.touch(task)
+            self._recorder.event(
+                f"clock_{req.kind}",
+                req.actor,
+                change.zh,
+                change.en,
+                {
+                    "task_id": task.task_id,
+                    "article": entry.article,
+                    "working_days": entry.working_days,
+                    "old_due_at": old_due.isoformat() if old_due else None,
+                    "new_due_at": entry.due_at.isoformat() if entry.due_at else None,
+                },
+            )
+            self._notify(change.notice, task.assignee, task)
+            ticket = self._ticket()
+            await self._flush()
+            self._settled.add(ticket)
+        return self._answer(task.task_id)
+
+    async def _plan_deadline(self, step_id: str, plan: clock.DeadlinePlan) -> Deadline:
+        return await self._compute_deadline(step_id, plan.start, plan.working_days, plan.article)
+
+    def _recheck_clock(self, req: ClockRequest) -> None:
+        """The task (or the case) may have closed while the deadline was being computed (a decision or
+        a withdrawal does not wait for the clock's lock): refuse the change then, never apply it to a
+        closed task. Histories written before this check keep the old behaviour."""
+        if workflow.patched(PATCH_CLOCK_RECHECK):
+            self._clock_target(req)
+
+    async def _replan_deadlines(self) -> bool:
+        """Recompute open provisional deadlines with the calendar data now in force.
+
+        REGULATIONS.md §3: deadlines in a year without a holiday notice are provisional and are
+        recomputed when the notice is added. Returns whether any deadline changed.
+        """
+        changed = False
+        async with self._clock_lock:
+            for task in list(self.tasks):
+                if not clock.needs_replan(task):
+                    continue
+                old = task.deadline
+                assert old is not None
+                article = old.article or task.article
+                new = await self._compute_deadline(task.step, old.start_at, old.working_days, article)
+                change = clock.replan(task, new, workflow.now())
+                if change is None:
+                    continue
+                clock.apply(task, change)
+                self._recorder.touch(task)
+                self._recorder.event(
+                    "deadline_recomputed",
+                    None,
+                    change.zh,
+                    change.en,
+                    {
+                        "task_id": task.task_id,
+                        "old_due_at": old.due_at.isoformat(),
+                        "new_due_at": new.due_at.isoformat(),
+                    },
+                )
+                self._notify(change.notice, task.assignee, task)
+                changed = True
+            if changed:
+                await self._flush()
+        return changed
+
+    # -- links ----------------------------------------------------------------------------------
+    async def start_linked_case(
+        self,
+        case_type: str,
+        *,
+        key: str,
+        reason_zh: str,
+        reason_en: str,
+        parties: list[Party],
+        facts: dict[str, Any] | None = None,
+        wait: bool = False,
+    ) -> CaseAnswer | None:
+        """Start a case of ``case_type`` (pinned at this case's start) and link both ways.
+
+        Its id is a business key started with reject-duplicate, so a retry, a replay or a second
+        breach of the same task never starts a second one. With ``wait`` the caller gets the linked
+        case's final answer; otherwise the link is all.
+        """
+        linked = self._start.linked_types.get(case_type)
+        if linked is None:
+            workflow.logger.warning("case type %s is not pinned; no case started", case_type)
+            return None
+        child = links.child_case(
+            self._start,
+            self.header,
+            linked,
+            case_type,
+            key=key,
+            reason_zh=reason_zh,
+            reason_en=reason_en,
+            parties=parties,
+            now=workflow.now(),
+            wait=wait,
+        )
+        link = child.link
+        handle = None
+        try:
+            handle = await workflow.start_child_workflow(
+                child.workflow_type,
+                CaseInput(case=child.start, facts=dict(facts or {})),
+                id=child.workflow_id,
+                task_queue=workflow.info().task_queue,
+                result_type=CaseAnswer,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # The linked case lives on its own: closing this case does not end it.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"{reason_zh}({self.header.case_id})",
+            )
+        except WorkflowAlreadyStartedError:
+            link.reason_zh += "(该案件已存在,仅建立关联)"
+            link.reason_en += " (the case already existed; linked)"
+        self.header.links.append(link)
+        self._recorder.link_added(link)
+        self._link_event(link)
+        if not wait or handle is None:
+            return None
+        answer: CaseAnswer = await handle
+        link.status, link.result = answer.status, answer.result
+        self._recorder.link_added(link)
+        self._recorder.event(
+            "linked_case_closed",
+            None,
+            f"关联案件 {child.case_id} 已办结:{self._speaker.status_zh(answer.status)}",
+            f"Linked case {child.case_id} closed: {answer.status}",
+            {"case_id": child.case_id, "status": answer.status, "result": answer.result},
+        )
+        await self._flush()
+        return answer
+
+    def _link_event(self, link: CaseLink) -> None:
+        zh, en = links.link_words(link)
+        self._recorder.event(
+            "case_linked",
+            None,
+            zh,
+            en,
+            {
+                "case_id": link.case_id,
+                "workflow_id": link.workflow_id,
+                "relation": link.relation,
+                "wait": link.wait,
+            },
+        )
+
+    # -- decisions (Updates) --------------------------------------------------------------------
+    async def _apply_decision(self, req: DecisionRequest) -> CaseAnswer:
+        task, action = decisions.check_decision(req, self._situation())
+        now = workflow.now()
+        payload = self.decision_payload(req, action) if action.grant else None
+        task.decision = Decision(
+            action=req.action,
+            actor=req.actor,
+            decided_at=now,
+            reason=req.reason.strip(),
+            note=req.note,
+            grant=payload,
+            article=task.article,
+            limit_working_days=req.limit_working_days,
+        )
+        task.status, task.closed_at = "done", now
+        self._recorder.touch(task)
+        self._recorder.event(
+            "decision",
+            req.actor,
+            f"{task.name_zh}:{action.name_zh}" + (f"。理由:{req.reason}" if req.reason else ""),
+            f"{task.name_en}: {action.name_en}" + (f". Reason: {req.reason}" if req.reason else ""),
+            {"task_id": task.task_id, "step": task.step, "action": req.action, "overdue": task.overdue},
+        )
+        for role in action.notify:
+            for party in self.parties:
+                if party.role == role:
+                    self._notify("decided", Party(department=party.department, role=role), task)
+        ticket = self._ticket()
+        step = self._rules.steps[task.step]
+        if self._join(step, [t for t in self.tasks if t.group == task.group]) is None:
+            # The step waits for the other parties: record this decision now; nothing else follows.
+            await self._flush()
+            self._settled.add(ticket)
+        await workflow.wait_condition(lambda: ticket in self._settled)
+        return self._answer(task.task_id)
+
+    def _validate_withdrawal(self, req: WithdrawRequest, *, settled_refused: bool) -> None:
+        decisions.check_withdrawal(
+            req,
+            submitted_by=self.header.submitted_by,
+            status=self.header.status,
+            result=self.header.result if settled_refused else "",
+            closed=self._withdrawn,
+            speaker=self._speaker,
+        )
+
+    async def _apply_withdrawal(self, req: WithdrawRequest) -> CaseAnswer:
+        # Between two steps no task is open for a moment; withdraw once the next ones are open.
+        await workflow.wait_condition(
+            lambda: self._ready and (bool(self._open()) or self.header.status != "in_progress")
+        )
+        self._validate_withdrawal(req, settled_refused=workflow.patched(PATCH_WITHDRAW_SETTLED))
+        now = workflow.now()
+        for task in self._open():
+            task.status, task.closed_at = "cancelled", now
+            self._recorder.touch(task)
+            self._notify("withdrawn", task.assignee, task)
+        self._withdrawn = True
+        self.header.status, self.header.closed_at = "withdrawn", now
+        self.header.result_reason = req.reason.strip()
+        self._recorder.header_changed()
+        self._recorder.event(
+            "withdrawn",
+            req.actor,
+            "申请部门撤回申请" + (f"。理由:{req.reason}" if req.reason else ""),
+            "Withdrawn by the applicant" + (f". Reason: {req.reason}" if req.reason else ""),
+        )
+        ticket = self._ticket()
+        await workflow.wait_condition(lambda: ticket in self._settled)
+        return self._answer()
+
+    # -- closing --------------------------------------------------------------------------------
+    async def _close(self, transition: Transition) -> None:
+        now = workflow.now()
+        if transition.result is not None:  # an automatic decision under the profile's article
+            self.header.result = transition.result
+            self.header.result_article = transition.article or ""
+            self.header.result_reason = self.automatic_reason(transition)
+            self.on_automatic_result(transition)
+            self._recorder.event(
+                "automatic_decision",
+                None,
+                f"按规定自动办理:{self.header.result_reason}",
+                f"Decided by rule (art. {transition.article}): {transition.note_en or transition.result}",
+                {"result": transition.result, "article": transition.article},
+            )
+        self.header.status = self.header.result or "closed"
+        self.header.closed_at = now
+        self._recorder.header_changed()
+        self._recorder.event(
+            "case_closed",
+            None,
+            f"办结:{self._speaker.status_zh(self.header.status)}",
+            f"Case closed: {self.header.status}",
+            {"result": self.header.result, "article": self.header.result_article},
+        )
+        submitted = self.header.submitted_by
+        self._notify("case_closed", Party(department=submitted.department, role=submitted.role), None)
+        snapshot = self._tickets
+        await self._flush()
+        self._settle_through(snapshot)
+        self._ready = True
+
+    # -- settling -------------------------------------------------------------------------------
+    def _ticket(self) -> int:
+        self._tickets += 1
+        return self._tickets
+
+    def _settle_through(self, snapshot: int) -> None:
+        self._settled.update(range(1, snapshot + 1))
+
+    def _open(self) -> list[Task]:
+        return [t for t in self.tasks if t.status == "open"]
+
+    def _answer(self, task_id: str = "") -> CaseAnswer:
+        return CaseAnswer(
+            case_id=self.header.case_id,
+            status=self.header.status,
+            result=self.header.result,
+            revision=self.revision,
+            open_tasks=[
+                TaskBrief(
+                    task_id=t.task_id,
+                    step=t.step,
+                    name_zh=t.name_zh,
+                    name_en=t.name_en,
+                    assignee=t.assignee,
+                    status=t.status,
+                    due_at=t.deadline.due_at if t.deadline and t.suspended_at is None else None,
+                    working_days=t.deadline.working_days if t.deadline else None,
+                    article=t.clock[-1].article if t.clock else t.article,
+                    suspended=t.suspended_at is not None,
+                )
+                for t in self._open()
+            ],
+            task_id=task_id,
+        )
+
+    # -- recording ------------------------------------------------------------------------------
+    def _notify(self, kind: str, recipient: Party, task: Task | None) -> None:
+        header = self.header
+        params: dict[str, Any] = {
+            "case_id": header.case_id,
+            "case_type": header.case_type,
+            "profile_name_zh": self._start.profile_name_zh,
+            "annex_titles_zh": self._start.annex_titles_zh,
+            "status": header.status,
+            "result": header.result,
+            "result_reason": header.result_reason,
+            "result_article": header.result_article,
+            "subject_zh": header.subject_zh,
+            "subject_en": header.subject_en,
+            # Labels the case type gives (the messages need no table of every case type's words).
+            "case_type_zh": self._rules.name_zh,
+            "case_type_en": self._rules.name_en,
+            "result_zh": self._speaker.status_zh(header.result or header.status),
+            "result_en": self._speaker.status_en(header.result or header.status),
+            **self.notice_params(),
+        }
+        if task is not None:
+            params.update(_task_params(task))
+        self._recorder.notice(kind, recipient, params)
+
+    async def _flush(self) -> None:
+        await self._recorder.flush(self.tasks)
+
+
+def _task_params(task: Task) -> dict[str, Any]:
+    """What a notice about a task says: the step, its article and basis, the deadline, the decision."""
+    deadline = task.deadline
+    clock_entry = task.clock[-1] if task.clock else None
+    return {
+        "task_id": task.task_id,
+        "step": task.step,
+        "step_zh": task.name_zh,
+        "step_en": task.name_en,
+        "article": clock_entry.article if clock_entry else task.article,
+        "limit_basis": task.limit_basis,
+        "due_at": deadline.due_at.isoformat() if deadline else "",
+        "working_days": deadline.working_days if deadline else None,
+        "provisional": deadline.provisional if deadline else False,
+        "suspended": task.suspended_at is not None,
+        "working_days_left": (
+            clock_entry.working_days if clock_entry and clock_entry.kind in ("suspension", "resume") else None
+        ),
+        "action": task.decision.action if task.decision else "",
+        "reason": task.decision.reason if task.decision else "",
+    }

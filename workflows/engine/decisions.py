@@ -1,0 +1,275 @@
+"""Pure decision checks: who plays a step, which task a decision answers, whether it may, and how
+the tasks of a step join (all / any / quorum) into the step's outcome.
+
+Nothing here calls a workflow API: the engine passes what the case holds (``Situation``) and gets a
+task and an action, or a refusal (``ApplicationError`` typed Forbidden / Conflict / Invalid, which the
+API maps to 403 / 409 / 422).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+from regulations.schema import Action, CaseType, Step
+from workflows.case import (
+    ERROR_CONFLICT,
+    ERROR_FORBIDDEN,
+    ERROR_INVALID,
+    Actor,
+    Decision,
+    DecisionRequest,
+    Party,
+    Task,
+    WithdrawRequest,
+)
+from workflows.engine.words import ROLE_ZH, SYSTEM_USER, Speaker, refuse
+
+
+@dataclass
+class Outcome:
+    """How a step ended: the action taken (by the deciding task, or by rule on disagreement)."""
+
+    step: str
+    action_id: str
+    action: Action
+    decided_at: datetime
+    decision: Decision
+    article: str
+
+
+@dataclass
+class Situation:
+    """What the checks read of a case: its rules, tasks and parties, and whether it still runs."""
+
+    rules: CaseType
+    tasks: list[Task]
+    parties: list[Party]
+    closed: bool
+    speaker: Speaker
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def open_tasks(self) -> list[Task]:
+        return [t for t in self.tasks if t.status == "open"]
+
+
+# -- parties -----------------------------------------------------------------------------------------
+def assignees(step: Step, step_id: str, parties: list[Party], case_id: str) -> list[Party]:
+    """Who gets a task at this step: the first party playing its role, or each (``assign = "each"``)."""
+    playing = [p for p in parties if p.role == step.actor]
+    if not playing:
+        # The case service refuses such a case before it starts; if one gets here, fail it
+        # visibly rather than leave a workflow stuck on a retrying task.
+        raise ApplicationError(
+            f"no party plays role {step.actor} for step {step_id} in case {case_id}",
+            type="NoParty",
+            non_retryable=True,
+        )
+    chosen = playing if step.assign == "each" else playing[:1]
+    return [Party(department=p.department, role=p.role, person=p.person) for p in chosen]
+
+
+def is_assignee(actor: Actor, party: Party) -> bool:
+    if (actor.department, actor.role) != (party.department, party.role):
+        return False
+    return not party.person or actor.user == party.person
+
+
+def plays(actor: Actor, role: str, parties: list[Party]) -> bool:
+    return any(p.role == role and p.department == actor.department for p in parties)
+
+
+def require_assignee(actor: Actor, task: Task, speaker: Speaker) -> None:
+    if not is_assignee(actor, task.assignee):
+        raise refuse(
+            ERROR_FORBIDDEN,
+            f"待办“{task.name_zh}”由{speaker.who_zh(task.assignee)}办理",
+            f"task {task.task_id} is assigned to {speaker.who_en(task.assignee)}",
+        )
+
+
+def task_by_id(tasks: list[Task], task_id: str) -> Task:
+    task = next((t for t in tasks if t.task_id == task_id), None)
+    if task is None:
+        raise refuse(ERROR_INVALID, f"案件中没有待办 {task_id}", f"no task {task_id} in this case")
+    return task
+
+
+# -- a decision ----------------------------------------------------------------------------------------
+def check_decision(req: DecisionRequest, case: Situation) -> tuple[Task, Action]:
+    """The open task a decision answers and the action it takes, or a refusal."""
+    if case.closed:
+        raise refuse(ERROR_CONFLICT, "案件已办结,不能再作决定", "the case is closed")
+    if req.task_id:
+        task = task_by_id(case.tasks, req.task_id)
+        if task.status != "open":
+            raise refuse(
+                ERROR_CONFLICT,
+                f"待办“{task.name_zh}”已办结(可能已有他人办理)",
+                f"task {task.task_id} is no longer open (someone acted first)",
+            )
+        require_assignee(req.actor, task, case.speaker)
+        if req.step and req.step != task.step:
+            raise refuse(
+                ERROR_INVALID,
+                f"待办 {task.task_id} 不属于环节 {req.step}",
+                f"task {task.task_id} is not at step {req.step}",
+            )
+    else:
+        task = task_for_step(req, case)
+    action = case.rules.steps[task.step].actions.get(req.action)
+    if action is None:
+        raise refuse(
+            ERROR_INVALID,
+            f"环节“{task.name_zh}”可选的决定为:{', '.join(task.actions)}",
+            f"step {task.step} allows: {', '.join(task.actions)}",
+        )
+    if action.reason_required and not req.reason.strip():
+        raise refuse(
+            ERROR_INVALID,
+            f"“{action.name_zh}”必须说明理由({case.speaker.cite(task.article)})",
+            f"'{req.action}' needs a reason (art. {task.article})",
+        )
+    if action.sets_limit:
+        check_limit(req, action, case)
+    elif req.limit_working_days is not None:
+        raise refuse(ERROR_INVALID, f"“{action.name_zh}”不设定期限", f"'{req.action}' sets no limit")
+    return task, action
+
+
+def task_for_step(req: DecisionRequest, case: Situation) -> Task:
+    """The caller's open task at the step it names (a decision that names no task)."""
+    speaker = case.speaker
+    if not req.step:
+        # Naming neither: the caller's one open task (several → it must say which).
+        mine = [t for t in case.open_tasks() if is_assignee(req.actor, t.assignee)]
+        if len(mine) == 1:
+            return mine[0]
+        if mine:
+            raise refuse(ERROR_INVALID, "请指明待办或环节", "name the task (task_id) or its step")
+        current = case.open_tasks()
+        if not current:
+            raise refuse(ERROR_CONFLICT, "案件正在转入下一环节,请稍后重试", "no task is open; retry")
+        raise refuse(
+            ERROR_FORBIDDEN,
+            f"当前待办由{'、'.join(speaker.who_zh(t.assignee) for t in current)}办理",
+            "the open tasks are assigned to " + ", ".join(speaker.who_en(t.assignee) for t in current),
+        )
+    named = case.rules.steps.get(req.step)
+    if named is None:
+        raise refuse(ERROR_INVALID, f"未知环节 {req.step}", f"unknown step {req.step}")
+    at_step = [t for t in case.tasks if t.status == "open" and t.step == req.step]
+    mine = [t for t in at_step if is_assignee(req.actor, t.assignee)]
+    if mine:
+        return mine[0]
+    if at_step or not (req.actor.role == named.actor and plays(req.actor, named.actor, case.parties)):
+        owner = at_step[0].assignee if at_step else None
+        who_zh = speaker.who_zh(owner) if owner else ROLE_ZH.get(named.actor, named.actor)
+        who_en = speaker.who_en(owner) if owner else named.actor
+        raise refuse(
+            ERROR_FORBIDDEN,
+            f"环节“{named.name_zh}”由{who_zh}办理",
+            f"step {req.step} is assigned to {who_en}",
+        )
+    # The caller's step, but not open for the caller now: someone acted first, the page was
+    # stale, or it is not yet their turn.
+    current = case.open_tasks()
+    if not current:
+        raise refuse(ERROR_CONFLICT, "案件正在转入下一环节,请稍后重试", "no task is open; retry shortly")
+    raise refuse(
+        ERROR_CONFLICT,
+        f"案件当前环节为“{'、'.join(dict.fromkeys(t.name_zh for t in current))}”,不是“{named.name_zh}”",
+        f"the case is at step {', '.join(dict.fromkeys(t.step for t in current))}, not {req.step}",
+    )
+
+
+def check_limit(req: DecisionRequest, action: Action, case: Situation) -> None:
+    """A decision that sets the next task's limit (an issuer's rectification period) must set it,
+    within the next step's ``max_working_days``."""
+    target = next((t.step for t in action.next if t.matches(case.facts)), None)
+    cap = case.rules.steps[target].max_working_days if target else None
+    days = req.limit_working_days
+    if days is None or days < 1 or (cap is not None and days > cap):
+        upto = f"1至{cap}" if cap else "至少1"
+        raise refuse(
+            ERROR_INVALID,
+            f"“{action.name_zh}”须设定期限({upto}个工作日)",
+            f"'{req.action}' must set the limit in working days (1 to {cap or 'any'})",
+        )
+
+
+# -- a withdrawal ----------------------------------------------------------------------------------------
+def check_withdrawal(
+    req: WithdrawRequest, *, submitted_by: Actor, status: str, result: str, closed: bool, speaker: Speaker
+) -> None:
+    """Only the applicant withdraws, and only while nothing is settled.
+
+    Once a step has set the case's result (the provider granted or refused), the application is
+    settled: withdrawing it then would show two outcomes at once, so it is refused with the state.
+    """
+    if req.actor.department != submitted_by.department or req.actor.role != submitted_by.role:
+        raise refuse(ERROR_FORBIDDEN, "只有申请部门可以撤回申请", "only the applicant may withdraw")
+    if status != "in_progress" or closed:
+        raise refuse(ERROR_CONFLICT, "案件已办结,不能撤回", "the case is already closed")
+    if result:
+        raise refuse(
+            ERROR_CONFLICT,
+            f"申请已有办理结果(“{speaker.status_zh(result)}”),不能撤回",
+            f"the application is settled ({result}); it can no longer be withdrawn",
+        )
+
+
+# -- joining a step's tasks ----------------------------------------------------------------------------
+def join(step: Step, tasks: list[Task], rules: CaseType, platform_department: str) -> Outcome | None:
+    """The step's outcome once its tasks have joined (all / any / quorum), else None."""
+    decided = sorted(
+        (t for t in tasks if t.status == "done" and t.decision is not None),
+        key=lambda t: (t.decision.decided_at, t.seq),  # type: ignore[union-attr]
+    )
+    if not decided:
+        return None
+    if len(tasks) == 1 or step.join == "any":
+        return outcome_of(decided[0], rules)
+    counts = Counter(t.decision.action for t in decided)  # type: ignore[union-attr]
+    if step.join == "all":
+        if len(decided) < len(tasks):
+            return None
+        if len(counts) == 1:
+            return outcome_of(decided[-1], rules)
+        return disagreement(step, decided, platform_department)
+    quorum = step.quorum or len(tasks)
+    for action_id in step.actions:
+        if counts[action_id] >= quorum:
+            agreeing = [t for t in decided if t.decision.action == action_id]  # type: ignore[union-attr]
+            return outcome_of(agreeing[quorum - 1], rules)
+    undecided = len(tasks) - len(decided)
+    if all(counts[a] + undecided < quorum for a in step.actions):
+        return disagreement(step, decided, platform_department)
+    return None
+
+
+def outcome_of(task: Task, rules: CaseType) -> Outcome:
+    assert task.decision is not None
+    action = rules.steps[task.step].actions[task.decision.action]
+    return Outcome(
+        task.step, task.decision.action, action, task.decision.decided_at, task.decision, task.article
+    )
+
+
+def disagreement(step: Step, decided: list[Task], platform_department: str) -> Outcome:
+    """The parties disagree: the step's ``on_disagreement`` action (else its first) is taken by rule."""
+    action_id = step.on_disagreement or next(iter(step.actions))
+    last = decided[-1]
+    decision = Decision(
+        action=action_id,
+        actor=Actor(platform_department, "platform", SYSTEM_USER),
+        decided_at=last.decision.decided_at,  # type: ignore[union-attr]
+        reason="; ".join(f"{t.assignee.department}:{t.decision.action}" for t in decided),  # type: ignore[union-attr]
+        kind="rule",
+        article=step.article,
+    )
+    return Outcome(last.step, action_id, step.actions[action_id], decision.decided_at, decision, step.article)

@@ -1,0 +1,110 @@
+"""Pure parts of linked cases and the escalation ladder (DESIGN.md, Links and The ladder).
+
+A case another case starts gets a business-key id (``<prefix>-<that case>-<key>``) and is started with
+reject-duplicate, so a retry, a replay or a second breach never starts a second one; both timelines
+show the link. The engine calls Temporal; this module only decides what to start and how to say it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from regulations.schema import CaseType, Rung
+from workflows.case import Actor, CaseHeader, CaseLink, Party
+from workflows.contracts import CaseStart, LinkedCaseType
+from workflows.engine.words import SYSTEM_USER
+
+#: How each relation reads on a timeline (zh, en).
+RELATION_WORDS = {
+    "started": ("启动关联案件", "Started linked case"),
+    "started_by": ("由案件启动", "Started by case"),
+    "linked": ("关联案件", "Linked to case"),
+    "linked_from": ("被案件关联", "Linked from case"),
+}
+
+
+@dataclass
+class ChildCase:
+    """A case to start: its ids, its pinned start, and the link this case records."""
+
+    case_id: str
+    workflow_id: str
+    workflow_type: str
+    start: CaseStart
+    link: CaseLink
+
+
+def child_case(
+    parent: CaseStart,
+    header: CaseHeader,
+    linked: LinkedCaseType,
+    case_type: str,
+    *,
+    key: str,
+    reason_zh: str,
+    reason_en: str,
+    parties: list[Party],
+    now: datetime,
+    wait: bool,
+) -> ChildCase:
+    """What starting ``case_type`` from this case means: the child pins this case's profile and the
+    rules of its own type (pinned at this case's start), and both record the link."""
+    case_id = f"{linked.prefix}-{header.case_id}-{key}"
+    workflow_id = f"{linked.id_name}:{case_id}"
+    back = CaseLink(
+        case_id=header.case_id,
+        workflow_id=header.workflow_id,
+        case_type=header.case_type,
+        relation="started_by",
+        at=now,
+        reason_zh=reason_zh,
+        reason_en=reason_en,
+        wait=wait,
+    )
+    start = CaseStart(
+        case_id=case_id,
+        profile_id=parent.profile_id,
+        profile_version=parent.profile_version,
+        profile_digest=parent.profile_digest,
+        profile_name_zh=parent.profile_name_zh,
+        deadline_cutoff=parent.deadline_cutoff,
+        rules=linked.rules,
+        submitted_at=now,
+        submitted_by=Actor(parent.platform_department, "platform", SYSTEM_USER),
+        platform_department=parent.platform_department,
+        annex_titles_zh=dict(parent.annex_titles_zh),
+        department_names=dict(parent.department_names),
+        parties=parties,
+        links=[back],
+    )
+    link = CaseLink(
+        case_id=case_id,
+        workflow_id=workflow_id,
+        case_type=case_type,
+        relation="started",
+        at=now,
+        reason_zh=reason_zh,
+        reason_en=reason_en,
+        wait=wait,
+    )
+    return ChildCase(case_id, workflow_id, linked.workflow_type, start, link)
+
+
+def first_rung(rules: CaseType) -> Rung | None:
+    """The rung a breach reaches first (REGULATIONS.md §7)."""
+    return rules.escalation[0] if rules.escalation else None
+
+
+def rung_parties(responsible: Party, parties: list[Party]) -> list[Party]:
+    """Who a rung's case involves: the responsible department, and this case's platform and leading
+    group office."""
+    return [
+        Party(role=responsible.role, department=responsible.department),
+        *[p for p in parties if p.role in ("platform", "leading_group")],
+    ]
+
+
+def link_words(link: CaseLink) -> tuple[str, str]:
+    zh, en = RELATION_WORDS[link.relation]
+    return f"{zh} {link.case_id}:{link.reason_zh}", f"{en} {link.case_id}: {link.reason_en}"

@@ -1,0 +1,148 @@
+"""What a case sends to the projection: revision, changed tasks, events, notices, one delta per step.
+
+The engine tells the recorder what changed (``touch`` a task, ``header_changed``, ``link_added``,
+``event``, ``notice``); ``flush`` sends it all as one ``CaseDelta`` to the regular ``record_delta``
+activity. A regular activity is dispatched only after the workflow task that scheduled it is
+committed, so the database never shows what the history does not hold (issue 13). Flushes are
+serialized, so revisions reach the database in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.case import (
+    RECORD_REJECTED,
+    Actor,
+    AuditEvent,
+    CaseDelta,
+    CaseHeader,
+    CaseLink,
+    Notice,
+    Party,
+    RecordFailure,
+    Task,
+)
+
+#: The regular ``record_delta`` activity: each attempt bounded (a stuck write is retried; the write
+#: is idempotent), retried without end for outages; RECORD_REJECTED (never storable) is not retried.
+RECORD_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        non_retryable_error_types=[RECORD_REJECTED],
+    ),
+}
+
+
+class Recorder:
+    """The changes of one case since its last write, and the write itself."""
+
+    def __init__(self, header: CaseHeader, parties: list[Party]) -> None:
+        self._header = header
+        self._parties = parties
+        self.revision = 0
+        self.audit_seq = 0
+        self._events: list[AuditEvent] = []
+        self._notices: list[Notice] = []
+        self._dirty: dict[str, Task] = {}
+        self._header_dirty = True
+        self._parties_dirty = True
+        self._new_links: list[CaseLink] = list(header.links)
+        self._full_next = False
+        self._lock = asyncio.Lock()
+
+    # -- what changed ------------------------------------------------------------------------------
+    def touch(self, task: Task) -> None:
+        self._dirty[task.task_id] = task
+
+    def header_changed(self) -> None:
+        self._header_dirty = True
+
+    def link_added(self, link: CaseLink) -> None:
+        self._new_links.append(link)
+        self._header_dirty = True
+
+    def event(
+        self, kind: str, actor: Actor | None, zh: str, en: str, data: dict[str, Any] | None = None
+    ) -> None:
+        self.audit_seq += 1
+        self._events.append(
+            AuditEvent(
+                case_id=self._header.case_id,
+                seq=self.audit_seq,
+                at=workflow.now(),
+                kind=kind,
+                actor=actor,
+                summary_zh=zh,
+                summary_en=en,
+                data=data or {},
+            )
+        )
+
+    def notice(self, kind: str, recipient: Party, params: dict[str, Any]) -> None:
+        """A message to a party; its key makes it once per (case, event, recipient)."""
+        who = f"{recipient.department}:{recipient.role}" + (
+            f":{recipient.person}" if recipient.person else ""
+        )
+        case_id = self._header.case_id
+        self._notices.append(
+            Notice(
+                case_id=case_id,
+                key=f"{case_id}:{self.audit_seq}:{kind}:{who}",
+                recipient=recipient,
+                kind=kind,
+                params=params,
+            )
+        )
+
+    # -- the write ---------------------------------------------------------------------------------
+    async def flush(self, tasks: list[Task]) -> None:
+        """Send what changed since the last write (``tasks``: all of the case's, for a full write).
+
+        A database outage is retried until it ends (the projection lags, nothing is lost). A write the
+        database can never take (``RecordRejected``) is logged as an error, the case row marked, and
+        the next write carries the whole case, so the projection heals with the next step.
+        """
+        async with self._lock:
+            self.revision += 1
+            full = self._full_next
+            header = self._header
+            delta = CaseDelta(
+                case_id=header.case_id,
+                workflow_id=header.workflow_id,
+                revision=self.revision,
+                header=header if (self._header_dirty or full) else None,
+                parties=list(self._parties) if (self._parties_dirty or full) else None,
+                tasks=list(tasks) if full else list(self._dirty.values()),
+                links=list(header.links) if full else list(self._new_links),
+                events=self._events,
+                notices=self._notices,
+                full=full,
+            )
+            self._events, self._notices = [], []
+            self._dirty, self._new_links = {}, []
+            self._header_dirty = self._parties_dirty = self._full_next = False
+            try:
+                await workflow.execute_activity("record_delta", delta, **RECORD_OPTIONS)
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == RECORD_REJECTED):
+                    raise
+                workflow.logger.error(
+                    "projection write refused by the database; case marked",
+                    extra={"case_id": header.case_id, "revision": self.revision, "error": cause.message},
+                )
+                self._full_next = True
+                await workflow.execute_activity(
+                    "mark_record_failed",
+                    RecordFailure(header.case_id, header.workflow_id, self.revision, cause.message),
+                    **RECORD_OPTIONS,
+                )

@@ -1,0 +1,356 @@
+"""The engine's pure parts, without a server: decision checks, joins, the clock, links, words.
+
+Each of these once lived inside ``CaseEngine`` and could be reached only through a running workflow;
+now a rule is one function call. The rules come from ``tests/profiles/enginetest.toml``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from engine_cases import PROFILE
+from temporalio.exceptions import ApplicationError
+
+from calendars import SHANGHAI, WorkingDayCalendar
+from workflows.case import (
+    ERROR_CONFLICT,
+    ERROR_FORBIDDEN,
+    ERROR_INVALID,
+    Actor,
+    CaseHeader,
+    ClockRequest,
+    Decision,
+    DecisionRequest,
+    Party,
+    Task,
+    WithdrawRequest,
+)
+from workflows.contracts import CaseStart, LinkedCaseType
+from workflows.engine import clock, decisions, links
+from workflows.engine.words import Speaker
+
+JOINT = PROFILE.case_types["engine_joint"]
+CLOCK = PROFILE.case_types["engine_clock"]
+ANY = PROFILE.case_types["engine_any"]
+QUORUM = PROFILE.case_types["engine_quorum"]
+SPEAKER = Speaker(profile_name_zh="引擎测试规范", department_names={"gaj": "公安局"})
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)  # a Monday
+CAL = WorkingDayCalendar.default()
+
+
+def task(seq: int, step: str, dept: str, *, rules=JOINT, status: str = "open", **kw) -> Task:
+    s = rules.steps[step]
+    t = Task(
+        task_id=f"C/{seq}",
+        seq=seq,
+        step=step,
+        name_zh=s.name_zh,
+        name_en=s.name_en,
+        assignee=Party(department=dept, role=s.actor),
+        actions=list(s.actions),
+        opened_at=T0,
+        article=s.article,
+        limit_basis=s.limit_basis,
+        status=status,  # type: ignore[arg-type]
+        group=f"{step}#1",
+        **kw,
+    )
+    return t
+
+
+def decided(t: Task, action: str, minutes: int) -> Task:
+    t.status = "done"
+    t.decision = Decision(
+        action=action,
+        actor=Actor(t.assignee.department, t.assignee.role),
+        decided_at=T0 + timedelta(minutes=minutes),
+    )
+    return t
+
+
+def situation(tasks: list[Task], rules=JOINT, *, closed: bool = False) -> decisions.Situation:
+    parties = [t.assignee for t in tasks]
+    return decisions.Situation(rules=rules, tasks=tasks, parties=parties, closed=closed, speaker=SPEAKER)
+
+
+def refused(exc: pytest.ExceptionInfo[ApplicationError]) -> tuple[str, str]:
+    return exc.value.type or "", exc.value.details[0]["zh"]
+
+
+# -- joins ---------------------------------------------------------------------------------------------
+def test_join_all_waits_for_every_party_then_agrees_or_takes_the_disagreement_rule() -> None:
+    step = JOINT.steps["joint_verification"]
+    a, b = task(1, "joint_verification", "gaj"), task(2, "joint_verification", "scjgj")
+    assert decisions.join(step, [decided(a, "confirm", 1), b], JOINT, "bdb") is None
+    out = decisions.join(step, [a, decided(b, "confirm", 2)], JOINT, "bdb")
+    assert out is not None and out.action_id == "confirm" and out.decision.kind == "person"
+    decided(b, "correct", 2)
+    out = decisions.join(step, [a, b], JOINT, "bdb")
+    assert out is not None and out.action_id == step.on_disagreement and out.decision.kind == "rule"
+    assert out.decision.reason == "gaj:confirm; scjgj:correct"
+
+
+def test_join_any_takes_the_first_decision_in_time() -> None:
+    step_id = next(iter(ANY.steps))
+    step = ANY.steps[step_id]
+    a, b, c = (task(i, step_id, d, rules=ANY) for i, d in enumerate(("gaj", "scjgj", "mzj"), 1))
+    decided(b, next(iter(step.actions)), 5)
+    out = decisions.join(step, [a, b, c], ANY, "bdb")
+    assert out is not None and out.decision.actor.department == "scjgj"
+
+
+def test_join_quorum_needs_enough_alike_and_gives_up_when_it_can_no_longer_be_reached() -> None:
+    step_id = next(iter(QUORUM.steps))
+    step = QUORUM.steps[step_id]
+    assert step.quorum == 2
+    yes, no = list(step.actions)[:2]
+    a, b, c = (task(i, step_id, d, rules=QUORUM) for i, d in enumerate(("gaj", "scjgj", "mzj"), 1))
+    assert decisions.join(step, [decided(a, yes, 1), b, c], QUORUM, "bdb") is None
+    out = decisions.join(step, [a, decided(b, yes, 2), c], QUORUM, "bdb")
+    assert out is not None and out.action_id == yes and out.decision.actor.department == "scjgj"
+    # one yes, one no, one other: no action can reach 2 once all have spoken.
+    a2, b2, c2 = (task(i, step_id, d, rules=QUORUM) for i, d in enumerate(("gaj", "scjgj", "mzj"), 1))
+    decided(a2, yes, 1), decided(b2, no, 2)
+    assert decisions.join(step, [a2, b2, c2], QUORUM, "bdb") is None  # the third can still tip it
+    others = [x for x in step.actions if x not in (yes, no)]
+    if others:
+        decided(c2, others[0], 3)
+        out = decisions.join(step, [a2, b2, c2], QUORUM, "bdb")
+        assert out is not None and out.decision.kind == "rule"
+
+
+# -- a decision --------------------------------------------------------------------------------------------
+def test_check_decision_refuses_with_the_right_kind() -> None:
+    a = task(1, "joint_verification", "gaj")
+    case = situation([a])
+    gaj = Actor("gaj", "provider", "clerk")
+    t, action = decisions.check_decision(DecisionRequest(actor=gaj, action="confirm", task_id="C/1"), case)
+    assert t is a and action.result == "confirmed"
+    cases = [
+        (
+            DecisionRequest(actor=Actor("mzj", "provider"), action="confirm", task_id="C/1"),
+            case,
+            ERROR_FORBIDDEN,
+        ),
+        (DecisionRequest(actor=gaj, action="nonsense", task_id="C/1"), case, ERROR_INVALID),
+        (DecisionRequest(actor=gaj, action="correct", task_id="C/1"), case, ERROR_INVALID),  # no reason
+        (DecisionRequest(actor=gaj, action="confirm", task_id="C/9"), case, ERROR_INVALID),
+        (
+            DecisionRequest(actor=gaj, action="confirm", task_id="C/1"),
+            situation([a], closed=True),
+            ERROR_CONFLICT,
+        ),
+    ]
+    for req, sit, kind in cases:
+        with pytest.raises(ApplicationError) as exc:
+            decisions.check_decision(req, sit)
+        assert exc.value.type == kind, (req, exc.value)
+    decided(a, "confirm", 1)
+    with pytest.raises(ApplicationError) as exc:
+        decisions.check_decision(DecisionRequest(actor=gaj, action="confirm", task_id="C/1"), case)
+    assert refused(exc)[0] == ERROR_CONFLICT and "已办结" in refused(exc)[1]
+
+
+def test_a_decision_that_sets_a_limit_must_set_one_within_the_next_steps_cap() -> None:
+    issue = task(1, "order_issue", "lgo", rules=CLOCK)
+    case = situation([issue], CLOCK)
+    lg = Actor("lgo", "leading_group")
+    for days in (None, 0, 31):
+        with pytest.raises(ApplicationError) as exc:
+            decisions.check_decision(DecisionRequest(actor=lg, action="issue", limit_working_days=days), case)
+        assert exc.value.type == ERROR_INVALID and "1至30" in refused(exc)[1]
+    decisions.check_decision(DecisionRequest(actor=lg, action="issue", limit_working_days=30), case)
+
+
+def test_a_withdrawal_is_refused_once_the_result_is_set() -> None:
+    """Issue 17, defect 2: 'withdrawn, yet granted' can no longer happen."""
+    consumer = Actor("rsj", "consumer", "clerk")
+    ok = {
+        "submitted_by": consumer,
+        "status": "in_progress",
+        "closed": False,
+        "speaker": Speaker(results={"granted": ("同意授权", "granted")}),
+    }
+    decisions.check_withdrawal(WithdrawRequest(actor=consumer), result="", **ok)
+    with pytest.raises(ApplicationError) as exc:
+        decisions.check_withdrawal(WithdrawRequest(actor=consumer), result="granted", **ok)
+    assert exc.value.type == ERROR_CONFLICT and "同意授权" in refused(exc)[1]
+    with pytest.raises(ApplicationError) as exc:
+        decisions.check_withdrawal(WithdrawRequest(actor=Actor("gaj", "provider")), result="", **ok)
+    assert exc.value.type == ERROR_FORBIDDEN
+
+
+# -- the clock ---------------------------------------------------------------------------------------
+def test_first_entry_base_limit_set_and_counts_from() -> None:
+    entry, limit = clock.first_entry(
+        JOINT.steps["joint_verification"], T0, opened_by=None, opened_by_article="", counts_from=None
+    )
+    assert (entry.kind, limit, entry.starts_at, entry.basis) == ("base", 5, T0, "statute")
+    issued = Decision(
+        action="issue", actor=Actor("lgo", "leading_group"), decided_at=T0, limit_working_days=12
+    )
+    entry, limit = clock.first_entry(
+        CLOCK.steps["rectify"], T0, opened_by=issued, opened_by_article="26", counts_from=None
+    )
+    assert (entry.kind, limit, entry.article, entry.basis, entry.approved_by) == (
+        "limit_set",
+        12,
+        "26",
+        "decision",
+        issued.actor,
+    )
+    law = PROFILE.case_types["engine_law"].steps["law_update"]
+    changed = T0 - timedelta(days=20)
+    entry, limit = clock.first_entry(law, T0, opened_by=None, opened_by_article="", counts_from=changed)
+    assert (entry.kind, entry.starts_at, limit) == ("counts_from", changed, 10)
+
+
+def test_extension_rules_and_what_an_extension_does() -> None:
+    step = JOINT.steps["joint_verification"]
+    deadline = CAL.add_working_days(T0, 5)
+    t = task(1, "joint_verification", "gaj", deadline=deadline)
+    parties = [t.assignee]
+    gaj = Actor("gaj", "provider", "clerk")
+    good = ClockRequest(
+        actor=gaj, task_id="C/1", kind="extension", working_days=10, reason="数据量大", approver_name="张局长"
+    )
+    clock.check_change(good, t, step, parties, SPEAKER)
+    for bad, kind in (
+        (
+            ClockRequest(actor=gaj, task_id="C/1", kind="extension", working_days=10, reason="x"),
+            ERROR_INVALID,
+        ),  # no approver
+        (
+            ClockRequest(
+                actor=gaj, task_id="C/1", kind="extension", working_days=11, reason="x", approver_name="张"
+            ),
+            ERROR_INVALID,
+        ),
+        (
+            ClockRequest(
+                actor=Actor("mzj", "provider"),
+                task_id="C/1",
+                kind="extension",
+                working_days=1,
+                reason="x",
+                approver_name="张",
+            ),
+            ERROR_FORBIDDEN,
+        ),
+        (
+            ClockRequest(actor=gaj, task_id="C/1", kind="suspension", reason="x"),
+            ERROR_INVALID,
+        ),  # the step allows none
+    ):
+        with pytest.raises(ApplicationError) as exc:
+            clock.check_change(bad, t, step, parties, SPEAKER)
+        assert exc.value.type == kind, bad
+    plan = clock.plan_extension(t, step, good)
+    assert plan.start.date() == deadline.due_date and plan.working_days == 10 and plan.article == "19"
+    new = CAL.add_working_days(plan.start, plan.working_days)
+    change = clock.extension(good, plan, new, T0, SPEAKER, t)
+    clock.apply(t, change)
+    assert t.deadline is new and t.extensions_used == 1 and t.clock[-1].kind == "extension"
+    assert change.notice == "clock_extended" and "张局长" in change.zh
+    with pytest.raises(ApplicationError) as exc:  # once only (max_count = 1)
+        clock.check_change(good, t, step, parties, SPEAKER)
+    assert exc.value.type == ERROR_CONFLICT
+    t.status = "done"  # issue 17, defect 1: nothing changes the clock of a closed task
+    with pytest.raises(ApplicationError) as exc:
+        clock.check_change(good, t, step, parties, SPEAKER)
+    assert exc.value.type == ERROR_CONFLICT
+
+
+def test_suspension_keeps_the_days_left_and_resume_counts_them_from_the_resume() -> None:
+    step = CLOCK.steps["review"]
+    deadline = CAL.add_working_days(T0, 5)
+    t = task(1, "review", "gaj", rules=CLOCK, deadline=deadline)
+    platform = Actor("bdb", "platform", "op")
+    parties = [t.assignee, Party(department="bdb", role="platform")]
+    stop = ClockRequest(actor=platform, task_id="C/1", kind="suspension", reason="等待补充材料")
+    with pytest.raises(ApplicationError) as exc:  # only the platform stops this clock
+        clock.check_change(
+            ClockRequest(actor=Actor("gaj", "provider"), task_id="C/1", kind="suspension", reason="x"),
+            t,
+            step,
+            parties,
+            SPEAKER,
+        )
+    assert exc.value.type == ERROR_FORBIDDEN
+    clock.check_change(stop, t, step, parties, SPEAKER)
+    change = clock.suspension(stop, step, 3, T0 + timedelta(days=1), t)
+    clock.apply(t, change)
+    assert t.suspended_at is not None and t.deadline is deadline and change.notice == "clock_suspended"
+    go = ClockRequest(actor=platform, task_id="C/1", kind="resume")
+    clock.check_change(go, t, step, parties, SPEAKER)
+    resumed_at = T0 + timedelta(days=14)
+    plan = clock.plan_resume(t, step, resumed_at)
+    assert (plan.start, plan.working_days) == (resumed_at, 3)
+    new = CAL.add_working_days(resumed_at, 3)
+    change = clock.resume(go, step, plan, new, resumed_at, t)
+    clock.apply(t, change)
+    assert (
+        t.suspended_at is None and t.deadline is new and [e.kind for e in t.clock] == ["suspension", "resume"]
+    )
+    assert change.notice == "clock_resumed" and "剩余3个工作日" in change.zh
+
+
+# -- links and words -------------------------------------------------------------------------------
+def test_a_child_case_has_a_business_key_id_and_links_both_ways() -> None:
+    parent = CaseStart(
+        case_id="EJ-1",
+        profile_id="enginetest",
+        profile_version="1.0",
+        profile_digest="d",
+        profile_name_zh="引擎测试规范",
+        deadline_cutoff="24:00",
+        rules=JOINT,
+        submitted_at=T0,
+        submitted_by=Actor("bdb", "platform"),
+        platform_department="bdb",
+    )
+    header = CaseHeader(
+        case_id="EJ-1",
+        case_type="engine_joint",
+        workflow_id="EngineJoint:EJ-1",
+        workflow_type="EngineJoint",
+        profile_id="enginetest",
+        profile_version="1.0",
+        profile_digest="d",
+        profile_name_zh="",
+        submitted_at=T0,
+        submitted_by=Actor("bdb", "platform"),
+    )
+    linked = LinkedCaseType(
+        rules=PROFILE.case_types["engine_order"],
+        workflow_type="EngineOrder",
+        id_name="EngineOrder",
+        prefix="EO",
+    )
+    child = links.child_case(
+        parent,
+        header,
+        linked,
+        "engine_order",
+        key="T2",
+        reason_zh="超期",
+        reason_en="late",
+        parties=[],
+        now=T0,
+        wait=False,
+    )
+    assert (child.case_id, child.workflow_id) == ("EO-EJ-1-T2", "EngineOrder:EO-EJ-1-T2")
+    assert child.start.links[0].relation == "started_by" and child.start.links[0].case_id == "EJ-1"
+    assert child.link.relation == "started" and child.start.rules is linked.rules
+    assert links.first_rung(JOINT) is not None and links.first_rung(CLOCK) is None
+
+
+def test_who_and_labels_read_as_people_read_them() -> None:
+    assert SPEAKER.who_zh(Party(department="gaj", role="provider")) == "提供部门(公安局)"
+    labels = Speaker(results={"granted": ("同意授权", "granted")})
+    assert (labels.status_zh("granted"), labels.status_zh("withdrawn"), labels.status_en("closed")) == (
+        "同意授权",
+        "已撤回",
+        "closed",
+    )

@@ -22,6 +22,7 @@ The first-generation engine is frozen in ``workflows/legacy/engine_v1.py`` for t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -223,7 +224,7 @@ class CaseEngine:
             await self._close(transition)
         # Let in-flight update handlers return their result before the workflow completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._answer()
+        return self._live_answer(self.revision)
 
     def _first_match(self, transitions: list[Transition], where: str) -> Transition:
         for t in transitions:
@@ -786,11 +787,18 @@ class CaseEngine:
         return [t for t in self.tasks if t.status == "open"]
 
     def _answer(self, task_id: str = "") -> CaseAnswer:
+        """What an Update answers: the case as of its last completed write (never ahead of the
+        database), naming the task the request acted on."""
+        recorded = self._recorder.recorded
+        answer = recorded if recorded is not None else self._live_answer(self.revision)
+        return dataclasses.replace(answer, task_id=task_id)
+
+    def _live_answer(self, revision: int) -> CaseAnswer:
         return CaseAnswer(
             case_id=self.header.case_id,
             status=self.header.status,
             result=self.header.result,
-            revision=self.revision,
+            revision=revision,
             open_tasks=[
                 TaskBrief(
                     task_id=t.task_id,
@@ -806,7 +814,6 @@ class CaseEngine:
                 )
                 for t in self._open()
             ],
-            task_id=task_id,
         )
 
     # -- recording ------------------------------------------------------------------------------
@@ -835,7 +842,7 @@ class CaseEngine:
         self._recorder.notice(kind, recipient, params)
 
     async def _flush(self) -> None:
-        await self._recorder.flush(self.tasks)
+        await self._recorder.flush(self.tasks, self._live_answer)
 
 
 def _task_params(task: Task) -> dict[str, Any]:

@@ -10,6 +10,7 @@ serialized, so revisions reach the database in order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from workflows.case import (
     RECORD_REJECTED,
     Actor,
     AuditEvent,
+    CaseAnswer,
     CaseDelta,
     CaseHeader,
     CaseLink,
@@ -58,6 +60,9 @@ class Recorder:
         self._new_links: list[CaseLink] = list(header.links)
         self._full_next = False
         self._lock = asyncio.Lock()
+        #: The answer as of the last write that completed: what an Update returns, so a caller never
+        #: hears of a state the database does not hold yet (a later step may be mid-write).
+        self.recorded: CaseAnswer | None = None
 
     # -- what changed ------------------------------------------------------------------------------
     def touch(self, task: Task) -> None:
@@ -104,8 +109,9 @@ class Recorder:
         )
 
     # -- the write ---------------------------------------------------------------------------------
-    async def flush(self, tasks: list[Task]) -> None:
-        """Send what changed since the last write (``tasks``: all of the case's, for a full write).
+    async def flush(self, tasks: list[Task], answer: Callable[[int], CaseAnswer]) -> None:
+        """Send what changed since the last write (``tasks``: all of the case's, for a full write);
+        ``answer(revision)`` is the case's answer as this write records it, kept once it is written.
 
         A database outage is retried until it ends (the projection lags, nothing is lost). A write the
         database can never take (``RecordRejected``) is logged as an error, the case row marked, and
@@ -130,8 +136,10 @@ class Recorder:
             self._events, self._notices = [], []
             self._dirty, self._new_links = {}, []
             self._header_dirty = self._parties_dirty = self._full_next = False
+            written = answer(self.revision)
             try:
                 await workflow.execute_activity("record_delta", delta, **RECORD_OPTIONS)
+                self.recorded = written
             except ActivityError as err:
                 cause = err.cause
                 if not (isinstance(cause, ApplicationError) and cause.type == RECORD_REJECTED):
@@ -146,3 +154,4 @@ class Recorder:
                     RecordFailure(header.case_id, header.workflow_id, self.revision, cause.message),
                     **RECORD_OPTIONS,
                 )
+                self.recorded = written

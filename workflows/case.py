@@ -215,11 +215,15 @@ class DecisionRequest:
     step: str = ""
     reason: str = ""
     note: str = ""
+    #: Kept for the Updates already in histories; new requests send ``payload``.
     grant: GrantTerms | None = None
     #: The task decided (second-generation engine): names one task when a step has several open.
     task_id: str = ""
     #: For a decision that sets the next task's limit (an issuer's rectification period), in WD.
     limit_working_days: int | None = None
+    #: What the decision carries beyond its action (a grant's terms …), as JSON; the case type
+    #: checks it (``CaseEngine.decision_payload``) and refuses what it cannot take.
+    payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -379,6 +383,9 @@ class CaseHeader:
     subject_en: str = ""
     #: What is particular to the case type (an application's resource, purpose, grant …), as JSON.
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: The few fields lists and inboxes show for this case type (an application: its resource and
+    #: departments), as the case type names them; the generic path stores and shows them as they are.
+    summary: dict[str, str] = field(default_factory=dict)
     #: A date the case counts from (Luoyang 14: the date the law changed), if it gives one.
     counts_from: datetime | None = None
     breaches: list[Breach] = field(default_factory=list)

@@ -12,13 +12,15 @@ ids keep their form; the frozen generations stay registered for the histories th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from workflows.contracts import CaseInput, LinkedCaseType, SharingApplicationInput
+from workflows import sharing_application
+from workflows.case import Party
+from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 from workflows.engine.words import STATUS_EN, STATUS_ZH
 from workflows.legacy.engine_v1 import SharingApplicationV1
-from workflows.sharing_application import WORKFLOW_TYPE as SA_WORKFLOW_TYPE
-from workflows.sharing_application import SharingApplicationWorkflow
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,22 @@ class CaseKind:
     name_en: str
     #: Frozen generations still registered for their histories: workflow type → class.
     legacy: dict[str, type] = field(default_factory=dict)
+    # -- what only the case type knows, asked by the shared path (never by isinstance) -----------
+    #: The parties its input names (the case service checks every role is played before it starts).
+    parties: Callable[[Any], list[Party]] = lambda inp: []
+    #: Its input from the pinned start and the fields its create route checked.
+    build: Callable[[CaseStart, dict[str, Any]], Any] = lambda start, fields: CaseInput(
+        case=start, facts=dict(fields)
+    )
+    #: One line for the Temporal UI's list of cases.
+    start_summary: Callable[[Any], str] = lambda inp: ""
+
+    def parties_of(self, inp: Any) -> list[Party]:
+        """Every party of a case about to start: its type's own, then any the start names."""
+        return [*self.parties(inp), *inp.case.parties]
+
+    def status_words(self, status: str) -> tuple[str, str]:
+        return status_words(self.case_type, status)
 
     def workflow_id(self, case_id: str) -> str:
         return f"{self.id_name}:{case_id}"
@@ -97,12 +115,15 @@ SHARING_APPLICATION = register(
         case_type="sharing_application",
         prefix="SA",
         id_name="SharingApplication",
-        workflow=SharingApplicationWorkflow,
-        workflow_type=SA_WORKFLOW_TYPE,
+        workflow=sharing_application.SharingApplicationWorkflow,
+        workflow_type=sharing_application.WORKFLOW_TYPE,
         input_type=SharingApplicationInput,
         name_zh="数据使用申请",
         name_en="Data sharing application",
         legacy={"SharingApplication": SharingApplicationV1},
+        parties=sharing_application.parties_of,
+        build=sharing_application.build,
+        start_summary=sharing_application.start_summary,
     )
 )
 

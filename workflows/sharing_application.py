@@ -23,8 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import TypeAdapter
 
     from regulations.schema import Action, Transition
-    from workflows.case import ERROR_INVALID, CaseAnswer, CaseParty, DecisionRequest, GrantTerms
-    from workflows.contracts import SharingApplicationInput
+    from workflows.case import ERROR_INVALID, CaseAnswer, DecisionRequest, GrantTerms, Party
+    from workflows.contracts import CaseStart, SharingApplicationInput
     from workflows.engine import CaseEngine, Outcome, refuse
 
 #: Luzhou 25: comparison mode — "data does not land"; only comparison results are delivered.
@@ -42,6 +42,38 @@ RESULTS = {
 _GRANT_JSON = TypeAdapter(GrantTerms)
 
 
+def parties_of(inp: SharingApplicationInput) -> list[Party]:
+    """Who plays which role in an application: the applicant (consumer), the resource's provider,
+    and the platform that checks it (Hubei 18–22)."""
+    return [
+        Party(role="consumer", department=inp.consumer_department),
+        Party(role="provider", department=inp.resource.provider_department),
+        Party(role="platform", department=inp.case.platform_department),
+    ]
+
+
+def summary_of(inp: SharingApplicationInput) -> dict[str, str]:
+    """What lists and inboxes show of an application beside its subject."""
+    return {
+        "resource_id": inp.resource.id,
+        "consumer_department": inp.consumer_department,
+        "provider_department": inp.resource.provider_department,
+    }
+
+
+def build(start: CaseStart, fields: dict[str, Any]) -> SharingApplicationInput:
+    """An application's input from its pinned start and the fields the API checked."""
+    return SharingApplicationInput(case=start, **fields)
+
+
+def start_summary(inp: SharingApplicationInput) -> str:
+    """What an operator reads in the Temporal UI's list of cases."""
+    return (
+        f"{inp.consumer_department} → {inp.resource.provider_department}: "
+        f"{inp.resource.name_zh}({inp.case.profile_id})"
+    )
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class SharingApplicationWorkflow(CaseEngine):
     CASE_TYPE = "sharing_application"
@@ -54,11 +86,8 @@ class SharingApplicationWorkflow(CaseEngine):
         self._input = inp
         self._init_case(
             start,
-            parties=[
-                CaseParty(role="consumer", department=inp.consumer_department),
-                CaseParty(role="provider", department=resource.provider_department),
-                CaseParty(role="platform", department=start.platform_department),
-            ],
+            parties=parties_of(inp),
+            summary=summary_of(inp),
             attributes={
                 "resource": asdict(resource),
                 "purpose": inp.purpose,
@@ -88,7 +117,7 @@ class SharingApplicationWorkflow(CaseEngine):
         resource, so a grant never promises data the catalog does not have.
         """
         resource = self._input.resource
-        asked = req.grant or GrantTerms()
+        asked = self._grant_asked(req)
         fields = asked.fields or list(self._input.requested_fields) or list(resource.fields)
         unknown = [f for f in fields if resource.fields and f not in resource.fields]
         if unknown:
@@ -112,6 +141,17 @@ class SharingApplicationWorkflow(CaseEngine):
             valid_until=asked.valid_until,
             comparison_results_only=mode == COMPARISON_MODE,
         )
+
+    @staticmethod
+    def _grant_asked(req: DecisionRequest) -> GrantTerms:
+        if not req.payload:
+            return req.grant or GrantTerms()
+        try:
+            return _GRANT_JSON.validate_python(req.payload)
+        except ValueError as err:  # pydantic's ValidationError is a ValueError
+            raise refuse(
+                ERROR_INVALID, f"授权条件格式不正确:{err}", f"the grant terms are malformed: {err}"
+            ) from None
 
     def on_result(self, outcome: Outcome) -> None:
         if outcome.decision.grant is not None:

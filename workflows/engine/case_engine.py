@@ -85,6 +85,7 @@ class CaseEngine:
         facts: dict[str, Any] | None = None,
         subject_zh: str = "",
         subject_en: str = "",
+        summary: dict[str, str] | None = None,
     ) -> None:
         info = workflow.info()
         self._start = start
@@ -105,6 +106,7 @@ class CaseEngine:
             subject_zh=subject_zh,
             subject_en=subject_en,
             attributes=dict(attributes or {}),
+            summary=dict(summary or {}),
             counts_from=start.counts_from,
             links=list(start.links),
         )

@@ -467,6 +467,18 @@ class CaseDelta:
     notices: list[Notice] = field(default_factory=list)
     #: The whole case (the write before was refused): applied whatever revision the row holds.
     full: bool = False
+    #: Tasks of which only some fields changed (a decision, a reminder, a breach, a clock change):
+    #: those fields alone, merged into the task the projection holds. ``tasks`` carries a task whole
+    #: only when it opens (or on a full write), so its deadline record is sent once, not per step.
+    task_patches: list[TaskPatch] = field(default_factory=list)
+
+
+@dataclass
+class TaskPatch:
+    """The fields of one task that changed, by their ``Task`` names (values as ``Task`` holds them)."""
+
+    task_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -266,7 +266,7 @@ class CaseEngine:
         for task in tasks:
             if task.status == "open":  # joined on any / a quorum: the others need not act
                 task.status, task.closed_at = "cancelled", now
-                self._recorder.touch(task)
+                self._recorder.touch(task, "status", "closed_at")
                 self._recorder.event(
                     "task_cancelled",
                     None,
@@ -419,7 +419,7 @@ class CaseEngine:
 
     async def _remind(self, task: Task) -> None:
         task.reminded_at = workflow.now()
-        self._recorder.touch(task)
+        self._recorder.touch(task, "reminded_at")
         self._recorder.event(
             "reminder_sent",
             None,
@@ -444,7 +444,7 @@ class CaseEngine:
         task.breach = breach
         self.header.breaches.append(breach)
         self._recorder.header_changed()
-        self._recorder.touch(task)
+        self._recorder.touch(task, "overdue", "breach")
         self._recorder.event(
             "deadline_breached",
             None,
@@ -522,7 +522,7 @@ class CaseEngine:
                 change = clock.resume(req, step, plan, deadline, now, task)
             clock.apply(task, change)
             entry = change.entry
-            self._recorder.touch(task)
+            self._recorder.touch(task, *clock.CHANGED_FIELDS)
             self._recorder.event(
                 f"clock_{req.kind}",
                 req.actor,
@@ -571,7 +571,7 @@ class CaseEngine:
                 if change is None:
                     continue
                 clock.apply(task, change)
-                self._recorder.touch(task)
+                self._recorder.touch(task, *clock.CHANGED_FIELDS)
                 self._recorder.event(
                     "deadline_recomputed",
                     None,
@@ -689,7 +689,7 @@ class CaseEngine:
             limit_working_days=req.limit_working_days,
         )
         task.status, task.closed_at = "done", now
-        self._recorder.touch(task)
+        self._recorder.touch(task, "decision", "status", "closed_at")
         self._recorder.event(
             "decision",
             req.actor,
@@ -729,7 +729,7 @@ class CaseEngine:
         now = workflow.now()
         for task in self._open():
             task.status, task.closed_at = "cancelled", now
-            self._recorder.touch(task)
+            self._recorder.touch(task, "status", "closed_at")
             self._notify("withdrawn", task.assignee, task)
         self._withdrawn = True
         self.header.status, self.header.closed_at = "withdrawn", now

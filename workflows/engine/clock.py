@@ -288,6 +288,10 @@ def replan(task: Task, new: Deadline, now: datetime) -> ClockChange | None:
     )
 
 
+#: The task fields ``apply`` may change (what the recorder sends for a clock change).
+CHANGED_FIELDS = ("deadline", "suspended_at", "extensions_used", "clock")
+
+
 def apply(task: Task, change: ClockChange) -> None:
     """Make the change on the task: its clock gets the entry; deadline and suspension follow."""
     if change.deadline is not None:

@@ -30,6 +30,7 @@ from workflows.case import (
     Party,
     RecordFailure,
     Task,
+    TaskPatch,
 )
 
 #: The regular ``record_delta`` activity: each attempt bounded (a stuck write is retried; the write
@@ -55,6 +56,8 @@ class Recorder:
         self._events: list[AuditEvent] = []
         self._notices: list[Notice] = []
         self._dirty: dict[str, Task] = {}
+        #: task id → (the task, the names of its fields that changed since the last write)
+        self._patched: dict[str, tuple[Task, set[str]]] = {}
         self._header_dirty = True
         self._parties_dirty = True
         self._new_links: list[CaseLink] = list(header.links)
@@ -65,8 +68,13 @@ class Recorder:
         self.recorded: CaseAnswer | None = None
 
     # -- what changed ------------------------------------------------------------------------------
-    def touch(self, task: Task) -> None:
-        self._dirty[task.task_id] = task
+    def touch(self, task: Task, *fields: str) -> None:
+        """``task`` changed: only ``fields`` of it, or (none named) all of it (a task just opened)."""
+        if not fields:
+            self._dirty[task.task_id] = task
+            return
+        _task, names = self._patched.setdefault(task.task_id, (task, set()))
+        names.update(fields)
 
     def header_changed(self) -> None:
         self._header_dirty = True
@@ -128,13 +136,20 @@ class Recorder:
                 header=header if (self._header_dirty or full) else None,
                 parties=list(self._parties) if (self._parties_dirty or full) else None,
                 tasks=list(tasks) if full else list(self._dirty.values()),
+                task_patches=[]
+                if full
+                else [
+                    TaskPatch(task_id, {name: getattr(task, name) for name in sorted(names)})
+                    for task_id, (task, names) in self._patched.items()
+                    if task_id not in self._dirty
+                ],
                 links=list(header.links) if full else list(self._new_links),
                 events=self._events,
                 notices=self._notices,
                 full=full,
             )
             self._events, self._notices = [], []
-            self._dirty, self._new_links = {}, []
+            self._dirty, self._patched, self._new_links = {}, {}, []
             self._header_dirty = self._parties_dirty = self._full_next = False
             written = answer(self.revision)
             try:

@@ -24,6 +24,10 @@ What can go wrong in a write, and what happens:
   error; if even that is refused, the activity fails with ``RecordRejected`` (not retried) and the
   workflow marks the case through ``mark_record_failed``. The API refuses such text at the door, so
   this is the last line, not the first.
+
+The mark stays: a later write never clears ``record_error``, it only adds its own mark (each says the
+revision it happened at), so ``record_error <> ''`` finds every case whose projection is not exactly
+what its history holds (:func:`_marked`).
 """
 
 from __future__ import annotations
@@ -73,6 +77,39 @@ def storable(text: str) -> str:
     if "\x00" not in text and text.isascii():
         return text
     return "".join(_REPLACEMENT if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text)
+
+
+#: The longest ``record_error`` kept (a row holds at most one mark of each kind: a few hundred chars).
+_MARK_MAX = 2000
+
+
+def _marked(existing: str, mark: str) -> str:
+    """The case row's ``record_error`` once ``mark`` (maybe "") is added to what it holds.
+
+    Never cleared by a later write. What a mark reports cannot be undone by one: the audit trail is
+    append-only, so an event stored with U+FFFD keeps it, and the events and notices of a refused
+    write are not sent again (the next write carries the whole case, but only that step's events);
+    and the case's own text — held by its history, which replays the same — gives the same
+    replacement at every later write that carries it. A full write that stores exactly would still
+    leave the trail as it is, so the row says so for as long as it exists; an operator who has dealt
+    with it (``govshare replay`` shows the history as it was) clears it by hand.
+
+    Marks are ``revision N: what (error)``, one a line; the first of each kind is kept (the revision
+    it first happened at: the text that caused it stays in every later write, and each occurrence is
+    logged, ``projection_write_unstorable`` / ``projection_record_failed``), a new kind is added.
+    """
+    if not mark:
+        return existing
+    marks = existing.splitlines()
+    if any(_mark_kind(m) == _mark_kind(mark) for m in marks):
+        return existing
+    merged = "\n".join([*marks, mark])
+    return merged if len(merged) <= _MARK_MAX else merged[: _MARK_MAX - 1] + "…"
+
+
+def _mark_kind(mark: str) -> str:
+    """``unstorable characters replaced by U+FFFD`` of ``revision 3: unstorable … (error)``."""
+    return mark.partition(": ")[2].partition(" (")[0]
 
 
 def _storable_tree(value):
@@ -189,7 +226,7 @@ class RecordActivities:
             row.provider_department = roles.get("provider", "")
         row.revision = delta.revision
         row.updated_at = now
-        row.record_error = record_error
+        row.record_error = _marked(row.record_error or "", record_error)
         session.add(row)
         session.flush()
         return row
@@ -213,11 +250,20 @@ class RecordActivities:
 
     @staticmethod
     def _write_tasks(session: Session, delta: CaseDelta) -> None:
-        if not delta.tasks:
+        if not delta.tasks and not delta.task_patches:
             return
-        ids = [t.task_id for t in delta.tasks]
+        ids = [t.task_id for t in delta.tasks] + [p.task_id for p in delta.task_patches]
         existing = {t.id: t for t in session.exec(select(models.Task).where(models.Task.id.in_(ids)))}
-        for task in delta.tasks:
+        tasks = list(delta.tasks)
+        for patch in delta.task_patches:
+            # Only the fields that changed travelled: merge them into the task the row holds (its
+            # deadline record, sent once when the task opened, stays as it is).
+            row = existing.get(patch.task_id)
+            if row is None or not row.detail:
+                raise ValueError(f"task {patch.task_id}: a change arrived before the task itself")
+            # The values arrive as plain JSON (the converter decoded dict[str, Any] as such).
+            tasks.append(_TASK_JSON.validate_python({**row.detail, **patch.fields}))
+        for task in tasks:
             row = existing.get(task.task_id) or models.Task(
                 id=task.task_id,
                 case_id=delta.case_id,
@@ -284,7 +330,7 @@ class RecordActivities:
         with self._write_lock, Session(self._engine) as session:
             row = session.get(models.Case, failure.case_id)
             if row is not None:
-                row.record_error = note
+                row.record_error = _marked(row.record_error or "", note)
                 session.add(row)
                 session.commit()
         log.error(
@@ -341,7 +387,7 @@ class RecordActivities:
             "revision": state.revision,
             "updated_at": now,
             "detail": _STATE_JSON.dump_python(state, mode="json"),
-            "record_error": record_error,
+            "record_error": _marked(row.record_error if row is not None else "", record_error),
         }
         if row is None:
             row = models.Case(id=state.case_id, **values)

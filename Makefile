@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/calendar_bench.py
 	$(BIN)/python bench/case_over_http.py
 	$(BIN)/python bench/api_burst.py
+	$(BIN)/python bench/side_by_side.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -116,7 +116,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="govshare-burst-") as tmp:
         settings = Settings(
             var_dir=Path(tmp),
-            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'govshare.core.db'}",
+            database_url=args.database_url or f"sqlite:///{Path(tmp) / 'govshare.db'}",
             temporal_address=f"127.0.0.1:{free_port()}",
             temporal_ui_port=free_port(),
             api_host="127.0.0.1",

@@ -122,6 +122,7 @@ def report(result: dict, n: int, concurrency: int, settings: Settings) -> None:
     print()
     print(f"cases: {n} (hubei: apply → accept → grant → inform), concurrency {concurrency}")
     print(f"temporal sqlite pragmas: {settings.temporal_sqlite_pragmas or '(server defaults)'}")
+    print(f"temporal dynamic config: {settings.temporal_dynamic_config or '(server defaults)'}")
     print(f"app database: {'sqlite' if settings.is_sqlite else 'postgresql'}")
     print(
         "seconds per case: "
@@ -149,13 +150,17 @@ def main() -> int:
     )
     parser.add_argument("--database-url", help="app DB (default: SQLite in the temp dir)")
     parser.add_argument("--pragmas", help="override TEMPORAL_SQLITE_PRAGMAS ('' for the server defaults)")
+    parser.add_argument(
+        "--dynamic-config",
+        help="override TEMPORAL_DYNAMIC_CONFIG (comma-separated key=value; '' for the server defaults)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="govshare-bench-") as tmp:
         updates = {
             "var_dir": Path(tmp),
-            "database_url": args.database_url or f"sqlite:///{Path(tmp) / 'govshare.core.db'}",
+            "database_url": args.database_url or f"sqlite:///{Path(tmp) / 'govshare.db'}",
             "temporal_address": f"127.0.0.1:{free_port()}",
             "temporal_ui_port": free_port(),
             "api_host": "127.0.0.1",
@@ -165,6 +170,8 @@ def main() -> int:
         }
         if args.pragmas is not None:
             updates["temporal_sqlite_pragmas"] = args.pragmas
+        if args.dynamic_config is not None:
+            updates["temporal_dynamic_config"] = args.dynamic_config
         settings = Settings(**updates)
         launcher = Launcher(settings)
         try:
@@ -188,6 +195,10 @@ def main() -> int:
                     "wall": result["wall"],
                     "history_events": result["events"],
                     "history_bytes": result["bytes"],
+                    "cases": args.cases,
+                    "concurrency": args.concurrency,
+                    "pragmas": settings.temporal_sqlite_pragmas,
+                    "dynamic_config": settings.temporal_dynamic_config,
                 }
             )
         )

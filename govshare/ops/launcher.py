@@ -463,6 +463,8 @@ class Launcher:
         ]
         for pragma in filter(None, (p.strip() for p in self.settings.temporal_sqlite_pragmas.split(","))):
             command += ["--sqlite-pragma", pragma]
+        for value in filter(None, (v.strip() for v in self.settings.temporal_dynamic_config.split(","))):
+            command += ["--dynamic-config-value", value]
         if self.settings.temporal_namespace != "default":
             command += ["--namespace", self.settings.temporal_namespace]
         print(f"启动 Temporal 开发服务器 / starting the Temporal dev server ({db_file}) …", flush=True)

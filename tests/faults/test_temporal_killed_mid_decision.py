@@ -175,7 +175,7 @@ async def test_projection_never_runs_ahead_of_history_when_temporal_dies(tmp_pat
 
     server = TemporalServer(tmp_path / "temporal.db", tmp_path / "temporal.log")
     server.start()
-    app_db = str(tmp_path / "govshare.core.db")
+    app_db = str(tmp_path / "govshare.db")
     engine = make_engine(f"sqlite:///{app_db}")
     init_schema(engine)
     seed_demo(engine)

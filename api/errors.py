@@ -21,7 +21,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS, PendingOut
+from api.requests import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS
+from api.responses import PendingOut
 from govshare.cases.service import CaseError, workflow_id_for
 
 log = structlog.get_logger("govshare.api")
@@ -292,7 +293,7 @@ async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-#: Validation error types of our own (api.schemas) → their zh/en description; such a refusal carries
+#: Validation error types of our own (api.requests) → their zh/en description; such a refusal carries
 #: the type as its ``code`` (when it is the only kind of error in the request).
 _OWN_KINDS = {
     INVALID_CHARACTERS: (

@@ -29,8 +29,8 @@ from temporalio.client import Client
 
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
+from api.requests import INVALID_CHARACTERS, unstorable_message
 from api.routes import applications, cases, notifications, resources, system, tasks
-from api.schemas import INVALID_CHARACTERS, unstorable_message
 from govshare.core.db import init_schema, make_api_engine
 from govshare.core.logs import configure_logging
 from govshare.core.seed import seed_if_enabled
@@ -124,7 +124,7 @@ def _path_param(scope: Scope) -> tuple[list[str], str]:
 
 def unstorable_input(scope: Scope, headers: dict[str, str]) -> list[dict[str, object]]:
     """NUL and lone surrogates in the path, the query and the headers we read (issue 13, defect 3):
-    each a ``{loc, msg}`` error, like a body field's (``api.schemas.Storable``)."""
+    each a ``{loc, msg}`` error, like a body field's (``api.requests.Storable``)."""
     errors: list[dict[str, object]] = []
     if unstorable_message(scope.get("path", "")) is not None:
         loc, value = _path_param(scope)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from api.schemas import task_actions
+from api.views import task_actions
 from workflows.case import ActionInfo, Actor, CaseState, Party, Task
 
 
@@ -66,7 +66,7 @@ def test_records_without_action_info_fall_back_to_the_profile_file() -> None:
 def test_working_days_taken_is_counted_like_a_deadline() -> None:
     from zoneinfo import ZoneInfo
 
-    from api.schemas import task_out
+    from api.views import task_out
 
     shanghai = ZoneInfo("Asia/Shanghai")
     task = _task(opened_at=datetime(2026, 9, 30, 16, tzinfo=shanghai))
@@ -78,7 +78,7 @@ def test_working_days_taken_is_counted_like_a_deadline() -> None:
 def test_every_instant_reads_in_shanghai_time() -> None:
     import json
 
-    from api.schemas import task_out
+    from api.views import task_out
 
     task = _task(opened_at=datetime(2026, 9, 30, 17, 30, tzinfo=UTC))  # 10-01 01:30 in Shanghai
     body = json.loads(task_out(_state(task, "1.1"), task, {}, datetime.now(UTC)).model_dump_json())
@@ -86,7 +86,7 @@ def test_every_instant_reads_in_shanghai_time() -> None:
 
 
 def test_tasks_carry_a_ready_citation() -> None:
-    from api.schemas import task_out
+    from api.views import task_out
 
     task = _task()
     out = task_out(_state(task, "1.1"), task, {}, datetime.now(UTC))

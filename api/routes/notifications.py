@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import ApiError, prefers_english, problem_responses
-from api.schemas import NotificationList, NotificationOut
+from api.responses import NotificationList, NotificationOut
 from govshare.core.models import Notification
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])

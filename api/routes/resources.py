@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentCaller, EngineDep
 from api.errors import problem_responses
-from api.schemas import DepartmentRef, ResourceList, ResourceOut
+from api.responses import DepartmentRef, ResourceList, ResourceOut
 from govshare.core.models import Department, Resource
 
 router = APIRouter(prefix="/resources", tags=["resources"])

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from api.deps import CurrentCaller
 from api.errors import problem_response, problem_responses, retry_after_s
-from api.schemas import HealthOut, MeOut, in_shanghai
+from api.responses import HealthOut, MeOut, in_shanghai
 from govshare.core.heartbeat import worker_status
 from govshare.core.temporal_client import connect_client
 

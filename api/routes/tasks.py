@@ -11,14 +11,8 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import problem_responses
-from api.schemas import (
-    InboxTask,
-    TaskList,
-    as_aware,
-    deadline_fields,
-    task_actions,
-)
-from api.views import task_of
+from api.responses import InboxTask, TaskList, as_aware
+from api.views import deadline_fields, task_actions, task_of
 from govshare.core.models import Case, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])

@@ -1,0 +1,265 @@
+"""Request bodies of the HTTP API, and the checks every request string and instant goes through.
+
+Each body is a :class:`RequestModel`: its strings are :data:`Storable` (no NUL, no lone surrogate —
+refused with ``invalid_characters``), its instants :data:`RequestTime` (2000-01-01 … 2100-12-31,
+Asia/Shanghai). ``api.main`` reuses :func:`unstorable_message` for the path, query and headers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from calendars import SHANGHAI as SHANGHAI_TZ
+
+#: What no database column can hold: NUL (PostgreSQL refuses it in text; SQLite cuts C strings at it)
+#: and lone surrogates (valid in JSON as "\ud800", not encodable in UTF-8). Refused at the door
+#: (issue 13, defect 3): in a JSON body by :data:`Storable` on every request string, in the path, the
+#: query and the headers we read by ``api.main.RequestContextMiddleware`` — both through this.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+INVALID_CHARACTERS = "invalid_characters"
+
+
+def unstorable_message(value: str) -> str | None:
+    """Why ``value`` cannot be stored (its first offending character, zh and en), or None."""
+    found = UNSTORABLE.search(value)
+    if found is None:
+        return None
+    char, at = found.group(), found.start() + 1
+    if char == "\x00":
+        return (
+            f"第 {at} 个字符为空字符 U+0000(NUL),无法保存 / "
+            f"character {at} is U+0000 (NUL), which cannot be stored"
+        )
+    code = f"U+{ord(char):04X}"
+    return (
+        f"第 {at} 个字符为孤立的代理项 {code},不是合法的 UTF-8 文本 / "
+        f"character {at} is a lone surrogate {code}, not valid UTF-8 text"
+    )
+
+
+def _refuse_unstorable(value: Any) -> Any:
+    if isinstance(value, str) and (message := unstorable_message(value)) is not None:
+        raise PydanticCustomError(INVALID_CHARACTERS, message)
+    return value
+
+
+#: Placed last in a string type, so it runs before the type's own checks (a lone surrogate would
+#: otherwise be pydantic's vaguer ``string_unicode`` error, and a NUL would pass).
+Storable = BeforeValidator(_refuse_unstorable)
+
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), Storable]
+Identifier = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    Storable,
+]
+
+#: A task id: ``<case id>/<n>`` (the case id may itself hold a linked case's key).
+TaskId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=160, pattern=r"^[A-Za-z0-9_.:-]+/[0-9]+$"
+    ),
+    Storable,
+]
+
+#: The instants a request may name (issue 13, defect 4): from 2000-01-01 00:00 up to, not including,
+#: 2101-01-01 00:00, Asia/Shanghai. Nothing this system records lies outside (the regulations date
+#: from the 2010s; a grant of data use is for years, not centuries), and every instant inside converts
+#: to and from any time zone without overflow.
+EARLIEST_INSTANT = datetime(2000, 1, 1, tzinfo=SHANGHAI_TZ)
+END_OF_INSTANTS = datetime(2101, 1, 1, tzinfo=SHANGHAI_TZ)
+DATE_OUT_OF_RANGE = "date_out_of_range"
+DATE_IN_PAST = "date_in_past"
+
+
+def _in_range(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI_TZ)
+    if not EARLIEST_INSTANT <= aware < END_OF_INSTANTS:
+        raise PydanticCustomError(
+            DATE_OUT_OF_RANGE,
+            "须在 2000-01-01 至 2100-12-31 之间(北京时间) / "
+            "must lie between 2000-01-01 and 2100-12-31 (Asia/Shanghai)",
+        )
+    return value
+
+
+#: A date-time a request may send: in :data:`EARLIEST_INSTANT` … :data:`END_OF_INSTANTS`; without an
+#: offset it is read in Asia/Shanghai (the platform's clock).
+RequestTime = Annotated[datetime, AfterValidator(_in_range)]
+
+
+def _in_future(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=SHANGHAI_TZ)
+    if aware <= datetime.now(UTC):
+        raise PydanticCustomError(
+            DATE_IN_PAST, "不能早于当前时间 / must be in the future (a grant cannot end before it begins)"
+        )
+    return value
+
+
+class RequestModel(BaseModel):
+    """Every request body model: its string fields are :data:`Storable` types, and a field *name*
+    with unstorable text is refused the same way (pydantic would report it without saying why)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and (message := unstorable_message(key)) is not None:
+                    raise PydanticCustomError(INVALID_CHARACTERS, "字段名 / field name: " + message)
+        return data
+
+
+class ApplicationCreate(RequestModel):
+    """A consumer department's application to use a catalog resource (数据使用申请, Hubei 13, 18)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "scjgj-legal-entity-basic",
+                    "purpose": "社会保险登记时核验用人单位信息",
+                    "reason": "依据《社会保险法》第五十七条办理用人单位社会保险登记",
+                    "fields": ["unified_social_credit_code", "entity_name", "legal_representative"],
+                    "sharing_mode": "online_query",
+                }
+            ]
+        },
+    )
+
+    resource_id: Identifier = Field(description="Catalog resource id / 目录资源编号")
+    purpose: NonBlank = Field(description="Purpose of use (用途), required by Hubei 13")
+    reason: NonBlank = Field(description="Reason for the application (理由), required by Hubei 13")
+    fields: list[Identifier] = Field(
+        default_factory=list, max_length=200, description="Subset of the resource's fields / 申请字段"
+    )
+    sharing_mode: Identifier | None = Field(
+        default=None,
+        description="One of the resource's sharing modes / 共享方式 (e.g. data_comparison 数据比对)",
+    )
+    profile: Identifier | None = Field(
+        default=None,
+        description="Regulation profile (hubei, luzhou, jiangsu, luoyang); default from settings",
+    )
+
+
+class GrantIn(RequestModel):
+    """The terms a grant records (Hubei 13, 24: use only within the granted scope and mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: ShortText = Field(default="", description="Scope of use / 使用范围 (default: the stated purpose)")
+    fields: list[Identifier] = Field(default_factory=list, description="Granted fields (default: as applied)")
+    sharing_mode: ShortText = Field(default="", description="Granted sharing mode (default: as applied)")
+    conditions: ShortText = Field(default="", description="Conditions of use / 使用条件")
+    valid_until: Annotated[RequestTime | None, AfterValidator(_in_future)] = Field(
+        default=None,
+        description="End of the grant: in the future, at most 2100-12-31 (no offset: Asia/Shanghai) / "
+        "授权有效期至(须晚于当前时间,不晚于 2100-12-31)",
+    )
+
+
+class DecisionCreate(RequestModel):
+    """A decision on the case's open task (办理决定)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"step": "platform_check", "action": "accept"},
+                {
+                    "step": "provider_authorization",
+                    "action": "grant",
+                    "grant": {
+                        "conditions": "仅限社会保险登记业务使用,不得转交其他部门",
+                        "sharing_mode": "online_query",
+                    },
+                },
+                {"step": "provider_authorization", "action": "refuse", "reason": "申请字段超出履职需要"},
+            ]
+        },
+    )
+
+    step: Identifier | None = Field(
+        default=None, description="The step the decider saw open (a stale page gets 409) / 环节"
+    )
+    task_id: TaskId | None = Field(
+        default=None,
+        description="The task decided (from `open_tasks`); needed when a step has several open tasks "
+        "/ 待办编号",
+    )
+    action: Identifier = Field(description="accept / reject / grant / refuse / inform … (from the profile)")
+    reason: ShortText = Field(default="", description="Reason (理由): required for a refusal or rejection")
+    note: ShortText = Field(default="", description="Internal note / 备注")
+    grant: GrantIn | None = Field(default=None, description="Terms of a grant (grant actions only)")
+    limit_working_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=250,
+        description="For a decision that sets the next task's period (an order's rectification period), "
+        "in working days / 设定的办理期限(工作日)",
+    )
+
+    @model_validator(mode="after")
+    def _names_its_task(self) -> DecisionCreate:
+        if self.step is None and self.task_id is None:
+            raise ValueError("name the task: 'task_id' or 'step' / 请指明待办(task_id)或环节(step)")
+        return self
+
+
+class ClockCreate(RequestModel):
+    """A dated change to one task's clock (期限调整): an approved extension, a suspension, a resume."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "extension",
+                    "working_days": 10,
+                    "reason": "核查数据量大",
+                    "approver_name": "王局长",
+                },
+                {"kind": "suspension", "reason": "等待申请部门补充材料"},
+                {"kind": "resume", "reason": "材料已补齐"},
+            ]
+        },
+    )
+
+    kind: Literal["extension", "suspension", "resume"] = Field(description="延期 / 中止计时 / 恢复计时")
+    working_days: int | None = Field(default=None, ge=1, le=250, description="Extra working days (extension)")
+    reason: ShortText = Field(
+        default="", description="Why / 理由 (required for an extension or a suspension)"
+    )
+    approver_name: ShortText = Field(
+        default="", description="Who approved it, e.g. the principal head (Luoyang 19) / 批准人"
+    )
+
+
+class WithdrawalCreate(RequestModel):
+    """The applicant withdraws its application (撤回申请)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "业务调整,不再需要该数据"}]}
+    )
+
+    reason: NonBlank = Field(description="Why the application is withdrawn / 撤回理由")

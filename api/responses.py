@@ -1,0 +1,455 @@
+"""Response models of the HTTP API: what a case, a task, a list, a notification, a resource, the
+health check and a pending write look like on the wire.
+
+Every instant is a :data:`ShanghaiTime` (ISO 8601, +08:00). How a case becomes a :class:`CaseOut` is
+``api.views``; the models here only hold and describe the fields.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+
+from calendars import SHANGHAI as SHANGHAI_TZ
+from govshare.core.models import Notification, Resource
+
+SHARE_TYPE_ZH = {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}
+SHARING_MODE_ZH = {
+    "system_docking": "系统对接",
+    "front_end_processor": "前置机交换",
+    "online_query": "在线查询",
+    "batch_download": "批量下载",
+    "data_comparison": "数据比对",
+}
+
+
+def in_shanghai(value: datetime) -> str:
+    """An instant as ISO 8601 in Asia/Shanghai. Never raises (issue 13, defect 4: one stored
+    ``0001-01-01T00:00:00+08:00`` made every read of its case a 500): an instant the conversion
+    cannot express — within hours of year 1 or 9999 — is written as stored, with its own offset."""
+    if value.tzinfo is None:  # the projection stores UTC; SQLite hands it back naive
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(SHANGHAI_TZ).isoformat()
+    except (OverflowError, ValueError):
+        return value.isoformat()
+
+
+#: Every instant in a response reads in Asia/Shanghai (+08:00), the time the regulations count in.
+ShanghaiTime = Annotated[
+    datetime,
+    PlainSerializer(in_shanghai, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def as_aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; the projection writes them in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+class DepartmentRef(BaseModel):
+    code: str
+    name_zh: str = ""
+    name_en: str = ""
+
+
+class PartyOut(DepartmentRef):
+    role: str
+
+
+class ActorOut(BaseModel):
+    department: str
+    role: str
+    user: str = ""
+
+
+class ActionOut(BaseModel):
+    id: str = Field(description="What to send as `action`")
+    name_zh: str = ""
+    name_en: str = ""
+    reason_required: bool = False
+    grant: bool = False
+
+
+class GrantOut(BaseModel):
+    scope: str = ""
+    fields: list[str] = []
+    sharing_mode: str = ""
+    conditions: str = ""
+    valid_until: ShanghaiTime | None = None
+    comparison_results_only: bool = Field(
+        default=False, description="Luzhou 25: 数据比对 — data does not land, only comparison results"
+    )
+
+
+class DecisionOut(BaseModel):
+    action: str
+    name_zh: str = ""
+    name_en: str = ""
+    actor: ActorOut
+    decided_at: ShanghaiTime
+    reason: str = ""
+    note: str = ""
+    grant: GrantOut | None = None
+    kind: str = "person"
+    article: str = ""
+
+
+class BreachOut(BaseModel):
+    step: str
+    due_at: ShanghaiTime
+    detected_at: ShanghaiTime
+    article: str
+    responsible: ActorOut
+    next_rung: str = ""
+    next_rung_article: str = ""
+
+
+class ClockEntryOut(BaseModel):
+    """One line of a task's clock: what set or changed the deadline, under which article, by whom."""
+
+    kind: str = Field(description="base | limit_set | counts_from | extension | suspension | resume | replan")
+    at: ShanghaiTime
+    article: str
+    citation_zh: str = ""
+    basis: str = Field(default="statute", description="statute | local_policy | decision")
+    working_days: int | None = None
+    starts_at: ShanghaiTime | None = None
+    due_at: ShanghaiTime | None = None
+    approved_by: ActorOut | None = None
+    approver_name: str = ""
+    reason: str = ""
+
+
+class LinkOut(BaseModel):
+    """A link to another case, as this case's timeline shows it."""
+
+    case_id: str
+    case_type: str
+    relation: str = Field(description="started | started_by | linked | linked_from")
+    at: ShanghaiTime
+    reason_zh: str = ""
+    reason_en: str = ""
+    wait: bool = False
+    status: str = ""
+    result: str = ""
+
+
+class CasePartyOut(DepartmentRef):
+    role: str
+    person: str = ""
+
+
+class TaskOut(BaseModel):
+    """One step of the timeline (a task), with its deadline and why it falls where it does."""
+
+    task_id: str
+    seq: int
+    step: str
+    name_zh: str
+    name_en: str
+    assignee: PartyOut
+    status: str = Field(description="open | done | cancelled")
+    actions: list[ActionOut] = []
+    opened_at: ShanghaiTime
+    due_at: ShanghaiTime | None = Field(
+        default=None, description="End of the period (Asia/Shanghai); none if untimed"
+    )
+    due_date: str | None = Field(
+        default=None, description="Last working day, YYYY-MM-DD (the period ends at its 24:00)"
+    )
+    working_days: int | None = None
+    article: str = ""
+    citation_zh: str = Field(default="", description="The article as cited to people, e.g. 《…办法》第20条")
+    limit_basis: str = Field(default="", description="statute | local_policy (not statute) | none (untimed)")
+    provisional: bool = Field(default=False, description="Computed without that year's holiday notice")
+    explanation_zh: list[str] = []
+    explanation_en: list[str] = []
+    overdue: bool = False
+    remind_at: ShanghaiTime | None = Field(
+        default=None, description="When the reminder goes out (start of the last working day)"
+    )
+    reminded_at: ShanghaiTime | None = None
+    breach: BreachOut | None = None
+    decision: DecisionOut | None = None
+    closed_at: ShanghaiTime | None = None
+    working_days_taken: int | None = Field(
+        default=None,
+        description="Working days from opening to close, counted like deadlines (statistics: 'handled in "
+        "7 working days', Hubei 26); none while open",
+    )
+    step_article: str = Field(
+        default="", description="The step's own article (``article`` is the deadline's)"
+    )
+    group: str = Field(default="", description="The step run: tasks sent to several parties share it")
+    suspended: bool = Field(default=False, description="The clock is stopped (no due date while stopped)")
+    clock: list[ClockEntryOut] = Field(
+        default_factory=list, description="How the deadline came to be: base limit, then each adjustment"
+    )
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    at: ShanghaiTime
+    kind: str = Field(
+        description="case_submitted | task_opened | reminder_sent | deadline_breached | decision | "
+        "automatic_decision | deadline_recomputed | withdrawn | case_closed"
+    )
+    actor_department: str = ""
+    actor_role: str = Field(default="", description="the acting role, or 'system' for the case's own steps")
+    actor_user: str = ""
+    summary_zh: str = ""
+    summary_en: str = ""
+    data: dict[str, Any] = {}
+
+
+class AuditEventList(BaseModel):
+    case_id: str
+    items: list[AuditEventOut]
+
+
+class ResourceSnapshotOut(BaseModel):
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    provider_department: str
+    share_type: str
+    share_type_zh: str = ""
+    controlled_parameters: bool = False
+    sharing_modes: list[str] = []
+    fields: list[str] = []
+    legal_basis: str = ""
+
+
+class ProfileRef(BaseModel):
+    id: str
+    version: str
+    name_zh: str = ""
+    digest: str = ""
+
+
+class CaseOut(BaseModel):
+    """A case (案件) as a department, the platform or an auditor sees it."""
+
+    id: str
+    workflow_id: str
+    case_type: str
+    status: str = Field(description="in_progress | granted | refused | rejected | withdrawn")
+    status_zh: str = ""
+    result: str = ""
+    result_reason: str = ""
+    result_article: str = ""
+    profile: ProfileRef
+    resource: ResourceSnapshotOut | None = None
+    parties: dict[str, DepartmentRef] = Field(description="role → department (consumer, provider, platform)")
+    purpose: str = ""
+    reason: str = ""
+    requested_fields: list[str] = []
+    requested_mode: str = ""
+    submitted_at: ShanghaiTime
+    submitted_by: ActorOut
+    grant: GrantOut | None = None
+    closed_at: ShanghaiTime | None = None
+    overdue: bool = False
+    open_task: TaskOut | None = Field(default=None, description="The task waiting now, with its due date")
+    open_tasks: list[TaskOut] = Field(
+        default_factory=list,
+        description="Every task waiting now (a step sent to several parties opens several)",
+    )
+    timeline: list[TaskOut] = Field(default_factory=list, description="Every step so far, oldest first")
+    breaches: list[BreachOut] = []
+    revision: int = 0
+    subject_zh: str = ""
+    subject_en: str = ""
+    party_list: list[CasePartyOut] = Field(
+        default_factory=list, description="Every party: a role may have several"
+    )
+    links: list[LinkOut] = Field(
+        default_factory=list, description="Cases this one started, or was started by"
+    )
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, description="What is particular to the case type"
+    )
+    engine: int = Field(
+        default=2, description="1: a case of the first-generation engine (kept for its history)"
+    )
+    record_error: str = Field(default="", description="Set when a step could not be recorded as it was")
+
+
+class CaseSummary(BaseModel):
+    id: str
+    case_type: str
+    status: str
+    status_zh: str = ""
+    result: str = ""
+    profile_id: str
+    resource_id: str = ""
+    subject_zh: str = ""
+    consumer_department: str
+    provider_department: str
+    submitted_at: ShanghaiTime
+    closed_at: ShanghaiTime | None = None
+    overdue: bool = False
+    next_due_at: ShanghaiTime | None = None
+    open_step: str | None = None
+    open_step_zh: str | None = None
+    open_assignee: PartyOut | None = None
+
+
+class Page(BaseModel):
+    total: int = Field(description="Matching items in all pages")
+    limit: int
+    offset: int
+
+
+class CaseList(Page):
+    items: list[CaseSummary]
+
+
+class InboxTask(BaseModel):
+    """An open task in the caller's inbox (待办)."""
+
+    case_id: str
+    case_type: str = ""
+    task_id: str
+    step: str
+    name_zh: str
+    name_en: str
+    resource_id: str = ""
+    subject_zh: str = ""
+    consumer_department: str = ""
+    provider_department: str = ""
+    profile_id: str = ""
+    opened_at: ShanghaiTime
+    due_at: ShanghaiTime | None = None
+    due_date: str | None = None
+    working_days: int | None = None
+    article: str = ""
+    citation_zh: str = ""
+    limit_basis: str = ""
+    provisional: bool = False
+    overdue: bool = False
+    explanation_zh: list[str] = []
+    explanation_en: list[str] = []
+    actions: list[ActionOut] = []
+
+
+class TaskList(Page):
+    items: list[InboxTask]
+
+
+class NotificationOut(BaseModel):
+    id: int
+    case_id: str
+    kind: str
+    recipient_department: str
+    recipient_role: str
+    text: str = Field(description="In the request's language (zh-CN unless Accept-Language: en)")
+    text_zh: str
+    text_en: str
+    created_at: ShanghaiTime
+    read_at: ShanghaiTime | None = None
+
+    @classmethod
+    def from_row(cls, row: Notification, *, english: bool) -> NotificationOut:
+        return cls(
+            id=row.id or 0,
+            case_id=row.case_id,
+            kind=row.kind,
+            recipient_department=row.recipient_department,
+            recipient_role=row.recipient_role,
+            text=row.text_en if english else row.text_zh,
+            text_zh=row.text_zh,
+            text_en=row.text_en,
+            created_at=as_aware(row.created_at),  # type: ignore[arg-type]
+            read_at=as_aware(row.read_at),
+        )
+
+
+class NotificationList(Page):
+    items: list[NotificationOut]
+
+
+class ResourceOut(BaseModel):
+    """A catalog entry (政务信息资源目录条目), minimal."""
+
+    id: str
+    version: int
+    name_zh: str
+    name_en: str
+    provider: DepartmentRef
+    share_type: str = Field(description="unconditional | conditional | not_shared (Hubei 7)")
+    share_type_zh: str
+    controlled_parameters: bool = Field(description="需要管控参数 (Hubei 11, 12)")
+    fields: list[str]
+    sharing_modes: list[str]
+    sharing_modes_zh: list[str]
+    legal_basis: str = Field(description="Required for not_shared (Hubei 8(1))")
+
+    @classmethod
+    def from_row(cls, row: Resource, provider: DepartmentRef) -> ResourceOut:
+        return cls(
+            id=row.id,
+            version=row.version,
+            name_zh=row.name_zh,
+            name_en=row.name_en,
+            provider=provider,
+            share_type=row.share_type,
+            share_type_zh=SHARE_TYPE_ZH.get(row.share_type, row.share_type),
+            controlled_parameters=row.controlled_parameters,
+            fields=list(row.fields),
+            sharing_modes=list(row.sharing_modes),
+            sharing_modes_zh=[SHARING_MODE_ZH.get(m, m) for m in row.sharing_modes],
+            legal_basis=row.legal_basis,
+        )
+
+
+class ResourceList(BaseModel):
+    items: list[ResourceOut]
+    total: int
+
+
+class MeOut(BaseModel):
+    department: str
+    department_name_zh: str
+    department_name_en: str
+    role: str
+    label: str
+
+
+class HealthOut(BaseModel):
+    status: str = "ok"
+    database: str = Field(
+        default="ok", description="ok | locked (SQLite write lock held elsewhere) | unavailable"
+    )
+    temporal: str = Field(default="ok", description="ok | unavailable")
+    worker: str = Field(
+        default="ok", description="ok | missing (no worker heartbeat on the task queue) | unknown"
+    )
+
+
+class PendingOut(BaseModel):
+    """202 Accepted: the request was handed to the case, but its outcome did not come back in time
+    (结果待定). Nothing is lost and nothing will be done twice: retry the same request with the
+    ``Idempotency-Key`` given here to get the outcome, or read the case at ``location``."""
+
+    status: str = Field(default="pending", examples=["pending"])
+    code: str = Field(default="outcome_pending", examples=["outcome_pending"])
+    operation: str = Field(description="application | decision | withdrawal")
+    case_id: str
+    workflow_id: str
+    location: str = Field(description="Where to read the case: GET this path / 查询地址")
+    idempotency_key: str | None = Field(
+        default=None, description="Send it as Idempotency-Key with the same request to get its outcome"
+    )
+    retry_after_s: int = Field(description="Also the Retry-After header")
+    detail: str = Field(description="detail_zh, or detail_en with Accept-Language: en")
+    detail_zh: str
+    detail_en: str
+    request_id: str = ""

@@ -12,17 +12,14 @@ it is with Temporal and will be taken, and the retry answers its outcome without
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Query, Request, Response
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
+from api import idempotency
 from api.deps import (
     ActingCaller,
     Caller,
@@ -36,20 +33,12 @@ from api.deps import (
     run_db,
 )
 from api.errors import ApiError, OutcomePending, pending_responses, problem_responses
+from api.requests import ApplicationCreate, DecisionCreate, WithdrawalCreate
+from api.responses import AuditEventList, CaseList, CaseOut, DepartmentRef
 from api.routes import cases
-from api.schemas import (
-    ApplicationCreate,
-    AuditEventList,
-    CaseList,
-    CaseOut,
-    DecisionCreate,
-    DepartmentRef,
-    WithdrawalCreate,
-    as_aware,
-)
 from govshare.cases import service as case_service
-from govshare.cases.service import CasePending
-from govshare.core.models import Case, IdempotencyKey, Resource
+from govshare.cases.service import CasePending, RequestMismatch
+from govshare.core.models import Case, Resource
 from regulations import ProfileError, load_profile
 from workflows.case import Actor, ResourceSnapshot
 
@@ -155,14 +144,20 @@ async def create_application(
     resource, fields, department_refs = await run_db(engine, _check_application, caller, body, profile_id)
     names = {code: ref.name_zh for code, ref in department_refs.items()}
     client = await get_temporal_client(request)
-    now = datetime.now(UTC)
-    case_id = case_service.new_case_id("sharing_application", now)
-    replayed = False
-    if idempotency_key is not None:
-        fingerprint = _request_fingerprint(body, profile_id)
-        case_id, now, replayed = await run_db(
-            engine, _claim_idempotency_key, caller.department, idempotency_key, fingerprint, case_id, now
-        )
+    # Every create has a key (the client's, or one made now and given back if the answer is 202/503)
+    # and its case id is derived from it: a retry with the key reaches the same case even when the
+    # database was locked and the key could not be claimed (api/idempotency.py).
+    digest = _request_fingerprint(body, profile_id)
+    binding = await idempotency.bind(
+        engine,
+        caller,
+        idempotency_key,
+        digest,
+        case_type="sharing_application",
+        scope=settings.task_queue,
+        now=datetime.now(UTC),
+    )
+    case_id, now = binding.case_id, binding.created_at
     bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
     inp = case_service.build_sharing_application(
         case_id=case_id,
@@ -189,27 +184,36 @@ async def create_application(
         submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
         department_names=names,
     )
+    report = case_service.StartReport()
     try:
         answer = await case_service.start_sharing_application(
-            client, settings.task_queue, inp, settle_timeout_s=settings.api_settle_timeout_s
+            client,
+            settings.task_queue,
+            inp,
+            settle_timeout_s=settings.api_settle_timeout_s,
+            request_tag=idempotency.request_tag(caller.department, digest),
+            report=report,
         )
+    except RequestMismatch:
+        await idempotency.release(engine, caller, binding, digest)
+        raise idempotency.key_reused() from None
     except CasePending as pending:
-        # Started but not settled (202), or the start not confirmed (503). Without a key of its own
-        # the client gets one naming this case id (claimed now, if the database takes it), so that
-        # its retry cannot open a second case.
-        key = idempotency_key
-        if key is None:
-            key = await _claim_key_for_pending(engine, caller, body, profile_id, case_id, now)
+        # Started but not settled (202), or the start not confirmed (503): the answer gives the key
+        # (the client's, or the one made for it), under which a retry reaches this case id.
         raise OutcomePending(
             case_id=case_id,
             operation="application",
-            idempotency_key=key,
+            idempotency_key=binding.key,
             waited_s=settings.api_settle_timeout_s,
             started=pending.started,
         ) from None
     log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=answer.status)
     response.headers["Location"] = f"/applications/{case_id}"
-    if replayed:
+    # A retry: its key was claimed before, or its case was already started — by an earlier attempt
+    # that could not claim the key (the database locked; a key made for the client), not by a
+    # concurrent retry that found this request's claim (this one is then the first: 201).
+    started_before = report.existing_since is None or report.existing_since < binding.created_at
+    if binding.replayed or (report.existing and (not binding.claimed or started_before)):
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     # The first tasks are recorded before the case answers: show the case as the projection has it.
@@ -295,72 +299,8 @@ def get_application_events(
 
 
 def _request_fingerprint(body: ApplicationCreate, profile_id: str) -> str:
-    canonical = json.dumps(
-        {**body.model_dump(mode="json"), "profile": profile_id}, sort_keys=True, ensure_ascii=False
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-async def _claim_key_for_pending(
-    engine: Engine, caller: Caller, body: ApplicationCreate, profile_id: str, case_id: str, now: datetime
-) -> str | None:
-    key = cases.new_idempotency_key()
-    try:
-        await run_db(
-            engine,
-            _claim_idempotency_key,
-            caller.department,
-            key,
-            _request_fingerprint(body, profile_id),
-            case_id,
-            now,
-        )
-    except Exception as err:  # the database may be what is slow: the answer then says how to check
-        log.warning("pending_key_not_claimed", case_id=case_id, error=str(err))
-        return None
-    return key
-
-
-def _claim_idempotency_key(
-    session: Session, department: str, key: str, fingerprint: str, case_id: str, now: datetime
-) -> tuple[str, datetime, bool]:
-    """Claim ``key`` for a new case, or find the case it already names: (case id, record time, replayed).
-
-    The unique (department, key) row is written before the workflow starts, so two concurrent
-    retries agree on one case id, and the workflow id's reject-duplicate policy starts it once. The
-    replay reuses the first attempt's record time, so the deadlines are the same too (Hubei 22).
-    """
-    for _attempt in range(2):
-        existing = session.exec(
-            select(IdempotencyKey).where(
-                IdempotencyKey.department_code == department, IdempotencyKey.key == key
-            )
-        ).first()
-        if existing is not None:
-            if existing.request_sha256 != fingerprint:
-                raise ApiError(
-                    422,
-                    "该幂等键(Idempotency-Key)已用于另一份不同的申请",
-                    "this Idempotency-Key was already used for a different request",
-                    code="idempotency_key_reused",
-                    errors=[{"loc": ["header", "Idempotency-Key"], "msg": "reused with a different body"}],
-                )
-            return existing.case_id, as_aware(existing.created_at) or now, True
-        session.add(
-            IdempotencyKey(
-                department_code=department,
-                key=key,
-                request_sha256=fingerprint,
-                case_id=case_id,
-                created_at=now,
-            )
-        )
-        try:
-            session.commit()
-            return case_id, now, False
-        except IntegrityError:  # a concurrent retry claimed it first: read its row
-            session.rollback()
-    raise RuntimeError("idempotency key neither claimed nor found")
+    # The digest keys were claimed with before every write was bound: kept, so those keys still replay.
+    return idempotency.fingerprint({**body.model_dump(mode="json"), "profile": profile_id})
 
 
 @router.post(
@@ -384,8 +324,9 @@ async def decide(
         str | None,
         cases.idempotency_header(
             "Optional. The same decision sent again with the same key is taken once and answered with its "
-            "first outcome (also after a 202 pending answer, which gives the key to use). 同一幂等键重复"
-            "提交同一决定只办理一次,并返回首次的结果。"
+            "first outcome (also after a 202 pending answer, which gives the key to use); the same key "
+            "with another request is refused (422 `idempotency_key_reused`). 同一幂等键重复提交同一决定只办理"
+            "一次,并返回首次的结果;同一幂等键用于不同内容的请求将被拒绝。"
         ),
     ] = None,
 ) -> CaseOut:
@@ -412,7 +353,8 @@ async def withdraw(
         str | None,
         cases.idempotency_header(
             "Optional. The same withdrawal sent again with the same key is taken once and answered with its "
-            "first outcome. 同一幂等键重复提交只办理一次。"
+            "first outcome; the same key with another request is refused (422). "
+            "同一幂等键重复提交只办理一次。"
         ),
     ] = None,
 ) -> CaseOut:

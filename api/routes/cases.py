@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from api import idempotency
 from api.deps import (
     ActingCaller,
     Caller,
@@ -41,27 +41,30 @@ from api.deps import (
     visible_condition,
 )
 from api.errors import OutcomePending, pending_responses, problem_responses
-from api.schemas import (
-    STATUS_ZH,
+from api.requests import ClockCreate, DecisionCreate, WithdrawalCreate
+from api.responses import (
     AuditEventList,
     AuditEventOut,
     CaseList,
     CaseOut,
     CaseSummary,
-    ClockCreate,
-    DecisionCreate,
     DepartmentRef,
-    WithdrawalCreate,
     as_aware,
-    case_out,
-    party_out,
 )
-from api.views import load_view
+from api.views import case_out, load_view, party_out
 from calendars import SHANGHAI
 from govshare.cases import service as case_service
 from govshare.cases.service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
 from govshare.core.models import AuditEvent, Case, CaseParty, Department, Task
-from workflows.case import Actor, CaseAnswer, ClockRequest, DecisionRequest, GrantTerms, WithdrawRequest
+from workflows.case import (
+    STATUS_ZH,
+    Actor,
+    CaseAnswer,
+    ClockRequest,
+    DecisionRequest,
+    GrantTerms,
+    WithdrawRequest,
+)
 
 log = structlog.get_logger("govshare.api")
 
@@ -84,19 +87,18 @@ def idempotency_header(description: str) -> Any:
 
 DECISION_KEY = idempotency_header(
     "Optional. The same decision sent again with the same key is taken once and answered with its "
-    "first outcome (also after a 202 pending answer, which gives the key to use). 同一幂等键重复"
-    "提交同一决定只办理一次,并返回首次的结果。"
+    "first outcome (also after a 202 pending answer, which gives the key to use); the same key with "
+    "another request is refused (422 `idempotency_key_reused`). 同一幂等键重复提交同一决定只办理一次,"
+    "并返回首次的结果;同一幂等键用于不同内容的请求将被拒绝。"
 )
 WITHDRAWAL_KEY = idempotency_header(
     "Optional. The same withdrawal sent again with the same key is taken once and answered with its "
-    "first outcome. 同一幂等键重复提交只办理一次。"
+    "first outcome; the same key with another request is refused (422). 同一幂等键重复提交只办理一次。"
 )
-CLOCK_KEY = idempotency_header("Optional. The same change sent again with the same key is taken once.")
-
-
-def new_idempotency_key() -> str:
-    """A key for a client that sent none, given back with a pending answer to retry with."""
-    return f"gs-{uuid.uuid4().hex}"
+CLOCK_KEY = idempotency_header(
+    "Optional. The same change sent again with the same key is taken once; the same key with another "
+    "request is refused (422). 同一幂等键重复提交只办理一次。"
+)
 
 
 def department_names(session: Session) -> dict[str, DepartmentRef]:
@@ -241,7 +243,9 @@ def grant_terms(grant: Any) -> GrantTerms | None:
 def _update_id(operation: str, caller: Caller, key: str, body: Any) -> str:
     """The Update's id: the caller's key, scoped to the department and role that send it and to the
     request's content — a repeat of the same request is one Update (Temporal answers its first
-    outcome), while another department's key or another body under the same key never is."""
+    outcome), while another department's key never is. Another body under the same key is refused
+    before it is sent (api/idempotency.py); the digest here keeps the ids of Updates sent before that
+    check was made (a key handed out then is still answered by the Update it names)."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
     return f"{operation}:{caller.department}:{caller.role}:{key}:{digest}"
@@ -272,7 +276,8 @@ async def act_on_case(
 
     Visibility first (a department not party to the case gets 404, never a hint it exists), then
     the projection's status (a closed case → 409 without a round trip — unless the client retries
-    with a key: the Update it names may be what closed the case, and Temporal answers its outcome);
+    with a key: the Update it names may be what closed the case, and Temporal answers its outcome),
+    then the key: bound to this request, or 422 if it already stands for another (api/idempotency.py);
     the workflow's validator decides the rest (403 / 409 / 422). The projection is read in short
     sessions, none held while the Update is sent; the answer is the case as it then stands.
     """
@@ -281,7 +286,8 @@ async def act_on_case(
     bind_log_context(request, workflow_id=case.workflow_id)  # here too: the thread bound on a copy
     if case.status != "in_progress" and idempotency_key is None:
         raise closed_conflict(case)
-    key = idempotency_key or new_idempotency_key()
+    digest = idempotency.write_fingerprint(operation, case_id, caller.role, body)
+    key = (await idempotency.bind(engine, caller, idempotency_key, digest, case_id=case_id)).key
     client = await get_temporal_client(request)
     try:
         answer = await send(client, _update_id(operation, caller, key, body), case.engine)

@@ -16,8 +16,9 @@ retry of a pending decision gets that decision's answer and never applies it twi
 from __future__ import annotations
 
 import asyncio
-import secrets
-from datetime import datetime
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import structlog
 from temporalio.client import (
@@ -30,7 +31,6 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from calendars import SHANGHAI
 from regulations import load_profile, profile_digest
 from regulations.schema import CaseType, Profile
 from workflows import registry
@@ -86,6 +86,25 @@ class EngineUnavailable(CaseError):
     status, code = 503, "engine_unavailable"
 
 
+class RequestMismatch(CaseError):
+    """A create whose case id names a case started by another request (an Idempotency-Key reused
+    for a different body): the case is not this request's, so it is neither answered nor started."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
+@dataclass
+class StartReport:
+    """What :func:`start_case` found, for a caller that needs more than the answer."""
+
+    #: Temporal confirmed the start (or that the workflow id was already started).
+    started: bool = False
+    #: The workflow id was already started — a retry of the same request: answered with that case.
+    existing: bool = False
+    #: When the existing workflow was started (known when the start checked its request tag).
+    existing_since: datetime | None = None
+
+
 class CasePending(Exception):
     """The case did not answer within the wait; what was asked is with Temporal and will be taken
     when a worker runs the case (or, for an Update a worker has not yet seen, be lost with a server
@@ -138,14 +157,32 @@ def workflow_id_for(case_id: str) -> str:
     return kind_of(case_id).workflow_id(case_id)
 
 
-def new_case_id(case_type: str, now: datetime) -> str:
-    # Date for people (a clerk reads it on the phone), randomness so ids never collide across replicas.
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    suffix = "".join(secrets.choice(alphabet) for _ in range(6))
+#: The letters of a case id's suffix: no 0/O, 1/I to misread on the phone (32 of them: 5 bits each).
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def _prefix(case_type: str) -> str:
     kind = registry.by_case_type(case_type)
     if kind is None:
         raise CaseInvalid(f"未知的案件类型 {case_type}", f"unknown case type {case_type}")
-    return f"{kind.prefix}-{now.astimezone(SHANGHAI):%Y%m%d}-{suffix}"
+    return kind.prefix
+
+
+def case_id_for_key(case_type: str, owner: str, key: str, day: date, *, scope: str = "") -> str:
+    """The case id a create under Idempotency-Key ``key`` from ``owner`` (the department) names.
+
+    ``SA-20261123-7K3Q9X``: the date for people (a clerk reads it on the phone), then a digest of
+    (scope, case type, department, key). The same key and day give the same id, hence the same
+    workflow id, so a retry reaches the case the first attempt started (Temporal's reject-duplicate
+    policy) — whichever replica answers it and whether or not the database took the key. Another
+    department's key never names this case (a collision of suffixes is refused by the request check
+    in :func:`start_case`, not answered). ``scope`` is the deployment's (its task queue): two
+    deployments sharing one Temporal namespace, each with its own database, never derive the same id.
+    """
+    digest = hashlib.sha256(f"{scope}\n{case_type}\n{owner}\n{key}".encode()).digest()
+    number = int.from_bytes(digest[:8], "big")
+    suffix = "".join(_ID_ALPHABET[(number >> (5 * i)) & 31] for i in range(6))
+    return f"{_prefix(case_type)}-{day:%Y%m%d}-{suffix}"
 
 
 def linked_types(profile: Profile, rules: CaseType) -> dict[str, LinkedCaseType]:
@@ -179,6 +216,16 @@ def check_parties(inp: CaseInput | SharingApplicationInput) -> None:
         raise CaseInvalid(
             f"以下角色没有办理方:{'、'.join(missing)}", f"no party plays the role(s): {', '.join(missing)}"
         )
+    # A quorum larger than the parties who can answer could never be reached: refused the same way.
+    for step_id in sorted(inp.case.rules.reachable_steps()):
+        step = inp.case.rules.steps[step_id]
+        able = {(p.department, p.person) for p in parties_of(inp) if p.role == step.actor and p.department}
+        if step.assign == "each" and step.join == "quorum" and (step.quorum or 0) > len(able):
+            raise CaseInvalid(
+                f"环节“{step.name_zh}”须{step.quorum}方一致,但只有{len(able)}方办理({step.actor})",
+                f"step {step_id} needs a quorum of {step.quorum}, but only {len(able)} "
+                f"party(ies) play {step.actor}",
+            )
 
 
 def build_sharing_application(
@@ -245,7 +292,13 @@ def _translate(err: Exception) -> CaseError:
 
 
 async def start_sharing_application(
-    client: Client, task_queue: str, inp: SharingApplicationInput, *, settle_timeout_s: float | None = None
+    client: Client,
+    task_queue: str,
+    inp: SharingApplicationInput,
+    *,
+    settle_timeout_s: float | None = None,
+    request_tag: str | None = None,
+    report: StartReport | None = None,
 ) -> CaseAnswer:
     """Start an application and return once its first task is open (with its due date)."""
     summary = (
@@ -259,7 +312,13 @@ async def start_sharing_application(
         inp,
         summary=summary,
         settle_timeout_s=settle_timeout_s,
+        request_tag=request_tag,
+        report=report,
     )
+
+
+#: The memo entry holding the request a case was started for (:func:`start_case`'s ``request_tag``).
+REQUEST_MEMO = "govshare_request"
 
 
 async def start_case(
@@ -270,21 +329,27 @@ async def start_case(
     *,
     summary: str = "",
     settle_timeout_s: float | None = None,
+    request_tag: str | None = None,
+    report: StartReport | None = None,
 ) -> CaseAnswer:
     """Start a case of any registered type and return once its first tasks are open (or it closed by
     rule); CasePending if that takes longer than ``settle_timeout_s`` (the workflow id is the case's:
-    a retry with the same case id never starts a second one)."""
+    a retry with the same case id never starts a second one).
+
+    ``request_tag`` names the request (the API: a digest of the department and the body) and is kept
+    in the workflow's memo; a start that finds its workflow id already started by a request with
+    another tag raises :class:`RequestMismatch` instead of answering with that case. ``report``, if
+    given, is filled with whether the start was confirmed and whether the case already existed.
+    """
     check_parties(inp)
-    progress = {"started": False}
+    progress = report if report is not None else StartReport()
     try:
         async with asyncio.timeout(settle_timeout_s):
-            return await _start_and_settle(client, task_queue, kind, inp, summary, progress)
+            return await _start_and_settle(client, task_queue, kind, inp, summary, progress, request_tag)
     except (WorkflowUpdateFailedError, RPCError) as err:
         raise _translate(err) from err
     except _NO_ANSWER as err:
-        raise _pending(
-            inp.case.case_id, "create", settle_timeout_s, err, started=progress["started"]
-        ) from err
+        raise _pending(inp.case.case_id, "create", settle_timeout_s, err, started=progress.started) from err
 
 
 async def _start_and_settle(
@@ -293,7 +358,8 @@ async def _start_and_settle(
     kind: registry.CaseKind,
     inp: CaseInput | SharingApplicationInput,
     summary: str,
-    progress: dict[str, bool],
+    progress: StartReport,
+    request_tag: str | None,
 ) -> CaseAnswer:
     workflow_id = kind.workflow_id(inp.case.case_id)
     try:
@@ -305,12 +371,24 @@ async def _start_and_settle(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             # What an operator reads in the Temporal UI's list of cases.
             static_summary=summary or None,
+            memo={REQUEST_MEMO: request_tag} if request_tag else None,
         )
     except WorkflowAlreadyStartedError:
         # A retried create (same Idempotency-Key, hence the same case id): answer with the case
-        # that the first attempt started, never start a second one.
+        # that the first attempt started, never start a second one — if it was started for this
+        # very request. (A case started before request tags existed has none: taken as the same.)
         handle = client.get_workflow_handle(workflow_id)
-    progress["started"] = True
+        if request_tag:
+            description = await handle.describe()
+            progress.existing_since = description.start_time
+            first = await description.memo_value(REQUEST_MEMO, None)
+            if first is not None and first != request_tag:
+                raise RequestMismatch(
+                    f"案件 {inp.case.case_id} 是为另一份内容不同的请求创建的",
+                    f"case {inp.case.case_id} was started for a different request",
+                ) from None
+        progress.existing = True
+    progress.started = True
     try:
         return await handle.execute_update("settled", result_type=CaseAnswer)
     except RPCError as err:

@@ -186,7 +186,9 @@ class Notification(SQLModel, table=True):
 
 
 class IdempotencyKey(SQLModel, table=True):
-    """A client's ``Idempotency-Key`` on a create: a retried request returns the case it created."""
+    """A client's ``Idempotency-Key`` on a write, claimed for the request it stands for (its digest):
+    the same request again is a retry (a create: the case it names), another is refused
+    (``api/idempotency.py``)."""
 
     __table_args__ = (UniqueConstraint("department_code", "key", name="uq_idempotency_department_key"),)
 

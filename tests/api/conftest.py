@@ -139,7 +139,7 @@ def postgres() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session", params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'govshare.core.db'}"
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'govshare.db'}"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.create_database("govshare_api_test")
 

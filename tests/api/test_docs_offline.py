@@ -74,7 +74,7 @@ class AssetLinks(HTMLParser):
 @pytest.fixture(scope="module")
 async def docs_http(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path_factory.mktemp('docs') / 'govshare.core.db'}",
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('docs') / 'govshare.db'}",
         temporal_address=f"127.0.0.1:{free_port()}",  # nothing listens: the API starts without it
         seed_demo=False,
     )
@@ -156,7 +156,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'govshare.core.db'}",
+        "DATABASE_URL": f"sqlite:///{workdir / 'govshare.db'}",
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "SEED_DEMO": "false",
         "LOG_LEVEL": "WARNING",

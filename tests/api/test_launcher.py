@@ -104,7 +104,7 @@ def launcher_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         VAR_DIR=str(tmp_path / "var"),
-        DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'govshare.core.db'}",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'var' / 'govshare.db'}",
         TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
         TEMPORAL_UI_PORT=str(free_port()),
         API_PORT=str(free_port()),

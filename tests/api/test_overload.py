@@ -45,7 +45,7 @@ APPLICATION = {
 @pytest.fixture(scope="module")
 def system_settings(dev_server, tmp_path_factory) -> Settings:
     tmp = tmp_path_factory.mktemp("overload")
-    url = f"sqlite:///{tmp / 'govshare.core.db'}"
+    url = f"sqlite:///{tmp / 'govshare.db'}"
     engine = make_engine(url)
     init_schema(engine)
     seed_demo(engine)
@@ -156,15 +156,24 @@ async def test_overload_is_shed_with_503_and_retry_after(tight_api):
 
 
 async def test_locked_database_is_503_with_retry_after_then_the_retry_works(tight_api, system_settings):
+    """A decision under a key of the client's own must claim the key before it is sent (nothing else
+    binds it to its request): with the write lock held elsewhere that is a 503 within the short busy
+    timeout, nothing sent. (A create goes on without its claim and answers 202 with its key: its case
+    id is the key's — test_pending_writes.)"""
     _child, base = tight_api
     key = {"Idempotency-Key": f"overload-{uuid.uuid4().hex[:8]}"}
+    accept = {"step": "platform_check", "action": "accept"}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        created = await http.post("/applications", json=APPLICATION, headers=auth(CONSUMER))
+        assert created.status_code == 201, created.text
+        url = f"/applications/{created.json()['id']}/decisions"
     path = system_settings.database_url.split("///", 1)[1]
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
             started = time.perf_counter()
-            response = await http.post("/applications", json=APPLICATION, headers=auth(CONSUMER, **key))
+            response = await http.post(url, json=accept, headers=auth(PLATFORM, **key))
             took = time.perf_counter() - started
         assert response.status_code == 503, response.text
         assert response.json()["code"] == "database_busy" and response.headers["retry-after"] == "3"
@@ -172,12 +181,12 @@ async def test_locked_database_is_503_with_retry_after_then_the_retry_works(tigh
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    # Nothing was claimed or started: the retry with the same key creates the case, once.
+    # Nothing was claimed or sent: the retry with the same key is taken, once.
     async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-        first = await http.post("/applications", json=APPLICATION, headers=auth(CONSUMER, **key))
-        again = await http.post("/applications", json=APPLICATION, headers=auth(CONSUMER, **key))
-    assert first.status_code == 201, first.text
-    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+        first = await http.post(url, json=accept, headers=auth(PLATFORM, **key))
+        again = await http.post(url, json=accept, headers=auth(PLATFORM, **key))
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200 and again.json()["revision"] == first.json()["revision"]
 
 
 async def test_pool_exhausted_is_503_not_a_500(api):

@@ -187,10 +187,10 @@ async def test_decision_without_worker_is_pending_and_its_retry_is_taken_once(la
     replay = await lab.http.post(url, json=accept, headers=auth(PLATFORM, **{"Idempotency-Key": key}))
     assert replay.status_code == 200, replay.text
     assert replay.json()["open_task"]["task_id"] == decided.json()["open_task"]["task_id"]
-    # Another decision under the same key is another request: refused on its own merits.
+    # Another decision under the same key is another request: refused, never taken (defect 3).
     reject = {"step": "platform_check", "action": "reject", "reason": "材料不全"}
     other = await lab.http.post(url, json=reject, headers=auth(PLATFORM, **{"Idempotency-Key": key}))
-    assert other.status_code == 409, other.text
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused", other.text
 
     async def projected():
         case = (await lab.http.get(f"/applications/{case_id}", headers=auth(PLATFORM))).json()
@@ -427,3 +427,59 @@ async def test_create_while_temporal_is_frozen_is_503_with_a_key_and_one_case(ap
         with contextlib.suppress(ProcessLookupError):
             os.kill(server.process.pid, signal.SIGCONT)
         server.stop(signal.SIGKILL)
+
+
+async def test_create_while_the_database_is_locked_is_pending_with_a_key_and_one_case(lab, api):
+    """Defect 5: with the app DB locked, a create without a key was answered 202 with no key (the key
+    made for it was claimed in the locked database, so it was dropped) and one with a key waited out
+    the busy timeout for its claim and answered 503. Now the case id is derived from the key (one made
+    for the client if it sent none), so the answer is 202 with the key and the retry with it, once
+    the lock is gone, gets the same case: no second one."""
+    if api.database != "sqlite":
+        pytest.skip("SQLite's database-wide write lock; PostgreSQL locks rows")
+    _code, tokens = api.new_department("consumer")
+    token = tokens["consumer"]
+    await lab.start_worker()
+    await lab.apply(token)  # one case before, so the counts below start at 1
+    holder = sqlite3.connect(lab.settings.database_url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        keyless = await bounded(lab.apply(token, expect=None))
+        key = assert_pending(keyless, None, "application")
+        case_id = keyless.json()["case_id"]
+        keyed = await bounded(lab.apply(token, expect=None, **{"Idempotency-Key": "locked-own-1"}))
+        assert assert_pending(keyed, None, "application") == "locked-own-1"
+        keyed_id = keyed.json()["case_id"]
+        assert keyed_id != case_id
+        # The key given out stands for its request, also while the database cannot be asked.
+        other = {"resource_id": RESOURCE, "purpose": "社会保险登记核验", "reason": "另一事由"}
+        reused = await bounded(
+            lab.http.post("/applications", json=other, headers=auth(token, **{"Idempotency-Key": key}))
+        )
+        assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused", reused.text
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    async def replayed(with_key: str):
+        async def check():
+            response = await lab.apply(token, expect=None, **{"Idempotency-Key": with_key})
+            assert response.status_code in (200, 202), response.text
+            return response if response.status_code == 200 else None
+
+        return check
+
+    first = await lab.until("the keyless create's retry", await replayed(key))
+    assert first.json()["id"] == case_id and first.headers["idempotent-replayed"] == "true"
+    # The client's key could not be claimed under the lock: another body under it is refused by the
+    # case it names (its workflow holds the request it was started for), and claims nothing.
+    reused = await lab.http.post(
+        "/applications", json=other, headers=auth(token, **{"Idempotency-Key": "locked-own-1"})
+    )
+    assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused", reused.text
+    second = await lab.until("the keyed create's retry", await replayed("locked-own-1"))
+    assert second.json()["id"] == keyed_id and second.headers["idempotent-replayed"] == "true"
+
+    response = await lab.http.get("/applications", headers=auth(token), params={"limit": 100})
+    assert response.json()["total"] == 3, response.json()
+    assert {case_id, keyed_id} < {item["id"] for item in response.json()["items"]}

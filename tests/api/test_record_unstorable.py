@@ -21,6 +21,9 @@ from workflows.case import (
     RECORD_REJECTED,
     Actor,
     AuditEvent,
+    CaseDelta,
+    CaseHeader,
+    CaseParty,
     CaseRecord,
     CaseState,
     Notice,
@@ -104,3 +107,100 @@ def test_a_failed_record_marks_the_case_row(engine) -> None:
         row = session.get(models.Case, record.state.case_id)
         assert row.record_error == storable("revision 2: not recorded (value too long\x00)")
     assert activities.mark_record_failed(RecordFailure("SA-NONE", "x", 1, "e")) is False
+
+
+def _marked_ids(engine) -> set[str]:
+    """The cases the database shows as not recorded exactly (what an operator would query)."""
+    with Session(engine) as session:
+        return set(session.exec(select(models.Case.id).where(models.Case.record_error != "")))
+
+
+def test_the_mark_stays_through_later_writes(engine) -> None:
+    """Defect 4: the next write used to set ``record_error`` back to "" although the audit event it
+    marked still holds U+FFFD. The mark stays, with the revision it first happened at; a write that
+    needs the fallback again adds nothing, a refused write adds its own kind."""
+    activities = RecordActivities(engine)
+    first = _record("理由\ud800")  # a lone surrogate: unstorable on SQLite and PostgreSQL alike
+    case_id = first.state.case_id
+    activities.record(first)
+    later = _record("理由")
+    later.state.case_id, later.state.workflow_id, later.state.revision = case_id, first.state.workflow_id, 2
+    later.events = [AuditEvent(case_id, 2, datetime.now(UTC), "decision", None, "受理", "accept")]
+    activities.record(later)  # clean text, stored exactly
+    with Session(engine) as session:
+        row = session.get(models.Case, case_id)
+        assert row.revision == 2
+        marks = row.record_error.splitlines()
+    assert len(marks) == 1 and marks[0].startswith("revision 1: ") and "U+FFFD" in marks[0]
+    assert case_id in _marked_ids(engine)
+
+    again = _record("理由\ud800")
+    again.state.case_id, again.state.workflow_id, again.state.revision = case_id, first.state.workflow_id, 3
+    again.events, again.notices = [], []
+    activities.record(again)  # the fallback once more: the first mark says it already
+    failure = RecordFailure(case_id, first.state.workflow_id, 4, "value too long")
+    assert activities.mark_record_failed(failure) is True
+    with Session(engine) as session:
+        row = session.get(models.Case, case_id)
+        assert row.revision == 3
+        assert row.record_error.splitlines() == [marks[0], "revision 4: not recorded (value too long)"]
+
+
+def _header(case_id: str, reason: str, status: str = "in_progress") -> CaseHeader:
+    return CaseHeader(
+        case_id=case_id,
+        case_type="sharing_application",
+        workflow_id=f"SharingApplication:{case_id}",
+        workflow_type="SharingApplicationV2",
+        profile_id="hubei",
+        profile_version="1.1",
+        profile_digest="x",
+        profile_name_zh="湖北省",
+        submitted_at=datetime.now(UTC),
+        submitted_by=Actor("rsj", "consumer", "clerk"),
+        status=status,
+        result_reason=reason,
+    )
+
+
+def test_the_mark_stays_through_later_deltas(engine) -> None:
+    """The same for second-generation cases: a later delta, even a full one that stores every text
+    exactly, leaves the mark (the event stored with U+FFFD is never rewritten)."""
+    activities = RecordActivities(engine)
+    case_id = f"SA-TEST-{uuid.uuid4().hex[:8].upper()}"
+    workflow_id = f"SharingApplication:{case_id}"
+    parties = [CaseParty("consumer", "rsj"), CaseParty("provider", "gaj"), CaseParty("platform", "bdb")]
+    now = datetime.now(UTC)
+    actor = Actor("bdb", "platform", "operator")
+    activities.record_delta(
+        CaseDelta(
+            case_id,
+            workflow_id,
+            1,
+            header=_header(case_id, "理由\ud800"),
+            parties=parties,
+            events=[AuditEvent(case_id, 1, now, "decision", actor, "不予受理。理由:理由\ud800", "reject")],
+        )
+    )
+    assert case_id in _marked_ids(engine)
+    activities.record_delta(
+        CaseDelta(
+            case_id,
+            workflow_id,
+            2,
+            header=_header(case_id, "理由", status="withdrawn"),
+            events=[AuditEvent(case_id, 2, now, "withdrawn", actor, "撤回", "withdrawn")],
+        )
+    )
+    activities.record_delta(
+        CaseDelta(case_id, workflow_id, 3, header=_header(case_id, "理由"), parties=parties, full=True)
+    )
+    with Session(engine) as session:
+        row = session.get(models.Case, case_id)
+        event = session.exec(
+            select(models.AuditEvent).where(models.AuditEvent.case_id == case_id, models.AuditEvent.seq == 1)
+        ).one()
+        assert row.revision == 3 and row.status == "in_progress"
+        assert row.record_error.startswith("revision 1: unstorable characters replaced by U+FFFD")
+        assert "\ufffd" in event.summary_zh  # what the mark is about: still there
+    assert case_id in _marked_ids(engine)

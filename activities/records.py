@@ -49,10 +49,10 @@ from workflows.case import (
     RECORD_REJECTED,
     CaseDelta,
     CaseHeader,
-    CaseParty,
     CaseRecord,
     CaseState,
     Notice,
+    Party,
     RecordFailure,
     Task,
 )
@@ -201,8 +201,6 @@ class RecordActivities:
                 profile_id=header.profile_id,
                 profile_version=header.profile_version,
                 status=header.status,
-                consumer_department="",
-                provider_department="",
                 submitted_at=header.submitted_at,
                 updated_at=now,
                 engine=2,
@@ -210,20 +208,13 @@ class RecordActivities:
             )
         header = delta.header
         if header is not None:
-            attributes = header.attributes
-            resource = attributes.get("resource") or {}
             row.status = header.status
             row.result = header.result
-            row.resource_id = resource.get("id", "")
+            row.summary = dict(header.summary)
             row.subject_zh = header.subject_zh
             row.subject_en = header.subject_en
             row.closed_at = header.closed_at
             row.detail = _HEADER_JSON.dump_python(header, mode="json")
-        if delta.parties is not None:
-            # Kept for the first generation's lists and filters (one department per role).
-            roles = {p.role: p.department for p in reversed(delta.parties)}
-            row.consumer_department = roles.get("consumer", "")
-            row.provider_department = roles.get("provider", "")
         row.revision = delta.revision
         row.updated_at = now
         row.record_error = _marked(row.record_error or "", record_error)
@@ -376,9 +367,12 @@ class RecordActivities:
             "profile_version": state.profile_version,
             "status": state.status,
             "result": state.result,
-            "consumer_department": state.parties.get("consumer", ""),
-            "provider_department": state.parties.get("provider", ""),
-            "resource_id": state.resource.id if state.resource else "",
+            # The first generation ran sharing applications only: their summary fields.
+            "summary": {
+                "resource_id": state.resource.id if state.resource else "",
+                "consumer_department": state.parties.get("consumer", ""),
+                "provider_department": state.parties.get("provider", ""),
+            },
             "subject_zh": state.resource.name_zh if state.resource else "",
             "submitted_at": state.submitted_at,
             "closed_at": state.closed_at,
@@ -396,7 +390,7 @@ class RecordActivities:
                 setattr(row, key, value)
         session.add(row)
         # The party table that lists and visibility read, for first-generation cases too.
-        parties = [CaseParty(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
+        parties = [Party(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
         cls._write_parties(
             session,
             CaseDelta(

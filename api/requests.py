@@ -60,6 +60,21 @@ def _refuse_unstorable(value: Any) -> Any:
 #: otherwise be pydantic's vaguer ``string_unicode`` error, and a NUL would pass).
 Storable = BeforeValidator(_refuse_unstorable)
 
+
+def _refuse_unstorable_tree(value: Any) -> Any:
+    """Every string in a JSON value (keys included) is checked as a text field is."""
+    if isinstance(value, str):
+        return _refuse_unstorable(value)
+    if isinstance(value, list):
+        return [_refuse_unstorable_tree(v) for v in value]
+    if isinstance(value, dict):
+        return {_refuse_unstorable(str(k)): _refuse_unstorable_tree(v) for k, v in value.items()}
+    return value
+
+
+#: A JSON value whose strings a database can store (a decision's payload).
+StorableJSON = Annotated[Any, BeforeValidator(_refuse_unstorable_tree)]
+
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), Storable]
 Identifier = Annotated[
@@ -210,7 +225,15 @@ class DecisionCreate(RequestModel):
     action: Identifier = Field(description="accept / reject / grant / refuse / inform … (from the profile)")
     reason: ShortText = Field(default="", description="Reason (理由): required for a refusal or rejection")
     note: ShortText = Field(default="", description="Internal note / 备注")
-    grant: GrantIn | None = Field(default=None, description="Terms of a grant (grant actions only)")
+    grant: GrantIn | None = Field(
+        default=None, description="Terms of a grant (a sharing application's grant actions only)"
+    )
+    payload: dict[str, StorableJSON] | None = Field(
+        default=None,
+        description="What the decision carries beyond its action, as its case type defines it (the case "
+        "type checks it and refuses what it cannot take; a sharing application's is its `grant`) / "
+        "决定所附内容",
+    )
     limit_working_days: int | None = Field(
         default=None,
         ge=1,

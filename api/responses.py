@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from calendars import SHANGHAI as SHANGHAI_TZ
 from govshare.core.models import Notification, Resource
@@ -283,16 +283,19 @@ class CaseOut(BaseModel):
 
 
 class CaseSummary(BaseModel):
+    """A case in a list. Beside these fields it carries its case type's own summary fields, as the
+    type names them (an application: ``resource_id``, ``consumer_department``,
+    ``provider_department``)."""
+
+    model_config = ConfigDict(extra="allow")
+
     id: str
     case_type: str
     status: str
     status_zh: str = ""
     result: str = ""
     profile_id: str
-    resource_id: str = ""
     subject_zh: str = ""
-    consumer_department: str
-    provider_department: str
     submitted_at: ShanghaiTime
     closed_at: ShanghaiTime | None = None
     overdue: bool = False
@@ -313,7 +316,9 @@ class CaseList(Page):
 
 
 class InboxTask(BaseModel):
-    """An open task in the caller's inbox (待办)."""
+    """An open task in the caller's inbox (待办), with its case type's summary fields beside these."""
+
+    model_config = ConfigDict(extra="allow")
 
     case_id: str
     case_type: str = ""
@@ -321,10 +326,7 @@ class InboxTask(BaseModel):
     step: str
     name_zh: str
     name_en: str
-    resource_id: str = ""
     subject_zh: str = ""
-    consumer_department: str = ""
-    provider_department: str = ""
     profile_id: str = ""
     opened_at: ShanghaiTime
     due_at: ShanghaiTime | None = None

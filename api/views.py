@@ -55,10 +55,10 @@ from workflows.case import (
     Breach,
     CaseHeader,
     CaseLink,
-    CaseParty,
     CaseState,
     ClockEntry,
     GrantTerms,
+    Party,
     Task,
 )
 
@@ -79,7 +79,7 @@ Pinned = CaseHeader | CaseState
 @dataclass
 class CaseView:
     header: CaseHeader
-    parties: list[CaseParty]
+    parties: list[Party]
     tasks: list[Task]
     revision: int
     engine: int
@@ -95,7 +95,7 @@ def load_view(session: Session, row: models.Case) -> CaseView:
     if row.engine >= 2:
         header = _HEADER.validate_python(row.detail)
         parties = [
-            CaseParty(role=p.role, department=p.department, person=p.person)  # type: ignore[arg-type]
+            Party(role=p.role, department=p.department, person=p.person)  # type: ignore[arg-type]
             for p in session.exec(
                 select(models.CaseParty)
                 .where(models.CaseParty.case_id == row.id)
@@ -144,7 +144,7 @@ def view_of_state(state: CaseState, record_error: str = "") -> CaseView:
         breaches=list(state.breaches),
         engine=1,
     )
-    parties = [CaseParty(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
+    parties = [Party(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
     return CaseView(header, parties, list(state.tasks), state.revision, 1, record_error)
 
 

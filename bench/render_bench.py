@@ -40,7 +40,6 @@ from workflows.case import (
     ActionInfo,
     Actor,
     CaseHeader,
-    CaseParty,
     ClockEntry,
     Decision,
     GrantTerms,
@@ -188,7 +187,7 @@ def typical_case(profile_id: str) -> CaseView:
             "grant": None,
         },
     )
-    parties = [CaseParty(role, dept) for role, dept in ROLE_DEPARTMENT.items()]  # type: ignore[arg-type]
+    parties = [Party(role=role, department=dept) for role, dept in ROLE_DEPARTMENT.items()]  # type: ignore[arg-type]
     return CaseView(header, parties, tasks, revision=len(tasks) * 2, engine=2)
 
 

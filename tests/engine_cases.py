@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from regulations import load_profile_file
 from workflows import registry
-from workflows.case import Actor, CaseAnswer, CaseLink, CaseParty
+from workflows.case import Actor, CaseAnswer, CaseLink, Party
 from workflows.contracts import CaseInput, CaseStart
 from workflows.engine import CaseEngine
 
@@ -134,7 +134,7 @@ LEADING_GROUP = Actor("lgo", "leading_group", "director")
 def case_input(
     case_type: str,
     case_id: str,
-    parties: list[CaseParty],
+    parties: list[Party],
     *,
     submitted_at: datetime | None = None,
     counts_from: datetime | None = None,
@@ -158,7 +158,11 @@ def case_input(
             submitted_at=submitted_at or datetime.now(UTC),
             submitted_by=PLATFORM,
             platform_department="bdb",
-            parties=[CaseParty("platform", "bdb"), CaseParty("leading_group", "lgo"), *parties],
+            parties=[
+                Party(role="platform", department="bdb"),
+                Party(role="leading_group", department="lgo"),
+                *parties,
+            ],
             counts_from=counts_from,
             links=list(links or []),
             linked_types=linked,

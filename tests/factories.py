@@ -12,7 +12,7 @@ import pytest
 from temporalio.client import Client
 
 from govshare.cases import service as case_service
-from govshare.cases.service import build_sharing_application
+from workflows import registry
 from workflows.case import Actor, CaseFile, DecisionRequest, ResourceSnapshot, WithdrawRequest
 from workflows.contracts import SharingApplicationInput
 
@@ -57,18 +57,21 @@ def application(
     mode: str = "",
     case_id: str | None = None,
 ) -> SharingApplicationInput:
-    return build_sharing_application(
+    return case_service.new_case_input(
+        registry.SHARING_APPLICATION,
         case_id=case_id or f"SA-TEST-{uuid.uuid4().hex[:8].upper()}",
         profile_id=profile,
-        resource=res,
-        consumer_department="rsj",
         platform_department="bdb",
-        purpose="社会保险待遇资格认证",
-        reason="核验参保人员身份",
-        requested_fields=["name", "id_number"],
-        requested_mode=mode,
         submitted_at=submitted_at or datetime.now(UTC),
         submitted_by=CONSUMER,
+        fields={
+            "consumer_department": "rsj",
+            "resource": res,
+            "purpose": "社会保险待遇资格认证",
+            "reason": "核验参保人员身份",
+            "requested_fields": ["name", "id_number"],
+            "requested_mode": mode,
+        },
     )
 
 
@@ -77,7 +80,7 @@ def application(
 async def start_sharing_application(
     client: Client, task_queue: str, inp: SharingApplicationInput
 ) -> CaseFile:
-    await case_service.start_sharing_application(client, task_queue, inp)
+    await case_service.start_case(client, task_queue, registry.SHARING_APPLICATION, inp)
     return await query_state(client, inp.case.case_id)
 
 

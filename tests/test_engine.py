@@ -24,7 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from calendars import SHANGHAI, WorkingDayCalendar
 from govshare.core import models
 from govshare.core.db import init_schema, make_engine
-from workflows.case import Actor, CaseAnswer, CaseFile, CaseParty, ClockRequest, DecisionRequest
+from workflows.case import Actor, CaseAnswer, CaseFile, ClockRequest, DecisionRequest, Party
 
 CAL = WorkingDayCalendar.default()
 
@@ -62,7 +62,7 @@ async def run_worker(ts_client: Client, task_queue: str, sqlite_engine) -> Async
 
 GAJ = Actor("gaj", "provider", "reviewer")
 SCJGJ = Actor("scjgj", "provider", "reviewer")
-PROVIDERS = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj")]
+PROVIDERS = [Party(role="provider", department="gaj"), Party(role="provider", department="scjgj")]
 
 
 async def start(env, task_queue: str, case_type: str, **kw) -> tuple[str, CaseAnswer]:
@@ -239,7 +239,7 @@ async def test_suspension_resumes_with_the_working_days_left_then_the_issuer_set
 ) -> None:
     env, client = time_skipping_env, ts_client
     case_id, answer = await start(
-        time_skipping_env, task_queue, "engine_clock", parties=[CaseParty("provider", "gaj")]
+        time_skipping_env, task_queue, "engine_clock", parties=[Party(role="provider", department="gaj")]
     )
     (review,) = answer.open_tasks
     assert review.working_days == 5
@@ -313,7 +313,7 @@ async def test_a_count_from_a_past_date_is_overdue_at_once(
         time_skipping_env,
         task_queue,
         "engine_law",
-        parties=[CaseParty("provider", "gaj")],
+        parties=[Party(role="provider", department="gaj")],
         counts_from=law_changed,
     )
     (task,) = answer.open_tasks
@@ -331,7 +331,7 @@ async def test_a_step_naming_no_open_task_is_a_conflict_and_a_stranger_is_forbid
 ) -> None:
     client = ts_client
     case_id, _answer = await start(
-        time_skipping_env, task_queue, "engine_clock", parties=[CaseParty("provider", "gaj")]
+        time_skipping_env, task_queue, "engine_clock", parties=[Party(role="provider", department="gaj")]
     )
     # The caller's step, not open yet: someone else's turn → 409; a role it never plays → 403.
     assert await refused(client, case_id, "decide", DecisionRequest(GAJ, "done", "rectify")) == "Conflict"
@@ -365,7 +365,10 @@ async def test_a_role_nobody_plays_fails_the_case_visibly(
 def test_a_role_nobody_plays_is_refused_before_the_case_starts() -> None:
     from govshare.cases.service import CaseInvalid, check_parties
 
-    check_parties(case_input("engine_clock", "EC-TPARTIES", [CaseParty("provider", "gaj")]))
+    check_parties(
+        KINDS["engine_clock"],
+        case_input("engine_clock", "EC-TPARTIES", [Party(role="provider", department="gaj")]),
+    )
     with pytest.raises(CaseInvalid) as refused_start:
-        check_parties(case_input("engine_clock", "EC-TPARTIES", []))
+        check_parties(KINDS["engine_clock"], case_input("engine_clock", "EC-TPARTIES", []))
     assert "provider" in str(refused_start.value) and refused_start.value.status == 422

@@ -35,12 +35,16 @@ from govshare.core import models
 from govshare.core.db import init_schema, make_engine
 from govshare.ops.worker_build import SANDBOX_RUNNER
 from workflows import registry
-from workflows.case import Actor, CaseAnswer, CaseDelta, CaseFile, CaseParty, DecisionRequest
+from workflows.case import Actor, CaseAnswer, CaseDelta, CaseFile, DecisionRequest, Party
 
 GAJ = Actor("gaj", "provider", "reviewer")
 SCJGJ = Actor("scjgj", "provider", "reviewer")
 MZJ = Actor("mzj", "provider", "reviewer")
-THREE = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj"), CaseParty("provider", "mzj")]
+THREE = [
+    Party(role="provider", department="gaj"),
+    Party(role="provider", department="scjgj"),
+    Party(role="provider", department="mzj"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -223,12 +227,16 @@ async def test_quorum_out_of_reach_takes_the_steps_on_disagreement_action(
 async def test_a_quorum_larger_than_the_parties_is_refused_before_the_case_starts(
     time_skipping_env, run_worker, ts_client, task_queue
 ) -> None:
-    two = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj")]
-    check_parties(case_input("engine_quorum", "EQ-GOK", two))  # quorum 2 of 2: can be reached
-    check_parties(case_input("engine_any", "EA-GOK", two[:1]))  # no quorum: one party is enough
+    two = [Party(role="provider", department="gaj"), Party(role="provider", department="scjgj")]
+    check_parties(
+        KINDS["engine_quorum"], case_input("engine_quorum", "EQ-GOK", two)
+    )  # quorum 2 of 2: can be reached
+    check_parties(
+        KINDS["engine_any"], case_input("engine_any", "EA-GOK", two[:1])
+    )  # no quorum: one party is enough
     # The same department named twice is one party, not two.
     with pytest.raises(CaseInvalid) as twice:
-        check_parties(case_input("engine_quorum", "EQ-GTWICE", [two[0], two[0]]))
+        check_parties(KINDS["engine_quorum"], case_input("engine_quorum", "EQ-GTWICE", [two[0], two[0]]))
     assert twice.value.status == 422
 
     case_id = new_id("engine_quorum")
@@ -293,7 +301,9 @@ async def test_a_decision_while_its_tasks_record_is_written_returns_once_settled
     client = ts_client
     queue, in_flight = slow_recording
     case_id = new_id("engine_clock")
-    h = await start_raw(time_skipping_env, queue, "engine_clock", case_id, [CaseParty("provider", "gaj")])
+    h = await start_raw(
+        time_skipping_env, queue, "engine_clock", case_id, [Party(role="provider", department="gaj")]
+    )
     try:
         # The review task exists in the case while its first record is still being written.
         await until(lambda s: bool(s.tasks), client, case_id)
@@ -324,7 +334,7 @@ async def joint_decisions_during_a_slow_record(env, client, sqlite_engine, slow_
     answer came back."""
     queue, in_flight = slow_recording
     case_id = new_id("engine_joint")
-    two = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj")]
+    two = [Party(role="provider", department="gaj"), Party(role="provider", department="scjgj")]
     h = await start_raw(env, queue, "engine_joint", case_id, two)
     try:
         answer = await h.execute_update("settled", result_type=CaseAnswer)
@@ -393,7 +403,7 @@ async def test_a_breach_whose_linked_case_exists_links_it_and_starts_no_second_o
     time_skipping_env, run_worker, ts_client, task_queue, sqlite_engine
 ) -> None:
     env, client = time_skipping_env, ts_client
-    one = [CaseParty("provider", "gaj")]
+    one = [Party(role="provider", department="gaj")]
     case_id, answer = await start(env, task_queue, "engine_joint", one)
     (task,) = answer.open_tasks
     # The order the breach of task 1 would start, started beforehand under the same business key.

@@ -13,8 +13,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from activities.deadlines import DeadlineActivities
-from govshare.cases.service import decide, start_sharing_application
+from govshare.cases.service import decide, start_case
 from govshare.ops.worker_build import SANDBOX_RUNNER, WORKFLOWS
+from workflows import registry
 from workflows.case import RECORD_REJECTED, CaseDelta, DecisionRequest, RecordFailure
 
 
@@ -46,7 +47,9 @@ async def test_a_write_refused_for_good_is_marked_and_the_case_moves_on(time_ski
     async with worker:
         # Recorded at the test server's time (other tests may have skipped it far ahead of the wall clock).
         inp = application("hubei", resource("conditional"), await time_skipping_env.get_current_time())
-        answer = await start_sharing_application(ts_client, task_queue, inp, settle_timeout_s=30)
+        answer = await start_case(
+            ts_client, task_queue, registry.SHARING_APPLICATION, inp, settle_timeout_s=30
+        )
         assert [t.step for t in answer.open_tasks] == ["platform_check"]
         accept = DecisionRequest(PLATFORM, "accept", "platform_check")
         answer = await decide(ts_client, inp.case.case_id, accept, settle_timeout_s=30)

@@ -44,8 +44,10 @@ STATUS_EN = {
 
 @dataclass
 class Party:
-    """Who acts: a department in a role (e.g. the provider department 提供部门), or one person of it
-    (a citizen, a named official) when ``person`` is set."""
+    """A party to a case, and who a task is assigned to: a department in a role (e.g. the provider
+    department 提供部门), or one person of it (a citizen, a named official) when ``person`` is set. A
+    case may have several parties in one role. (Histories wrote it as ``CaseParty`` too: the same
+    fields, so both read as this.)"""
 
     department: str
     role: Role
@@ -89,6 +91,8 @@ class Decision:
     article: str = ""
     #: The limit this decision set for the task it opened (an issuer's rectification period), in WD.
     limit_working_days: int | None = None
+    #: What the decision carried beyond its action, as its case type checked it (JSON).
+    payload: dict[str, Any] | None = None
 
 
 @dataclass
@@ -330,15 +334,6 @@ class CaseRecord:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class CaseParty:
-    """One party to a case: a department (or one person of it) in a role; a role may have several."""
-
-    role: Role
-    department: str
-    person: str = ""
-
-
 LinkRelation = Literal["started", "started_by", "linked", "linked_from"]
 
 
@@ -398,7 +393,7 @@ class CaseFile:
     """Everything a second-generation case knows (the ``state`` query; auditors read it)."""
 
     header: CaseHeader
-    parties: list[CaseParty]
+    parties: list[Party]
     tasks: list[Task]
     revision: int = 0
 
@@ -460,7 +455,7 @@ class CaseDelta:
     workflow_id: str
     revision: int
     header: CaseHeader | None = None
-    parties: list[CaseParty] | None = None
+    parties: list[Party] | None = None
     tasks: list[Task] = field(default_factory=list)
     links: list[CaseLink] = field(default_factory=list)
     events: list[AuditEvent] = field(default_factory=list)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from regulations.schema import CaseType
-from workflows.case import Actor, CaseLink, CaseParty, ResourceSnapshot
+from workflows.case import Actor, CaseLink, Party, ResourceSnapshot
 
 
 @dataclass
@@ -35,7 +35,7 @@ class CaseStart:
     department_names: dict[str, str] = field(default_factory=dict)
     # -- second-generation engine ---------------------------------------------------------------
     #: Parties beyond those the case type derives (a second provider for a joint verification …).
-    parties: list[CaseParty] = field(default_factory=list)
+    parties: list[Party] = field(default_factory=list)
     #: A date steps with ``counts_from = "case"`` count from (Luoyang 14: the law changed on …).
     counts_from: datetime | None = None
     #: Links the case starts with (``started_by`` the case whose breach started it …).

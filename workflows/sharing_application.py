@@ -110,7 +110,13 @@ class SharingApplicationWorkflow(CaseEngine):
         return await self._run_case()
 
     # -- what is particular to an application ----------------------------------------------------
-    def decision_payload(self, req: DecisionRequest, action: Action | None) -> GrantTerms:
+    def decision_payload(self, req: DecisionRequest, action: Action | None) -> dict[str, Any]:
+        return _GRANT_JSON.dump_python(self.grant_terms(req), mode="json")
+
+    def decision_grant(self, payload: dict[str, Any] | None) -> GrantTerms | None:
+        return _GRANT_JSON.validate_python(payload) if payload is not None else None
+
+    def grant_terms(self, req: DecisionRequest) -> GrantTerms:
         """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
 
         Unset terms default to what was applied for; the granted fields and mode must exist on the
@@ -170,7 +176,7 @@ class SharingApplicationWorkflow(CaseEngine):
             # Unconditional resources are taken directly (Luzhou 25, Jiangsu 16): the grant is
             # recorded as applied for, with no approval step.
             submitted = self.header.submitted_by
-            self._record_grant(self.decision_payload(DecisionRequest(actor=submitted, action=""), None))
+            self._record_grant(self.grant_terms(DecisionRequest(actor=submitted, action="")))
 
     def _record_grant(self, grant: GrantTerms) -> None:
         self.set_attribute("grant", _GRANT_JSON.dump_python(grant, mode="json"))

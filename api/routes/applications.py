@@ -40,6 +40,7 @@ from govshare.cases import service as case_service
 from govshare.cases.service import CasePending, RequestMismatch
 from govshare.core.models import Case, Resource
 from regulations import ProfileError, load_profile
+from workflows import registry
 from workflows.case import Actor, ResourceSnapshot
 
 log = structlog.get_logger("govshare.api")
@@ -159,36 +160,41 @@ async def create_application(
     )
     case_id, now = binding.case_id, binding.created_at
     bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
-    inp = case_service.build_sharing_application(
+    kind = registry.SHARING_APPLICATION
+    inp = case_service.new_case_input(
+        kind,
         case_id=case_id,
         profile_id=profile_id,
-        resource=ResourceSnapshot(
-            id=resource.id,
-            version=resource.version,
-            name_zh=resource.name_zh,
-            name_en=resource.name_en,
-            provider_department=resource.provider_department,
-            share_type=resource.share_type,
-            controlled_parameters=resource.controlled_parameters,
-            sharing_modes=list(resource.sharing_modes),
-            legal_basis=resource.legal_basis,
-            fields=list(resource.fields),
-        ),
-        consumer_department=caller.department,
-        platform_department=settings.platform_department,
-        purpose=body.purpose,
-        reason=body.reason,
-        requested_fields=fields,
-        requested_mode=body.sharing_mode or "",
         submitted_at=now,
         submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
+        platform_department=settings.platform_department,
         department_names=names,
+        fields={
+            "consumer_department": caller.department,
+            "resource": ResourceSnapshot(
+                id=resource.id,
+                version=resource.version,
+                name_zh=resource.name_zh,
+                name_en=resource.name_en,
+                provider_department=resource.provider_department,
+                share_type=resource.share_type,
+                controlled_parameters=resource.controlled_parameters,
+                sharing_modes=list(resource.sharing_modes),
+                legal_basis=resource.legal_basis,
+                fields=list(resource.fields),
+            ),
+            "purpose": body.purpose,
+            "reason": body.reason,
+            "requested_fields": fields,
+            "requested_mode": body.sharing_mode or "",
+        },
     )
     report = case_service.StartReport()
     try:
-        answer = await case_service.start_sharing_application(
+        answer = await case_service.start_case(
             client,
             settings.task_queue,
+            kind,
             inp,
             settle_timeout_s=settings.api_settle_timeout_s,
             request_tag=idempotency.request_tag(caller.department, digest),

@@ -56,8 +56,8 @@ from calendars import SHANGHAI
 from govshare.cases import service as case_service
 from govshare.cases.service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
 from govshare.core.models import AuditEvent, Case, CaseParty, Department, Task
+from workflows import registry
 from workflows.case import (
-    STATUS_ZH,
     Actor,
     CaseAnswer,
     ClockRequest,
@@ -191,18 +191,21 @@ def list_case_rows(
     )
 
 
+def _summary_fields(row: Case) -> dict[str, str]:
+    """The case type's own summary fields; never one that would shadow a field every case has."""
+    return {k: v for k, v in (row.summary or {}).items() if k not in CaseSummary.model_fields}
+
+
 def summary(row: Case, open_task: Task | None, names: dict[str, DepartmentRef]) -> CaseSummary:
     return CaseSummary(
         id=row.id,
         case_type=row.case_type,
         status=row.status,
-        status_zh=STATUS_ZH.get(row.status, row.status),
+        status_zh=registry.status_words(row.case_type, row.status)[0],
         result=row.result,
         profile_id=row.profile_id,
-        resource_id=row.resource_id,
         subject_zh=row.subject_zh,
-        consumer_department=row.consumer_department,
-        provider_department=row.provider_department,
+        **_summary_fields(row),
         submitted_at=as_aware(row.submitted_at),  # type: ignore[arg-type]
         closed_at=as_aware(row.closed_at),
         overdue=row.overdue,
@@ -221,7 +224,7 @@ def summary(row: Case, open_task: Task | None, names: dict[str, DepartmentRef]) 
 
 
 def closed_conflict(case: Case) -> CaseConflict:
-    status_zh = STATUS_ZH.get(case.status, case.status)
+    status_zh = registry.status_words(case.case_type, case.status)[0]
     return CaseConflict(f"案件已办结({status_zh}),不能再办理", f"the case is closed ({case.status})")
 
 
@@ -334,6 +337,11 @@ async def decide_case(
         grant=grant_terms(body.grant),
         task_id=body.task_id or "",
         limit_working_days=body.limit_working_days,
+        # The second generation reads the payload (its case type checks it); a sharing application's
+        # grant terms are its payload. The first generation reads ``grant``.
+        payload=body.payload
+        if body.payload is not None
+        else (body.grant.model_dump(mode="json", exclude_unset=True) if body.grant else None),
     )
     return await act_on_case(
         request,

@@ -65,14 +65,13 @@ def list_tasks(
                 step=task.step,
                 name_zh=task.name_zh,
                 name_en=task.name_en,
-                resource_id=case.resource_id,
                 subject_zh=case.subject_zh,
-                consumer_department=case.consumer_department,
-                provider_department=case.provider_department,
                 profile_id=case.profile_id,
                 opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
                 **deadline_fields(profile, task, now),
                 actions=task_actions(profile, task),
+                # The case type's own summary fields (an application: its resource, its departments).
+                **{k: v for k, v in (case.summary or {}).items() if k not in InboxTask.model_fields},
             )
         )
     return TaskList(items=items, total=total, limit=limit, offset=offset)

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import structlog
 from temporalio.client import (
@@ -41,15 +42,13 @@ from workflows.case import (
     Actor,
     CaseAnswer,
     CaseFile,
-    CaseParty,
     CaseState,
     ClockRequest,
     DecisionRequest,
-    ResourceSnapshot,
     TaskBrief,
     WithdrawRequest,
 )
-from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
+from workflows.contracts import CaseStart, LinkedCaseType
 
 log = structlog.get_logger("govshare.cases.service")
 
@@ -196,22 +195,11 @@ def linked_types(profile: Profile, rules: CaseType) -> dict[str, LinkedCaseType]
     return pinned
 
 
-def parties_of(inp: CaseInput | SharingApplicationInput) -> list[CaseParty]:
-    """Who plays which role in a case about to start (the case type's own, plus any named)."""
-    parties = list(inp.case.parties)
-    if isinstance(inp, SharingApplicationInput):
-        parties += [
-            CaseParty("consumer", inp.consumer_department),
-            CaseParty("provider", inp.resource.provider_department),
-            CaseParty("platform", inp.case.platform_department),
-        ]
-    return parties
-
-
-def check_parties(inp: CaseInput | SharingApplicationInput) -> None:
+def check_parties(kind: registry.CaseKind, inp: Any) -> None:
     """A role some step needs with nobody to play it is refused before the case starts (422), never a
-    workflow stuck at that step."""
-    missing = sorted(inp.case.rules.roles_needed() - {p.role for p in parties_of(inp) if p.department})
+    workflow stuck at that step. The case type names its own parties (its registry entry)."""
+    parties = kind.parties_of(inp)
+    missing = sorted(inp.case.rules.roles_needed() - {p.role for p in parties if p.department})
     if missing:
         raise CaseInvalid(
             f"以下角色没有办理方:{'、'.join(missing)}", f"no party plays the role(s): {', '.join(missing)}"
@@ -219,7 +207,7 @@ def check_parties(inp: CaseInput | SharingApplicationInput) -> None:
     # A quorum larger than the parties who can answer could never be reached: refused the same way.
     for step_id in sorted(inp.case.rules.reachable_steps()):
         step = inp.case.rules.steps[step_id]
-        able = {(p.department, p.person) for p in parties_of(inp) if p.role == step.actor and p.department}
+        able = {(p.department, p.person) for p in parties if p.role == step.actor and p.department}
         if step.assign == "each" and step.join == "quorum" and (step.quorum or 0) > len(able):
             raise CaseInvalid(
                 f"环节“{step.name_zh}”须{step.quorum}方一致,但只有{len(able)}方办理({step.actor})",
@@ -228,51 +216,42 @@ def check_parties(inp: CaseInput | SharingApplicationInput) -> None:
             )
 
 
-def build_sharing_application(
+def new_case_input(
+    kind: registry.CaseKind,
     *,
     case_id: str,
     profile_id: str,
-    resource: ResourceSnapshot,
-    consumer_department: str,
-    platform_department: str,
-    purpose: str,
-    reason: str,
-    requested_fields: list[str],
-    requested_mode: str,
     submitted_at: datetime,
     submitted_by: Actor,
+    platform_department: str,
+    fields: dict[str, Any],
     department_names: dict[str, str] | None = None,
-) -> SharingApplicationInput:
-    """Pin the profile (its rules, version and digest) into the case's input."""
+) -> Any:
+    """A case's input: the profile pinned (its rules for this case type, version and digest) into the
+    start, and the fields its create route checked, put together by the case type (registry)."""
     profile = load_profile(profile_id)
-    rules = profile.case_types.get("sharing_application")
+    rules = profile.case_types.get(kind.case_type)
     if rules is None:
         raise CaseInvalid(
-            f"规范 {profile_id} 未定义数据使用申请流程", f"profile {profile_id} has no sharing application"
+            f"规范 {profile_id} 未定义{kind.name_zh}流程",
+            f"profile {profile_id} has no {kind.name_en.lower()}",
         )
-    return SharingApplicationInput(
-        case=CaseStart(
-            case_id=case_id,
-            profile_id=profile.id,
-            profile_version=profile.version,
-            profile_digest=profile_digest(profile.id),
-            profile_name_zh=profile.title_zh or profile.name_zh,
-            deadline_cutoff=profile.deadline_cutoff,
-            rules=rules,
-            submitted_at=submitted_at,
-            submitted_by=submitted_by,
-            platform_department=platform_department,
-            annex_titles_zh=dict(profile.annex_titles_zh),
-            department_names=dict(department_names or {}),
-            linked_types=linked_types(profile, rules),
-        ),
-        consumer_department=consumer_department,
-        resource=resource,
-        purpose=purpose,
-        reason=reason,
-        requested_fields=requested_fields,
-        requested_mode=requested_mode,
+    start = CaseStart(
+        case_id=case_id,
+        profile_id=profile.id,
+        profile_version=profile.version,
+        profile_digest=profile_digest(profile.id),
+        profile_name_zh=profile.title_zh or profile.name_zh,
+        deadline_cutoff=profile.deadline_cutoff,
+        rules=rules,
+        submitted_at=submitted_at,
+        submitted_by=submitted_by,
+        platform_department=platform_department,
+        annex_titles_zh=dict(profile.annex_titles_zh),
+        department_names=dict(department_names or {}),
+        linked_types=linked_types(profile, rules),
     )
+    return kind.build(start, fields)
 
 
 def _translate(err: Exception) -> CaseError:
@@ -291,32 +270,6 @@ def _translate(err: Exception) -> CaseError:
     raise err
 
 
-async def start_sharing_application(
-    client: Client,
-    task_queue: str,
-    inp: SharingApplicationInput,
-    *,
-    settle_timeout_s: float | None = None,
-    request_tag: str | None = None,
-    report: StartReport | None = None,
-) -> CaseAnswer:
-    """Start an application and return once its first task is open (with its due date)."""
-    summary = (
-        f"{inp.consumer_department} → {inp.resource.provider_department}: "
-        f"{inp.resource.name_zh}({inp.case.profile_id})"
-    )
-    return await start_case(
-        client,
-        task_queue,
-        registry.SHARING_APPLICATION,
-        inp,
-        summary=summary,
-        settle_timeout_s=settle_timeout_s,
-        request_tag=request_tag,
-        report=report,
-    )
-
-
 #: The memo entry holding the request a case was started for (:func:`start_case`'s ``request_tag``).
 REQUEST_MEMO = "govshare_request"
 
@@ -325,7 +278,7 @@ async def start_case(
     client: Client,
     task_queue: str,
     kind: registry.CaseKind,
-    inp: CaseInput | SharingApplicationInput,
+    inp: Any,
     *,
     summary: str = "",
     settle_timeout_s: float | None = None,
@@ -341,7 +294,8 @@ async def start_case(
     another tag raises :class:`RequestMismatch` instead of answering with that case. ``report``, if
     given, is filled with whether the start was confirmed and whether the case already existed.
     """
-    check_parties(inp)
+    check_parties(kind, inp)
+    summary = summary or kind.start_summary(inp)
     progress = report if report is not None else StartReport()
     try:
         async with asyncio.timeout(settle_timeout_s):
@@ -356,7 +310,7 @@ async def _start_and_settle(
     client: Client,
     task_queue: str,
     kind: registry.CaseKind,
-    inp: CaseInput | SharingApplicationInput,
+    inp: Any,
     summary: str,
     progress: StartReport,
     request_tag: str | None,

@@ -61,9 +61,6 @@ class Case(SQLModel, table=True):
     profile_version: str = Field(max_length=32)
     status: str = Field(index=True, max_length=32)
     result: str = ""
-    consumer_department: str = Field(index=True, max_length=64)
-    provider_department: str = Field(index=True, max_length=64)
-    resource_id: str = ""
     subject_zh: str = ""
     submitted_at: datetime = Field(index=True)
     closed_at: datetime | None = None
@@ -81,6 +78,11 @@ class Case(SQLModel, table=True):
     subject_en: str = ""
     #: The whole CaseState as JSON: the detail view and the API read it without touching Temporal.
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: What lists and inboxes show of the case beside its subject, as its case type names the fields
+    #: (an application: resource_id, consumer_department, provider_department).
+    summary: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Task(SQLModel, table=True):

@@ -16,7 +16,7 @@ from api_helpers import AUDITOR, CONSUMER, GAJ, LEADING_GROUP, PLATFORM, SCJGJ, 
 from engine_cases import KINDS, case_input
 from temporalio.common import WorkflowIDReusePolicy
 
-from workflows.case import CaseParty
+from workflows.case import Party
 
 
 async def _wait_visible(api, token: str, case_id: str) -> dict:
@@ -72,7 +72,7 @@ async def test_a_decision_retried_with_its_key_gets_the_first_answer(api):
 async def test_a_case_type_without_routes_of_its_own_is_read_listed_decided_and_in_the_inbox(api):
     kind = KINDS["engine_joint"]
     case_id = f"EJ-API{uuid.uuid4().hex[:8].upper()}"
-    providers = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj")]
+    providers = [Party(role="provider", department="gaj"), Party(role="provider", department="scjgj")]
     inp = case_input("engine_joint", case_id, providers, submitted_at=datetime.now(UTC))
     await api.env.client.start_workflow(
         kind.workflow_type,

@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from api import idempotency
 from api.requests import DecisionCreate
-from workflows.case import CaseParty
+from workflows.case import Party
 
 BODY = {
     "resource_id": "gaj-household-members",
@@ -135,7 +135,7 @@ async def test_a_clock_change_key_reused_for_another_change_is_not_applied(api):
     case_id = f"EC-IDEM{uuid.uuid4().hex[:8].upper()}"
     await api.env.client.start_workflow(
         kind.workflow_type,
-        case_input("engine_clock", case_id, [CaseParty("provider", "gaj")]),
+        case_input("engine_clock", case_id, [Party(role="provider", department="gaj")]),
         id=kind.workflow_id(case_id),
         task_queue=api.settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

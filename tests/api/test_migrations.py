@@ -305,12 +305,13 @@ def test_baseline_database_keeps_its_data(engine: Engine, origin: str) -> None:
     with Session(engine) as session:
         row = session.get(models.Case, case_id)
         assert row is not None
-        assert (row.status, row.revision, row.consumer_department, row.submitted_at) == (
-            "provider_authorization",
-            3,
-            "rsj",
-            NOW,
-        )
+        assert (row.status, row.revision, row.submitted_at) == ("provider_authorization", 3, NOW)
+        # 0003: the application's three list columns are folded into its summary fields.
+        assert row.summary == {
+            "consumer_department": "rsj",
+            "provider_department": "gaj",
+            "resource_id": "gaj-household-members",
+        }
         assert TypeAdapter(CaseState).validate_python(row.detail).parties["provider"] == "gaj"
         # New columns at their defaults.
         assert (row.record_error, row.workflow_type, row.engine, row.subject_en) == (
@@ -377,13 +378,13 @@ def test_database_made_by_create_all_is_stamped_and_upgraded(engine: Engine, mad
                 profile_id="hubei",
                 profile_version="1.1",
                 status="open",
-                consumer_department="rsj",
-                provider_department="gaj",
                 submitted_at=NOW,
                 updated_at=NOW,
                 engine=generation,
                 detail=detail,
             ).model_dump()
+            # The list columns the tables had before 0003 (where the database has them).
+            row |= {"consumer_department": "rsj", "provider_department": "gaj"}
             case = meta.tables["case"]
             conn.execute(case.insert(), {k: v for k, v in row.items() if k in case.c})
         # The first-generation case already has one of its parties; the second generation its own.

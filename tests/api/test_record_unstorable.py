@@ -23,7 +23,6 @@ from workflows.case import (
     AuditEvent,
     CaseDelta,
     CaseHeader,
-    CaseParty,
     CaseRecord,
     CaseState,
     Notice,
@@ -169,7 +168,11 @@ def test_the_mark_stays_through_later_deltas(engine) -> None:
     activities = RecordActivities(engine)
     case_id = f"SA-TEST-{uuid.uuid4().hex[:8].upper()}"
     workflow_id = f"SharingApplication:{case_id}"
-    parties = [CaseParty("consumer", "rsj"), CaseParty("provider", "gaj"), CaseParty("platform", "bdb")]
+    parties = [
+        Party(role="consumer", department="rsj"),
+        Party(role="provider", department="gaj"),
+        Party(role="platform", department="bdb"),
+    ]
     now = datetime.now(UTC)
     actor = Actor("bdb", "platform", "operator")
     activities.record_delta(

@@ -41,15 +41,15 @@ from workflows.case import (  # noqa: E402
     Actor,
     CaseAnswer,
     CaseFile,
-    CaseParty,
     ClockRequest,
     DecisionRequest,
+    Party,
 )
 
 HERE = Path(__file__).resolve().parent
 GAJ = Actor("gaj", "provider", "reviewer")
 SCJGJ = Actor("scjgj", "provider", "reviewer")
-PROVIDERS = [CaseParty("provider", "gaj"), CaseParty("provider", "scjgj")]
+PROVIDERS = [Party(role="provider", department="gaj"), Party(role="provider", department="scjgj")]
 
 
 def _handle(client: Client, case_id: str):
@@ -85,7 +85,7 @@ async def main(out_dir: Path, tag: str) -> None:
     tq = "record-engine-samples"
     cases: list[str] = []
 
-    async def start(case_type: str, case_id: str, parties: list[CaseParty]) -> CaseAnswer:
+    async def start(case_type: str, case_id: str, parties: list[Party]) -> CaseAnswer:
         kind = KINDS[case_type]
         now = await env.get_current_time()
         inp = case_input(case_type, case_id, parties, submitted_at=now)
@@ -126,7 +126,7 @@ async def main(out_dir: Path, tag: str) -> None:
 
         # b. A suspension, its resume, an issuer-set limit.
         clock = f"EC-SAMPLE-{tag}CLOCK"
-        answer = await start("engine_clock", clock, [CaseParty("provider", "gaj")])
+        answer = await start("engine_clock", clock, [Party(role="provider", department="gaj")])
         (review,) = answer.open_tasks
         await env.sleep(timedelta(days=1))
         await _update(

@@ -30,6 +30,7 @@ from govshare.cases import service as case_service  # noqa: E402
 from govshare.core.db import init_schema, make_engine  # noqa: E402
 from govshare.ops.replay import history_file_name  # noqa: E402
 from govshare.ops.worker_build import build_worker  # noqa: E402
+from workflows import registry  # noqa: E402
 from workflows.case import Actor, DecisionRequest, GrantTerms, WithdrawRequest  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +52,7 @@ async def main(out_dir: Path, tag: str) -> None:
         now = await env.get_current_time()
         inp = application(profile, res, submitted_at or now, mode, case_id=f"SA-SAMPLE-{tag}{name}")
         cases.append(inp.case.case_id)
-        return await case_service.start_sharing_application(client, tq, inp)
+        return await case_service.start_case(client, tq, registry.SHARING_APPLICATION, inp)
 
     async def d(name: str, actor: Actor, action: str, **kw):
         return await case_service.decide(

@@ -3,7 +3,7 @@
 Every case type (the sharing application now; rectification orders, catalog updates, objections
 next) is a workflow class that subclasses ``CaseEngine`` for its handlers and hands it what it alone
 knows: its parties, attributes, facts and subject (``_init_case``), its result labels
-(``RESULTS_ZH``), and the payload a decision carries (``decision_payload``). The steps, who acts, the
+(``RESULTS``), and the payload a decision carries (``decision_payload``). The steps, who acts, the
 working-day limits, what each decision leads to and the escalation ladder come from the pinned
 profile rules (``CaseStart.rules``).
 
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ClockRequest,
         Decision,
         DecisionRequest,
+        GrantTerms,
         Party,
         Task,
         TaskBrief,
@@ -181,9 +182,15 @@ class CaseEngine:
         return CaseFile(header=self.header, parties=self.parties, tasks=self.tasks, revision=self.revision)
 
     # -- what a case type may refine --------------------------------------------------------------
-    def decision_payload(self, req: DecisionRequest, action: Action | None) -> Any:
-        """What a decision carries beyond its action and reason (a grant's terms …), checked by the
-        case type; it raises a refusal for a payload it cannot take. None: nothing more."""
+    def decision_payload(self, req: DecisionRequest, action: Action | None) -> dict[str, Any] | None:
+        """What a decision carries beyond its action and reason (a grant's terms …) as JSON, checked
+        by the case type; it raises a refusal for a payload it cannot take. Asked only for an action
+        the profile marks as carrying one (``grant = true``). None: nothing more."""
+        return None
+
+    def decision_grant(self, payload: dict[str, Any] | None) -> GrantTerms | None:
+        """A sharing application's decisions also record their payload as typed grant terms (the
+        first generation's field, which the API shows as ``grant``); other case types: None."""
         return None
 
     def on_result(self, outcome: Outcome) -> None:
@@ -684,7 +691,8 @@ class CaseEngine:
             decided_at=now,
             reason=req.reason.strip(),
             note=req.note,
-            grant=payload,
+            payload=payload,
+            grant=self.decision_grant(payload),
             article=task.article,
             limit_working_days=req.limit_working_days,
         )

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Header, Path, Query, Request
+from pydantic import TypeAdapter
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -243,6 +244,14 @@ def grant_terms(grant: Any) -> GrantTerms | None:
     )
 
 
+def _grant_payload(grant: GrantTerms | None) -> dict[str, Any] | None:
+    """A sharing application's grant terms as its decision payload (instants already in Asia/Shanghai)."""
+    return _GRANT_JSON.dump_python(grant, mode="json") if grant is not None else None
+
+
+_GRANT_JSON = TypeAdapter(GrantTerms)
+
+
 def _update_id(operation: str, caller: Caller, key: str, body: Any) -> str:
     """The Update's id: the caller's key, scoped to the department and role that send it and to the
     request's content — a repeat of the same request is one Update (Temporal answers its first
@@ -328,20 +337,19 @@ async def decide_case(
     body: DecisionCreate,
     key: str | None,
 ) -> CaseOut:
+    grant = grant_terms(body.grant)
     decision = DecisionRequest(
         actor=_actor(caller),
         action=body.action,
         step=body.step or "",
         reason=body.reason,
         note=body.note,
-        grant=grant_terms(body.grant),
+        grant=grant,
         task_id=body.task_id or "",
         limit_working_days=body.limit_working_days,
         # The second generation reads the payload (its case type checks it); a sharing application's
         # grant terms are its payload. The first generation reads ``grant``.
-        payload=body.payload
-        if body.payload is not None
-        else (body.grant.model_dump(mode="json", exclude_unset=True) if body.grant else None),
+        payload=body.payload if body.payload is not None else _grant_payload(grant),
     )
     return await act_on_case(
         request,

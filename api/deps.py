@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
@@ -95,7 +94,6 @@ async def get_temporal_client(request: Request) -> Client:
 
 EngineDep = Annotated[Engine, Depends(get_engine_dep)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-TemporalDep = Annotated[Client, Depends(get_temporal_client)]
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -198,10 +196,6 @@ def load_visible_case(session: Session, caller: Caller, case_id: str, request: R
         raise ApiError(404, f"未找到案件 {case_id}", f"no case {case_id}", code="case_not_found")
     bind_log_context(request, workflow_id=case.workflow_id)
     return case
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 #: Pagination offset. Bounded so that no value can overflow a database integer (a 500); a

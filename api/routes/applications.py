@@ -19,7 +19,7 @@ import structlog
 from fastapi import APIRouter, Body, Query, Request, Response
 from sqlmodel import Session
 
-from api import idempotency
+from api import acting, idempotency, reading
 from api.deps import (
     ActingCaller,
     Caller,
@@ -109,7 +109,7 @@ def _check_application(
             code="not_in_catalog",
             errors=errors,
         )
-    return resource, fields, cases.department_names(session)
+    return resource, fields, reading.department_names(session)
 
 
 @router.post(
@@ -223,7 +223,7 @@ async def create_application(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     # The first tasks are recorded before the case answers: show the case as the projection has it.
-    return await run_db(engine, cases.answered_case, case_id, answer)
+    return await run_db(engine, acting.answered_case, case_id, answer)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,7 +266,9 @@ def list_applications(
         conditions.append(Case.overdue == overdue)
     if profile is not None:
         conditions.append(Case.profile_id == profile)
-    return cases.list_case_rows(engine, caller, conditions, department=department, limit=limit, offset=offset)
+    return reading.list_case_rows(
+        engine, caller, conditions, department=department, limit=limit, offset=offset
+    )
 
 
 @router.get(
@@ -281,7 +283,7 @@ def list_applications(
 def get_application(
     case_id: cases.CaseId, request: Request, caller: CurrentCaller, engine: EngineDep
 ) -> CaseOut:
-    return cases.read_case(engine, caller, case_id, request)
+    return reading.read_case(engine, caller, case_id, request)
 
 
 @router.get(
@@ -336,7 +338,7 @@ async def decide(
         ),
     ] = None,
 ) -> CaseOut:
-    return await cases.decide_case(request, engine, settings, caller, case_id, body, idempotency_key)
+    return await acting.decide_case(request, engine, settings, caller, case_id, body, idempotency_key)
 
 
 @router.post(
@@ -364,4 +366,4 @@ async def withdraw(
         ),
     ] = None,
 ) -> CaseOut:
-    return await cases.withdraw_case(request, engine, settings, caller, case_id, body, idempotency_key)
+    return await acting.withdraw_case(request, engine, settings, caller, case_id, body, idempotency_key)

@@ -49,13 +49,12 @@ from workflows.case import (
     RECORD_REJECTED,
     CaseDelta,
     CaseHeader,
-    CaseRecord,
-    CaseState,
     Notice,
     Party,
     RecordFailure,
     Task,
 )
+from workflows.legacy.shapes import CaseRecord, CaseState
 
 log = structlog.get_logger("govshare.activities")
 _STATE_JSON = TypeAdapter(CaseState)

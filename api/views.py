@@ -55,12 +55,12 @@ from workflows.case import (
     Breach,
     CaseHeader,
     CaseLink,
-    CaseState,
     ClockEntry,
     GrantTerms,
     Party,
     Task,
 )
+from workflows.legacy.shapes import CaseState
 
 _HEADER = TypeAdapter(CaseHeader)
 _TASK = TypeAdapter(Task)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from api.views import task_actions
-from workflows.case import ActionInfo, Actor, CaseState, Party, Task
+from workflows.case import ActionInfo, Actor, Party, Task
+from workflows.legacy.shapes import CaseState
 
 
 def _state(task: Task, version: str) -> CaseState:

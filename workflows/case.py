@@ -285,50 +285,6 @@ class ResourceSnapshot:
     fields: list[str] = field(default_factory=list)
 
 
-@dataclass
-class CaseState:
-    """Everything a case knows: what the detail page, the projection and the auditor read."""
-
-    case_id: str
-    case_type: str
-    workflow_id: str
-    profile_id: str
-    profile_version: str
-    profile_digest: str
-    profile_name_zh: str
-    parties: dict[str, str]  # role -> department code
-    submitted_at: datetime
-    submitted_by: Actor
-    status: CaseStatus = "in_progress"
-    result: str = ""
-    result_reason: str = ""
-    result_article: str = ""
-    resource: ResourceSnapshot | None = None
-    purpose: str = ""
-    reason: str = ""
-    requested_fields: list[str] = field(default_factory=list)
-    requested_mode: str = ""
-    grant: GrantTerms | None = None
-    closed_at: datetime | None = None
-    tasks: list[Task] = field(default_factory=list)
-    breaches: list[Breach] = field(default_factory=list)
-    revision: int = 0
-
-    @property
-    def open_task(self) -> Task | None:
-        return next((t for t in self.tasks if t.status == "open"), None)
-
-
-@dataclass
-class CaseRecord:
-    """One projection write: the case as it now stands, the audit events and the notices since the
-    last write."""
-
-    state: CaseState
-    events: list[AuditEvent] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-
-
 # --------------------------------------------------------------------------------------------------
 # Second-generation engine (workflows/engine.py): the case file, links, deltas, brief answers
 # --------------------------------------------------------------------------------------------------

@@ -42,13 +42,13 @@ from workflows.case import (
     Actor,
     CaseAnswer,
     CaseFile,
-    CaseState,
     ClockRequest,
     DecisionRequest,
     TaskBrief,
     WithdrawRequest,
 )
 from workflows.contracts import CaseStart, LinkedCaseType
+from workflows.legacy.shapes import CaseState
 
 log = structlog.get_logger("govshare.cases.service")
 

@@ -40,7 +40,8 @@ from sqlmodel import Session, SQLModel, select
 from govshare.core import models
 from govshare.core.db import init_schema, make_engine, migrate
 from govshare.core.migrations import alembic_config
-from workflows.case import Actor, CaseState
+from workflows.case import Actor
+from workflows.legacy.shapes import CaseState
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE_COMMIT = "76b4170"

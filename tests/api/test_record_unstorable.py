@@ -23,12 +23,11 @@ from workflows.case import (
     AuditEvent,
     CaseDelta,
     CaseHeader,
-    CaseRecord,
-    CaseState,
     Notice,
     Party,
     RecordFailure,
 )
+from workflows.legacy.shapes import CaseRecord, CaseState
 
 DATABASES = ["sqlite"] if os.environ.get(SKIP_ENV) == "1" else ["sqlite", "postgresql"]
 

@@ -35,8 +35,6 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         AuditEvent,
         Breach,
-        CaseRecord,
-        CaseState,
         Decision,
         DecisionRequest,
         GrantTerms,
@@ -47,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest
+    from workflows.legacy.shapes import CaseRecord, CaseState
 
 # DB writes retry until they succeed: a database outage delays the projection, never loses a step.
 _RECORD_OPTIONS: dict[str, Any] = {

@@ -23,24 +23,6 @@ TaskStatus = Literal["open", "done", "cancelled"]
 #: withdrawn by the applicant.
 CaseStatus = str
 
-#: How statuses and results read to people (zh-CN first). One vocabulary for workflows, notices, API.
-STATUS_ZH = {
-    "in_progress": "办理中",
-    "granted": "同意授权",
-    "refused": "不同意授权",
-    "rejected": "不予受理",
-    "withdrawn": "已撤回",
-    "closed": "已办结",
-}
-STATUS_EN = {
-    "in_progress": "in progress",
-    "granted": "granted",
-    "refused": "refused",
-    "rejected": "rejected",
-    "withdrawn": "withdrawn",
-    "closed": "closed",
-}
-
 
 @dataclass
 class Party:

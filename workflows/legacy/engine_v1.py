@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         ERROR_FORBIDDEN,
         ERROR_INVALID,
         RECORD_REJECTED,
-        STATUS_ZH,
         ActionInfo,
         Actor,
         AuditEvent,
@@ -45,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest
-    from workflows.legacy.shapes import CaseRecord, CaseState
+    from workflows.legacy.shapes import STATUS_ZH, CaseRecord, CaseState
 
 # DB writes retry until they succeed: a database outage delays the projection, never loses a step.
 _RECORD_OPTIONS: dict[str, Any] = {

@@ -12,6 +12,25 @@ from datetime import datetime
 
 from workflows.case import Actor, AuditEvent, Breach, CaseStatus, GrantTerms, Notice, ResourceSnapshot, Task
 
+#: How the first generation names statuses and results in its audit events (the current engine
+#: takes them from the case type: ``RESULTS`` and ``workflows/engine/words.py``).
+STATUS_ZH = {
+    "in_progress": "办理中",
+    "granted": "同意授权",
+    "refused": "不同意授权",
+    "rejected": "不予受理",
+    "withdrawn": "已撤回",
+    "closed": "已办结",
+}
+STATUS_EN = {
+    "in_progress": "in progress",
+    "granted": "granted",
+    "refused": "refused",
+    "rejected": "rejected",
+    "withdrawn": "withdrawn",
+    "closed": "closed",
+}
+
 
 @dataclass
 class CaseState:

@@ -4,7 +4,8 @@ The histories under tests/histories/ are finished cases of every profile and bra
 refused at direct authorization, rejected at check, not_shared, overdue across the 2026 National Day
 and decided late, withdrawn, Luzhou direct and comparison mode, Jiangsu, Luoyang), written by each
 generation: the frozen first-generation engine (``workflows/legacy/engine_v1.py``, workflow type
-``SharingApplication``: V1, V2, V3 samples) and the current one (``SharingApplicationV2``: E2),
+``SharingApplication``: V1, V2, V3 samples) and the current one (``SharingApplicationV2``: E2, and
+E3 from the engine in parts: task patches, payloads, the clock re-check and withdrawal patches),
 plus finished cases of the engine's test case types (``tests/engine_cases.py``: a joint step with an
 extension and a breach that starts a linked order, and that order; a clock suspended, resumed and
 given an issuer-set limit; recorded by ``tests/histories/record_engine_samples.py``). A failure

@@ -48,13 +48,12 @@ with workflow.unsafe.imports_passed_through():
         GrantTerms,
         Party,
         Task,
-        TaskBrief,
         WithdrawRequest,
     )
     from workflows.contracts import CaseInput, CaseStart, DeadlineRequest, WorkingDaysLeftRequest
     from workflows.engine import clock, decisions, links
     from workflows.engine.decisions import Outcome, Situation
-    from workflows.engine.recorder import Recorder
+    from workflows.engine.recorder import Recorder, answer_of, notice_params
     from workflows.engine.words import SYSTEM_USER, Speaker, refuse
 
 _LOCAL: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
@@ -804,75 +803,12 @@ class CaseEngine:
         return dataclasses.replace(answer, task_id=task_id)
 
     def _live_answer(self, revision: int) -> CaseAnswer:
-        return CaseAnswer(
-            case_id=self.header.case_id,
-            status=self.header.status,
-            result=self.header.result,
-            revision=revision,
-            open_tasks=[
-                TaskBrief(
-                    task_id=t.task_id,
-                    step=t.step,
-                    name_zh=t.name_zh,
-                    name_en=t.name_en,
-                    assignee=t.assignee,
-                    status=t.status,
-                    due_at=t.deadline.due_at if t.deadline and t.suspended_at is None else None,
-                    working_days=t.deadline.working_days if t.deadline else None,
-                    article=t.clock[-1].article if t.clock else t.article,
-                    suspended=t.suspended_at is not None,
-                )
-                for t in self._open()
-            ],
-        )
+        return answer_of(self.header, self.tasks, revision)
 
     # -- recording ------------------------------------------------------------------------------
     def _notify(self, kind: str, recipient: Party, task: Task | None) -> None:
-        header = self.header
-        params: dict[str, Any] = {
-            "case_id": header.case_id,
-            "case_type": header.case_type,
-            "profile_name_zh": self._start.profile_name_zh,
-            "annex_titles_zh": self._start.annex_titles_zh,
-            "status": header.status,
-            "result": header.result,
-            "result_reason": header.result_reason,
-            "result_article": header.result_article,
-            "subject_zh": header.subject_zh,
-            "subject_en": header.subject_en,
-            # Labels the case type gives (the messages need no table of every case type's words).
-            "case_type_zh": self._rules.name_zh,
-            "case_type_en": self._rules.name_en,
-            "result_zh": self._speaker.status_zh(header.result or header.status),
-            "result_en": self._speaker.status_en(header.result or header.status),
-            **self.notice_params(),
-        }
-        if task is not None:
-            params.update(_task_params(task))
+        params = notice_params(self.header, self._start, self._speaker, task, self.notice_params())
         self._recorder.notice(kind, recipient, params)
 
     async def _flush(self) -> None:
         await self._recorder.flush(self.tasks, self._live_answer)
-
-
-def _task_params(task: Task) -> dict[str, Any]:
-    """What a notice about a task says: the step, its article and basis, the deadline, the decision."""
-    deadline = task.deadline
-    clock_entry = task.clock[-1] if task.clock else None
-    return {
-        "task_id": task.task_id,
-        "step": task.step,
-        "step_zh": task.name_zh,
-        "step_en": task.name_en,
-        "article": clock_entry.article if clock_entry else task.article,
-        "limit_basis": task.limit_basis,
-        "due_at": deadline.due_at.isoformat() if deadline else "",
-        "working_days": deadline.working_days if deadline else None,
-        "provisional": deadline.provisional if deadline else False,
-        "suspended": task.suspended_at is not None,
-        "working_days_left": (
-            clock_entry.working_days if clock_entry and clock_entry.kind in ("suspension", "resume") else None
-        ),
-        "action": task.decision.action if task.decision else "",
-        "reason": task.decision.reason if task.decision else "",
-    }

@@ -30,8 +30,11 @@ from workflows.case import (
     Party,
     RecordFailure,
     Task,
+    TaskBrief,
     TaskPatch,
 )
+from workflows.contracts import CaseStart
+from workflows.engine.words import Speaker
 
 #: The regular ``record_delta`` activity: each attempt bounded (a stuck write is retried; the write
 #: is idempotent), retried without end for outages; RECORD_REJECTED (never storable) is not retried.
@@ -170,3 +173,80 @@ class Recorder:
                     **RECORD_OPTIONS,
                 )
                 self.recorded = written
+
+
+def answer_of(header: CaseHeader, tasks: list[Task], revision: int) -> CaseAnswer:
+    """The case as an Update answers it: status, result, revision and the open tasks in brief."""
+    return CaseAnswer(
+        case_id=header.case_id,
+        status=header.status,
+        result=header.result,
+        revision=revision,
+        open_tasks=[
+            TaskBrief(
+                task_id=t.task_id,
+                step=t.step,
+                name_zh=t.name_zh,
+                name_en=t.name_en,
+                assignee=t.assignee,
+                status=t.status,
+                due_at=t.deadline.due_at if t.deadline and t.suspended_at is None else None,
+                working_days=t.deadline.working_days if t.deadline else None,
+                article=t.clock[-1].article if t.clock else t.article,
+                suspended=t.suspended_at is not None,
+            )
+            for t in tasks
+            if t.status == "open"
+        ],
+    )
+
+
+def notice_params(
+    header: CaseHeader, start: CaseStart, speaker: Speaker, task: Task | None, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """What a notice says, as plain data the notify step renders (activities/messages.py): the case,
+    its labels as its case type gives them, the case type's own ``extra``, and the task it is about."""
+    params: dict[str, Any] = {
+        "case_id": header.case_id,
+        "case_type": header.case_type,
+        "profile_name_zh": start.profile_name_zh,
+        "annex_titles_zh": start.annex_titles_zh,
+        "status": header.status,
+        "result": header.result,
+        "result_reason": header.result_reason,
+        "result_article": header.result_article,
+        "subject_zh": header.subject_zh,
+        "subject_en": header.subject_en,
+        # Labels the case type gives (the messages need no table of every case type's words).
+        "case_type_zh": start.rules.name_zh,
+        "case_type_en": start.rules.name_en,
+        "result_zh": speaker.status_zh(header.result or header.status),
+        "result_en": speaker.status_en(header.result or header.status),
+        **extra,
+    }
+    if task is not None:
+        params.update(_task_params(task))
+    return params
+
+
+def _task_params(task: Task) -> dict[str, Any]:
+    """What a notice about a task says: the step, its article and basis, the deadline, the decision."""
+    deadline = task.deadline
+    clock_entry = task.clock[-1] if task.clock else None
+    return {
+        "task_id": task.task_id,
+        "step": task.step,
+        "step_zh": task.name_zh,
+        "step_en": task.name_en,
+        "article": clock_entry.article if clock_entry else task.article,
+        "limit_basis": task.limit_basis,
+        "due_at": deadline.due_at.isoformat() if deadline else "",
+        "working_days": deadline.working_days if deadline else None,
+        "provisional": deadline.provisional if deadline else False,
+        "suspended": task.suspended_at is not None,
+        "working_days_left": (
+            clock_entry.working_days if clock_entry and clock_entry.kind in ("suspension", "resume") else None
+        ),
+        "action": task.decision.action if task.decision else "",
+        "reason": task.decision.reason if task.decision else "",
+    }

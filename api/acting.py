@@ -194,7 +194,7 @@ async def decide_case(
             decision,
             update_id=update_id,
             settle_timeout_s=settings.api_settle_timeout_s,
-            engine=generation,
+            generation=generation,
         ),
     )
 
@@ -224,6 +224,6 @@ async def withdraw_case(
             withdrawal,
             update_id=update_id,
             settle_timeout_s=settings.api_settle_timeout_s,
-            engine=generation,
+            generation=generation,
         ),
     )

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 from temporalio.client import Client
 
 from govshare.cases import service as case_service
 from workflows import registry
-from workflows.case import Actor, CaseFile, DecisionRequest, ResourceSnapshot, WithdrawRequest
+from workflows.case import Actor, CaseFile, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
 from workflows.contracts import SharingApplicationInput
 
 BIN = Path(sys.executable).parent
@@ -99,3 +100,9 @@ async def query_state(client: Client, case_id: str) -> CaseFile:
     return await client.get_workflow_handle(case_service.workflow_id_for(case_id)).query(
         "state", result_type=CaseFile
     )
+
+
+def grant_of(state: CaseFile) -> GrantTerms | None:
+    """An application's grant, as its case recorded it in its attributes."""
+    grant = state.header.attributes.get("grant")
+    return TypeAdapter(GrantTerms).validate_python(grant) if grant else None

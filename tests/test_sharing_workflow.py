@@ -16,6 +16,7 @@ from factories import (
     PROVIDER,
     application,
     decide,
+    grant_of,
     query_state,
     resource,
     start_sharing_application,
@@ -73,8 +74,8 @@ async def test_hubei_conditional_granted_by_provider_then_consumer_informed(
 
     state = await decide(ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "inform", "notify_consumer"))
     assert state.status == "granted" and state.closed_at is not None
-    assert state.grant.fields == ["name"] and state.grant.conditions == "仅限本系统"
-    assert not state.grant.comparison_results_only
+    assert grant_of(state).fields == ["name"] and grant_of(state).conditions == "仅限本系统"
+    assert not grant_of(state).comparison_results_only
 
     with Session(sqlite_engine) as s:
         row = s.get(models.Case, inp.case.case_id)
@@ -116,7 +117,7 @@ async def test_hubei_unconditional_without_controlled_parameters_platform_author
     state = await decide(ts_client, inp.case.case_id, DecisionRequest(PLATFORM, "grant"))
     assert state.status == "granted"
     # Defaults: the grant covers what was applied for.
-    assert state.grant.fields == ["name", "id_number"]
+    assert grant_of(state).fields == ["name", "id_number"]
     with Session(sqlite_engine) as s:
         notes = s.exec(
             select(models.Notification).where(models.Notification.case_id == inp.case.case_id)
@@ -269,7 +270,7 @@ async def test_luzhou_unconditional_granted_at_once(run_worker, ts_client, task_
     inp = application("luzhou", resource("unconditional"))
     state = await start_sharing_application(ts_client, task_queue, inp)
     assert state.status == "granted" and state.tasks == [] and state.result_article == "25"
-    assert state.grant.fields == ["name", "id_number"]
+    assert grant_of(state).fields == ["name", "id_number"]
 
 
 async def test_luzhou_conditional_acceptance_then_comparison_grant(run_worker, ts_client, task_queue):
@@ -287,7 +288,7 @@ async def test_luzhou_conditional_acceptance_then_comparison_grant(run_worker, t
     assert task.step == "provider_provision" and task.deadline is None and task.limit_basis == "none"
     state = await decide(ts_client, inp.case.case_id, DecisionRequest(PROVIDER, "grant"))
     assert state.status == "granted"
-    assert state.grant.sharing_mode == "data_comparison" and state.grant.comparison_results_only
+    assert grant_of(state).sharing_mode == "data_comparison" and grant_of(state).comparison_results_only
 
 
 async def test_luzhou_refusal_at_acceptance(run_worker, ts_client, task_queue):

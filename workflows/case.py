@@ -372,14 +372,6 @@ class CaseFile:
     def open_task(self) -> Task | None:
         return next(iter(self.open_tasks), None)
 
-    @property
-    def grant(self) -> GrantTerms | None:
-        """A sharing application's grant (its terms, as recorded in the header's attributes)."""
-        from pydantic import TypeAdapter
-
-        grant = self.header.attributes.get("grant")
-        return TypeAdapter(GrantTerms).validate_python(grant) if grant else None
-
 
 @dataclass
 class CaseDelta:

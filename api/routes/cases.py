@@ -215,7 +215,7 @@ async def change_clock(
             change,
             update_id=update_id,
             settle_timeout_s=settings.api_settle_timeout_s,
-            engine=generation,
+            generation=generation,
         ),
     )
 

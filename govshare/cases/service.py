@@ -373,13 +373,13 @@ async def _update(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-    engine: int = 2,
+    generation: int = 2,
 ):
     """Send Update ``name``. The frozen first generation answers with its whole CaseState; that is
     turned into the same CaseAnswer the current engine gives, so callers see one shape."""
     handle = _handle(client, case_id)
     args = [] if arg is None else [arg]
-    legacy = engine == 1 and result_type is CaseAnswer
+    legacy = generation == 1 and result_type is CaseAnswer
     try:
         async with asyncio.timeout(settle_timeout_s):
             result = await handle.execute_update(
@@ -424,7 +424,7 @@ async def decide(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-    engine: int = 2,
+    generation: int = 2,
 ) -> CaseAnswer:
     """The decision, as Update ``update_id`` (a repeat of the id answers the first outcome)."""
     return await _update(
@@ -434,7 +434,7 @@ async def decide(
         request,
         update_id=update_id,
         settle_timeout_s=settle_timeout_s,
-        engine=engine,
+        generation=generation,
     )
 
 
@@ -445,7 +445,7 @@ async def withdraw(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-    engine: int = 2,
+    generation: int = 2,
 ) -> CaseAnswer:
     return await _update(
         client,
@@ -454,7 +454,7 @@ async def withdraw(
         request,
         update_id=update_id,
         settle_timeout_s=settle_timeout_s,
-        engine=engine,
+        generation=generation,
     )
 
 
@@ -465,10 +465,10 @@ async def adjust_clock(
     *,
     update_id: str | None = None,
     settle_timeout_s: float | None = None,
-    engine: int = 2,
+    generation: int = 2,
 ) -> CaseAnswer:
     """An extension, suspension or resume of one task's clock (second-generation cases only)."""
-    if engine == 1:
+    if generation == 1:
         raise CaseConflict(
             "该案件由旧版流程办理,不支持调整期限",
             "this case runs on the first-generation engine: no clock changes",
@@ -483,11 +483,11 @@ async def replan_deadlines(client: Client, case_id: str) -> bool:
     return await _update(client, case_id, "replan_deadlines", result_type=bool)
 
 
-async def query_state(client: Client, case_id: str, *, engine: int = 2) -> CaseFile | CaseState:
+async def query_state(client: Client, case_id: str, *, generation: int = 2) -> CaseFile | CaseState:
     """The case as its workflow holds it: a CaseFile (a first-generation case: its CaseState)."""
     try:
         return await _handle(client, case_id).query(
-            "state", result_type=CaseState if engine == 1 else CaseFile
+            "state", result_type=CaseState if generation == 1 else CaseFile
         )
     except RPCError as err:
         raise _translate(err) from err

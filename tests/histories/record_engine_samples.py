@@ -118,7 +118,7 @@ async def main(out_dir: Path, tag: str) -> None:
         await _until(lambda s: bool(s.tasks), client, order)
         await _until(lambda s: bool(s.header.links), client, joint)
         cases.append(order)
-        # The order closes before the case that started it (see tests/test_engine.py).
+        # The order closes before the case that started it (see tests/engine/test_engine.py).
         answer = await _update(client, order, "decide", DecisionRequest(SCJGJ, "done", "order_response"))
         assert answer.status == "rectified", answer
         answer = await _update(client, joint, "decide", DecisionRequest(SCJGJ, "confirm", task_id=t2.task_id))

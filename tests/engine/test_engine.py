@@ -8,56 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 
 import pytest
 from engine_cases import KINDS, LEADING_GROUP, PLATFORM, case_input
-from factories import binary
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
 
 from calendars import SHANGHAI, WorkingDayCalendar
 from govshare.core import models
-from govshare.core.db import init_schema, make_engine
 from workflows.case import Actor, CaseAnswer, CaseFile, ClockRequest, DecisionRequest, Party
 
 CAL = WorkingDayCalendar.default()
-
-
-# These tests skip weeks of time; on a test server of their own, so the other workflow tests keep a
-# clock close to the wall clock their cases are recorded at.
-@pytest.fixture(scope="module")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    yield env
-    await env.shutdown()
-
-
-@pytest.fixture(scope="module")
-def ts_client(time_skipping_env: WorkflowEnvironment) -> Client:
-    return time_skipping_env.client
-
-
-@pytest.fixture(scope="module")
-def sqlite_engine(tmp_path_factory: pytest.TempPathFactory):
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('engine') / 'app.db'}")
-    init_schema(engine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-async def run_worker(ts_client: Client, task_queue: str, sqlite_engine) -> AsyncIterator[None]:
-    from govshare.ops.worker_build import build_worker
-
-    async with build_worker(ts_client, task_queue=task_queue, engine=sqlite_engine):
-        yield
 
 
 GAJ = Actor("gaj", "provider", "reviewer")

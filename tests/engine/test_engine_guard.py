@@ -4,7 +4,7 @@ than the parties refused before the case starts, a decision that lands while its
 still being written, and a linked case whose business-key id already exists.
 
 The case types are the test ones (tests/engine_cases.py, tests/profiles/enginetest.toml), on a
-time-skipping test server of this module's own (as in tests/test_engine.py)."""
+time-skipping test server of this module's own (tests/engine/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,11 @@ from datetime import timedelta
 
 import pytest
 from engine_cases import KINDS, case_input
-from factories import binary
 from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -32,7 +30,6 @@ from activities.deadlines import DeadlineActivities
 from activities.records import RecordActivities
 from govshare.cases.service import CaseInvalid, check_parties, start_case
 from govshare.core import models
-from govshare.core.db import init_schema, make_engine
 from govshare.ops.worker_build import SANDBOX_RUNNER
 from workflows import registry
 from workflows.case import Actor, CaseAnswer, CaseDelta, CaseFile, DecisionRequest, Party
@@ -45,35 +42,6 @@ THREE = [
     Party(role="provider", department="scjgj"),
     Party(role="provider", department="mzj"),
 ]
-
-
-@pytest.fixture(scope="module")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
-    )
-    yield env
-    await env.shutdown()
-
-
-@pytest.fixture(scope="module")
-def ts_client(time_skipping_env: WorkflowEnvironment) -> Client:
-    return time_skipping_env.client
-
-
-@pytest.fixture(scope="module")
-def sqlite_engine(tmp_path_factory: pytest.TempPathFactory):
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('guard') / 'app.db'}")
-    init_schema(engine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-async def run_worker(ts_client: Client, task_queue: str, sqlite_engine) -> AsyncIterator[None]:
-    from govshare.ops.worker_build import build_worker
-
-    async with build_worker(ts_client, task_queue=task_queue, engine=sqlite_engine):
-        yield
 
 
 def new_id(case_type: str) -> str:

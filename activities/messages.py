@@ -49,7 +49,11 @@ def _limit_en(params: dict[str, Any]) -> str:
 
 def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     case = p.get("case_id", "")
-    res_zh, res_en = p.get("resource_zh", ""), p.get("resource_en", "") or p.get("resource_zh", "")
+    # What the case is about, as every case type names it (its subject); notices of cases started
+    # before subjects travelled with them name the application's resource.
+    subject_zh = p.get("subject_zh") or p.get("resource_zh", "")
+    subject_en = p.get("subject_en") or p.get("resource_en", "") or subject_zh
+    res_zh, res_en = (f"({subject_zh})" if subject_zh else ""), (f" ({subject_en})" if subject_en else "")
     step_zh, step_en = p.get("step_zh", ""), p.get("step_en", "")
     due_zh, due_en = format_due(p.get("due_at", ""), "zh"), format_due(p.get("due_at", ""), "en")
     art_zh, art_en = article_zh(p), f"art. {p.get('article', '')}"
@@ -57,9 +61,9 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     result_zh, result_en = _result_words(p, result)
     if kind == "task_assigned":
         return (
-            f"【待办】案件 {case}({res_zh})待您办理“{step_zh}”,"
+            f"【待办】案件 {case}{res_zh}待您办理“{step_zh}”,"
             f"请于 {due_zh} 前完成,依据{art_zh}{_limit_zh(p)}。",
-            f"[Task] Case {case} ({res_en}) awaits your '{step_en}', due {due_en} ({art_en}){_limit_en(p)}.",
+            f"[Task] Case {case}{res_en} awaits your '{step_en}', due {due_en} ({art_en}){_limit_en(p)}.",
         )
     if kind == "reminder":
         return (
@@ -79,10 +83,10 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     if kind == "decided":
         reason = p.get("reason", "")
         return (
-            f"【办理结果】案件 {case}({res_zh})“{step_zh}”结果:{result_zh}"
+            f"【办理结果】案件 {case}{res_zh}“{step_zh}”结果:{result_zh}"
             + (f",理由:{reason}" if reason else "")
             + "。",
-            f"[Result] Case {case} ({res_en}) '{step_en}': {result_en}"
+            f"[Result] Case {case}{res_en} '{step_en}': {result_en}"
             + (f"; reason: {reason}" if reason else "")
             + ".",
         )
@@ -115,19 +119,19 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
         )
     if kind == "withdrawn":
         return (
-            f"【撤回】案件 {case}({res_zh})已由申请部门撤回,“{step_zh}”无需再办理。",
-            f"[Withdrawn] Case {case} ({res_en}) was withdrawn; '{step_en}' needs no action.",
+            f"【撤回】案件 {case}{res_zh}已由申请部门撤回,“{step_zh}”无需再办理。",
+            f"[Withdrawn] Case {case}{res_en} was withdrawn; '{step_en}' needs no action.",
         )
     if kind == "case_closed":
         reason = p.get("result_reason", "")
         basis = article_zh(p, p.get("result_article", ""))
         return (
-            f"【办结】您的{p.get('case_type_zh') or _case_type_words(p)[0]} {case}({res_zh})"
+            f"【办结】您的{p.get('case_type_zh') or _case_type_words(p)[0]} {case}{res_zh}"
             f"已办结:{result_zh}"
             + (f",理由:{reason}" if reason else "")
             + (f"(依据{basis})" if basis else "")
             + "。",
-            f"[Closed] Your {p.get('case_type_en') or _case_type_words(p)[1]} {case} ({res_en}) "
+            f"[Closed] Your {p.get('case_type_en') or _case_type_words(p)[1]} {case}{res_en} "
             f"is {result_en}"
             + (f"; reason: {reason}" if reason else "")
             + (f" (art. {p.get('result_article')})" if p.get("result_article") else "")

@@ -88,4 +88,5 @@ async def test_a_case_type_added_as_a_file_profile_data_and_one_registry_entry(a
         query = select(models.Notification).where(models.Notification.case_id == case_id)
         notices = session.exec(query).all()
     closed = next(n for n in notices if n.kind == "case_closed")
-    assert "数据核查(示例)" in closed.text_zh and "已更正" in closed.text_zh
+    assert "数据核查(示例)" in closed.text_zh and "已更正" in closed.text_zh and "户籍地址" in closed.text_zh
+    assert "()" not in closed.text_zh  # no empty resource where a case has none

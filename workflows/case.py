@@ -154,7 +154,7 @@ class Task:
     closed_at: datetime | None = None
     #: The actions' names and requirements under the pinned rules (same order as ``actions``).
     action_info: list[ActionInfo] = field(default_factory=list)
-    # -- second-generation engine (workflows/engine.py); first-generation tasks leave the defaults --
+    # -- second-generation engine (workflows/engine/); first-generation tasks leave the defaults --
     #: The step run this task belongs to (``step#n``): a step sent to several parties opens one task
     #: each, in one group, and joins them (all / any / quorum).
     group: str = ""
@@ -268,7 +268,7 @@ class ResourceSnapshot:
 
 
 # --------------------------------------------------------------------------------------------------
-# Second-generation engine (workflows/engine.py): the case file, links, deltas, brief answers
+# Second-generation engine (workflows/engine/): the case file, links, deltas, brief answers
 # --------------------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ the workflow type ``SharingApplication``: the samples under ``tests/histories/``
 per step; V2: one local ``record``; V3: ``record`` as a regular activity after commit) and any such
 case still open in a deployment. They replay, and the open ones run to their end, on exactly this
 code. Do not change its behaviour: a change here is a change to recorded histories. New cases run on
-``workflows/engine.py`` under the workflow type ``SharingApplicationV2`` (see
+``workflows/engine/`` under the workflow type ``SharingApplicationV2`` (see
 ``workflows/registry.py``); a further redesign adds a new frozen module beside this one.
 
 The data contracts (``workflows.case``, ``workflows.contracts``) are shared with the new engine and

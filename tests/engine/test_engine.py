@@ -199,7 +199,7 @@ async def test_two_tasks_side_by_side_with_their_own_clocks_extension_and_breach
 
 
 async def test_suspension_resumes_with_the_working_days_left_then_the_issuer_sets_the_period(
-    time_skipping_env, run_worker, ts_client, task_queue
+    time_skipping_env, run_worker, ts_client, task_queue, sqlite_engine
 ) -> None:
     env, client = time_skipping_env, ts_client
     case_id, answer = await start(
@@ -241,6 +241,18 @@ async def test_suspension_resumes_with_the_working_days_left_then_the_issuer_set
     clock = current.tasks[0].clock
     assert [e.kind for e in clock] == ["base", "suspension", "resume"]
     assert clock[1].working_days == left == clock[2].working_days and clock[1].basis == "local_policy"
+    # Each change tells the assignee in words of its own: stopped with the days left (no due date, there
+    # is none while it is stopped), resumed with the new one; never the re-plan's "new holiday notice".
+    with Session(sqlite_engine) as session:
+        query = select(models.Notification).where(models.Notification.case_id == case_id)
+        notes = {n.kind: n for n in session.exec(query)}
+    assert f"剩余 {left} 个工作日" in notes["clock_suspended"].text_zh
+    assert "24:00" not in notes["clock_suspended"].text_zh and "期限" not in notes["clock_suspended"].text_zh
+    assert (
+        f"剩余 {left} 个工作日" in notes["clock_resumed"].text_zh
+        and "24:00" in notes["clock_resumed"].text_zh
+    )
+    assert "deadline_changed" not in notes
 
     # The issuer sets the rectification period on its decision (REGULATIONS §7); it is bounded.
     await update(client, case_id, "decide", DecisionRequest(GAJ, "pass", "review"))

@@ -107,6 +107,13 @@ def _parse(path: Path, data: bytes) -> Profile:
         raise ProfileError(
             f"{where}: id: '{profile.id}' does not match the file name (expected id = \"{path.stem}\")"
         )
+    for case_type_id, case_type in profile.case_types.items():
+        tested = case_type.facts_tested()
+        if tested and case_type.facts is None:
+            raise ProfileError(
+                f"{where}: case_types.{case_type_id}: its transitions test {sorted(tested)}; "
+                f"declare the facts its case type supplies: facts = {sorted(tested)}"
+            )
     if not profile.version.strip():
         raise ProfileError(f"{where}: version: must not be empty")
     if not _CUTOFF.match(profile.deadline_cutoff):

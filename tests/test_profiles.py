@@ -845,3 +845,35 @@ def test_step_deadline_with_the_real_calendar():
     assert deadline.due_at == datetime(2026, 10, 11, 0, 0, tzinfo=SHANGHAI)
     assert (deadline.working_days, deadline.article, deadline.step) == (3, "19", "platform_check")
     assert not deadline.provisional
+
+
+# -- each case type declares the facts its transitions test ------------------------------------------
+FACTS = 'facts = ["share_type", "controlled_parameters", "sharing_mode"]\n'
+
+
+def test_a_fact_its_case_type_does_not_declare_is_refused(tmp_path):
+    test = '{ when = { share_type = "not_shared" }, end = true'
+    path = _write_broken(tmp_path, test, '{ when = { resource_kind = "basic" }, end = true')
+    message = _error(path)
+    assert "case_types.sharing_application: entry: unknown fact(s) ['resource_kind']" in message
+    assert "declares facts = ['share_type', 'controlled_parameters', 'sharing_mode']" in message
+
+
+def test_transitions_testing_facts_never_declared_are_refused(tmp_path):
+    path = _write_broken(tmp_path, FACTS, "")
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application: its transitions test ['controlled_parameters', "
+        "'share_type']; declare the facts its case type supplies: facts = ['controlled_parameters', "
+        "'share_type']"
+    )
+
+
+def test_rules_pinned_before_facts_were_declared_still_read():
+    """A case started before case types declared their facts pinned rules without them: its history
+    must still deserialize (REGULATIONS-level checks ran when that profile was loaded)."""
+    rules = load_profile("hubei").case_types["sharing_application"].model_dump()
+    rules.pop("facts")
+    from regulations.schema import CaseType
+
+    pinned = CaseType.model_validate(rules)
+    assert pinned.facts is None and pinned.facts_tested() == {"share_type", "controlled_parameters"}

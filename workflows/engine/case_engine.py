@@ -27,21 +27,14 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from calendars import Deadline
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
-        ERROR_CONFLICT,
-        ActionInfo,
         Breach,
         CaseAnswer,
         CaseFile,
-        CaseHeader,
-        CaseLink,
         ClockRequest,
         Decision,
         DecisionRequest,
@@ -50,18 +43,18 @@ with workflow.unsafe.imports_passed_through():
         Task,
         WithdrawRequest,
     )
-    from workflows.contracts import CaseInput, CaseStart, DeadlineRequest, WorkingDaysLeftRequest
-    from workflows.engine import clock, decisions, links
+    from workflows.contracts import CaseStart, DeadlineRequest
+    from workflows.engine import clock, decisions
+    from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
-    from workflows.engine.recorder import Recorder, answer_of, notice_params
+    from workflows.engine.linker import Linker
+    from workflows.engine.recorder import Recorder, answer_of, case_header, notice_params
     from workflows.engine.words import SYSTEM_USER, Speaker, refuse
 
 _LOCAL: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 
-#: Patches of behaviour fixed after histories were written (issue 17, defects 1 and 2): a clock change
-#: whose task or case closed while its deadline was being computed is refused, not applied; a
-#: withdrawal after the result is set is refused.
-PATCH_CLOCK_RECHECK = "clock-change-rechecked-after-compute"
+#: A withdrawal once the result is set is refused (issue 17, defect 2); histories written before keep
+#: the old behaviour. (The clock's re-check is in ``clockwork.py``.)
 PATCH_WITHDRAW_SETTLED = "withdrawal-refused-once-settled"
 
 __all__ = ["SYSTEM_USER", "CaseEngine", "Outcome", "refuse"]
@@ -92,23 +85,14 @@ class CaseEngine:
         self._rules = start.rules
         #: What the profile's transitions test (a resource's share type …).
         self._facts = dict(facts or {})
-        self.header = CaseHeader(
-            case_id=start.case_id,
+        self.header = case_header(
+            start,
             case_type=self.CASE_TYPE,
             workflow_id=info.workflow_id,
             workflow_type=info.workflow_type,
-            profile_id=start.profile_id,
-            profile_version=start.profile_version,
-            profile_digest=start.profile_digest,
-            profile_name_zh=start.profile_name_zh,
-            submitted_at=start.submitted_at,
-            submitted_by=start.submitted_by,
-            subject_zh=subject_zh,
-            subject_en=subject_en,
-            attributes=dict(attributes or {}),
-            summary=dict(summary or {}),
-            counts_from=start.counts_from,
-            links=list(start.links),
+            subject=(subject_zh, subject_en),
+            attributes=attributes,
+            summary=summary,
         )
         self.parties: list[Party] = []
         for party in [*parties, *start.parties]:
@@ -122,7 +106,19 @@ class CaseEngine:
             results={k: (zh, en) for k, (zh, en) in self.RESULTS.items()},
         )
         self._recorder = Recorder(self.header, self.parties)
-        self._clock_lock = asyncio.Lock()
+        self._clockwork = Clockwork(
+            rules=self._rules,
+            tasks=self.tasks,
+            parties=self.parties,
+            speaker=self._speaker,
+            recorder=self._recorder,
+            compute=self._compute_deadline,
+            notify=self._notify,
+            is_open=lambda: self.header.status == "in_progress",
+        )
+        self._linker = Linker(
+            start=start, header=self.header, recorder=self._recorder, speaker=self._speaker, flush=self._flush
+        )
         # Settling: every state change an Update makes gets a ticket; the Update returns once its
         # ticket is settled, i.e. recorded together with whatever the change led to (next tasks).
         self._tickets = 0
@@ -161,7 +157,7 @@ class CaseEngine:
 
     @adjust_clock.validator
     def _check_clock(self, req: ClockRequest) -> None:
-        self._clock_target(req)
+        self._clockwork.target(req)
 
     @workflow.update
     async def withdraw(self, req: WithdrawRequest) -> CaseAnswer:
@@ -214,7 +210,7 @@ class CaseEngine:
     async def _run_case(self) -> CaseAnswer:
         self._recorder.event("case_submitted", self.header.submitted_by, "提交申请", "Case submitted")
         for link in self.header.links:
-            self._link_event(link)
+            self._linker.link_event(link)
         transition = self._first_match(self._rules.entry, "entry")
         outcome: Outcome | None = None
         while not transition.end:
@@ -235,13 +231,7 @@ class CaseEngine:
         return self._live_answer(self.revision)
 
     def _first_match(self, transitions: list[Transition], where: str) -> Transition:
-        for t in transitions:
-            if t.matches(self._facts):
-                return t
-        # A profile whose transitions do not cover a case is a data error: fail the case visibly.
-        raise ApplicationError(
-            f"profile {self._start.profile_id}: no transition in {where} matches", non_retryable=True
-        )
+        return decisions.first_match(transitions, self._facts, f"profile {self._start.profile_id}: {where}")
 
     async def _run_step(self, step_id: str, opened_by: Outcome | None) -> Outcome | None:
         """Open the step's tasks, wait until they join (or the case is withdrawn), close the rest."""
@@ -330,24 +320,8 @@ class CaseEngine:
                 step_id, entry.starts_at or opened_at, limit, entry.article
             )
             entry.due_at = deadline.due_at
-        task = Task(
-            task_id=f"{self.header.case_id}/{seq}",
-            seq=seq,
-            step=step_id,
-            name_zh=step.name_zh,
-            name_en=step.name_en,
-            assignee=party,
-            actions=list(step.actions),
-            action_info=[
-                ActionInfo(a_id, a.name_zh, a.name_en, a.reason_required, a.grant)
-                for a_id, a in step.actions.items()
-            ],
-            opened_at=opened_at,
-            article=step.article,
-            limit_basis=step.limit_basis,
-            deadline=deadline,
-            group=group,
-            clock=[entry],
+        task = decisions.new_task(
+            f"{self.header.case_id}/{seq}", seq, step_id, step, party, opened_at, deadline, group, entry
         )
         self.tasks.append(task)
         self._recorder.touch(task)
@@ -437,26 +411,17 @@ class CaseEngine:
         await self._flush()
 
     async def _breach(self, task: Task) -> None:
-        assert task.deadline is not None
-        article = task.clock[-1].article if task.clock else task.article
-        breach = Breach(
-            step=task.step,
-            due_at=task.deadline.due_at,
-            detected_at=workflow.now(),
-            article=article,
-            responsible=task.assignee,
-        )
-        task.overdue = True
-        task.breach = breach
+        breach, zh, en = clock.breach(task, workflow.now(), self._speaker)
+        task.overdue, task.breach = True, breach
         self.header.breaches.append(breach)
         self._recorder.header_changed()
         self._recorder.touch(task, "overdue", "breach")
         self._recorder.event(
             "deadline_breached",
             None,
-            f"超期:{task.name_zh} 未在期限内办理({self._speaker.cite(article)})",
-            f"Deadline missed: {task.name_en} (art. {article})",
-            {"task_id": task.task_id, "due_at": breach.due_at.isoformat(), "article": article},
+            zh,
+            en,
+            {"task_id": task.task_id, "due_at": breach.due_at.isoformat(), "article": breach.article},
         )
         await self._on_breach(task, breach)
         await self._flush()
@@ -472,128 +437,24 @@ class CaseEngine:
         platform = Party(department=self._start.platform_department, role="platform")
         if (platform.department, platform.role) != (task.assignee.department, task.assignee.role):
             self._notify("breach_supervision", platform, task)
-        rung = links.first_rung(self._rules)
-        if rung is None:
-            return
-        breach.next_rung, breach.next_rung_article = rung.id, rung.article
-        if rung.starts_case:
-            cite = self._speaker.cite
-            await self.start_linked_case(
-                rung.starts_case,
-                key=f"T{task.seq}",
-                reason_zh=f"{task.name_zh}超期({cite(breach.article)}),依{cite(rung.article)}{rung.name_zh}",
-                reason_en=f"{task.name_en} overdue (art. {breach.article}): "
-                f"{rung.name_en} (art. {rung.article})",
-                parties=links.rung_parties(task.assignee, self.parties),
-                facts={"breach_task": task.task_id, "breach_step": task.step, "rung": rung.id},
-            )
+        await self._linker.escalate(self._rules, task, breach, self.parties)
 
     # -- the clock of one task: adjustments (Updates) ---------------------------------------------
-    def _clock_target(self, req: ClockRequest) -> tuple[Task, Step]:
-        if self.header.status != "in_progress":
-            raise refuse(ERROR_CONFLICT, "案件已办结,不能调整期限", "the case is closed")
-        task = decisions.task_by_id(self.tasks, req.task_id)
-        step = self._rules.steps[task.step]
-        clock.check_change(req, task, step, self.parties, self._speaker)
-        return task, step
-
     async def _apply_clock(self, req: ClockRequest) -> CaseAnswer:
-        async with self._clock_lock:  # two changes to one clock never interleave
-            task, step = self._clock_target(req)
-            now = workflow.now()
-            old_due = task.deadline.due_at if task.deadline else None
-            if req.kind == "extension":
-                plan = clock.plan_extension(task, step, req)
-                deadline = await self._compute_deadline(
-                    task.step, plan.start, plan.working_days, plan.article
-                )
-                self._recheck_clock(req)
-                change = clock.extension(req, plan, deadline, now, self._speaker, task)
-            elif req.kind == "suspension":
-                assert task.deadline is not None
-                left = await workflow.execute_local_activity(
-                    "working_days_left",
-                    WorkingDaysLeftRequest(at=now, due_date=task.deadline.due_date),
-                    result_type=int,
-                    **_LOCAL,
-                )
-                self._recheck_clock(req)
-                change = clock.suspension(req, step, left, now, task)
-            else:
-                plan = clock.plan_resume(task, step, now)
-                deadline = await self._compute_deadline(
-                    task.step, plan.start, plan.working_days, plan.article
-                )
-                self._recheck_clock(req)
-                change = clock.resume(req, step, plan, deadline, now, task)
-            clock.apply(task, change)
-            entry = change.entry
-            self._recorder.touch(task, *clock.CHANGED_FIELDS)
-            self._recorder.event(
-                f"clock_{req.kind}",
-                req.actor,
-                change.zh,
-                change.en,
-                {
-                    "task_id": task.task_id,
-                    "article": entry.article,
-                    "working_days": entry.working_days,
-                    "old_due_at": old_due.isoformat() if old_due else None,
-                    "new_due_at": entry.due_at.isoformat() if entry.due_at else None,
-                },
-            )
-            self._notify(change.notice, task.assignee, task)
+        async with self._clockwork.lock:
+            task, _change = await self._clockwork.adjust(req)
             ticket = self._ticket()
             await self._flush()
             self._settled.add(ticket)
         return self._answer(task.task_id)
 
-    async def _plan_deadline(self, step_id: str, plan: clock.DeadlinePlan) -> Deadline:
-        return await self._compute_deadline(step_id, plan.start, plan.working_days, plan.article)
-
-    def _recheck_clock(self, req: ClockRequest) -> None:
-        """The task (or the case) may have closed while the deadline was being computed (a decision or
-        a withdrawal does not wait for the clock's lock): refuse the change then, never apply it to a
-        closed task. Histories written before this check keep the old behaviour."""
-        if workflow.patched(PATCH_CLOCK_RECHECK):
-            self._clock_target(req)
-
     async def _replan_deadlines(self) -> bool:
-        """Recompute open provisional deadlines with the calendar data now in force.
-
-        REGULATIONS.md §3: deadlines in a year without a holiday notice are provisional and are
-        recomputed when the notice is added. Returns whether any deadline changed.
-        """
-        changed = False
-        async with self._clock_lock:
-            for task in list(self.tasks):
-                if not clock.needs_replan(task):
-                    continue
-                old = task.deadline
-                assert old is not None
-                article = old.article or task.article
-                new = await self._compute_deadline(task.step, old.start_at, old.working_days, article)
-                change = clock.replan(task, new, workflow.now())
-                if change is None:
-                    continue
-                clock.apply(task, change)
-                self._recorder.touch(task, *clock.CHANGED_FIELDS)
-                self._recorder.event(
-                    "deadline_recomputed",
-                    None,
-                    change.zh,
-                    change.en,
-                    {
-                        "task_id": task.task_id,
-                        "old_due_at": old.due_at.isoformat(),
-                        "new_due_at": new.due_at.isoformat(),
-                    },
-                )
-                self._notify(change.notice, task.assignee, task)
-                changed = True
+        """Recompute open provisional deadlines after a new holiday notice; whether any changed."""
+        async with self._clockwork.lock:
+            changed = await self._clockwork.replan()
             if changed:
                 await self._flush()
-        return changed
+        return bool(changed)
 
     # -- links ----------------------------------------------------------------------------------
     async def start_linked_case(
@@ -607,76 +468,16 @@ class CaseEngine:
         facts: dict[str, Any] | None = None,
         wait: bool = False,
     ) -> CaseAnswer | None:
-        """Start a case of ``case_type`` (pinned at this case's start) and link both ways.
-
-        Its id is a business key started with reject-duplicate, so a retry, a replay or a second
-        breach of the same task never starts a second one. With ``wait`` the caller gets the linked
-        case's final answer; otherwise the link is all.
-        """
-        linked = self._start.linked_types.get(case_type)
-        if linked is None:
-            workflow.logger.warning("case type %s is not pinned; no case started", case_type)
-            return None
-        child = links.child_case(
-            self._start,
-            self.header,
-            linked,
+        """Start a case of ``case_type`` (pinned at this case's start) and link both ways; with
+        ``wait``, its final answer (``linker.py``)."""
+        return await self._linker.start(
             case_type,
             key=key,
             reason_zh=reason_zh,
             reason_en=reason_en,
             parties=parties,
-            now=workflow.now(),
+            facts=facts,
             wait=wait,
-        )
-        link = child.link
-        handle = None
-        try:
-            handle = await workflow.start_child_workflow(
-                child.workflow_type,
-                CaseInput(case=child.start, facts=dict(facts or {})),
-                id=child.workflow_id,
-                task_queue=workflow.info().task_queue,
-                result_type=CaseAnswer,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # The linked case lives on its own: closing this case does not end it.
-                parent_close_policy=ParentClosePolicy.ABANDON,
-                static_summary=f"{reason_zh}({self.header.case_id})",
-            )
-        except WorkflowAlreadyStartedError:
-            link.reason_zh += "(该案件已存在,仅建立关联)"
-            link.reason_en += " (the case already existed; linked)"
-        self.header.links.append(link)
-        self._recorder.link_added(link)
-        self._link_event(link)
-        if not wait or handle is None:
-            return None
-        answer: CaseAnswer = await handle
-        link.status, link.result = answer.status, answer.result
-        self._recorder.link_added(link)
-        self._recorder.event(
-            "linked_case_closed",
-            None,
-            f"关联案件 {child.case_id} 已办结:{self._speaker.status_zh(answer.status)}",
-            f"Linked case {child.case_id} closed: {answer.status}",
-            {"case_id": child.case_id, "status": answer.status, "result": answer.result},
-        )
-        await self._flush()
-        return answer
-
-    def _link_event(self, link: CaseLink) -> None:
-        zh, en = links.link_words(link)
-        self._recorder.event(
-            "case_linked",
-            None,
-            zh,
-            en,
-            {
-                "case_id": link.case_id,
-                "workflow_id": link.workflow_id,
-                "relation": link.relation,
-                "wait": link.wait,
-            },
         )
 
     # -- decisions (Updates) --------------------------------------------------------------------

@@ -24,6 +24,7 @@ from workflows.case import (
     ERROR_CONFLICT,
     ERROR_FORBIDDEN,
     ERROR_INVALID,
+    Breach,
     ClockEntry,
     ClockRequest,
     Decision,
@@ -300,3 +301,19 @@ def apply(task: Task, change: ClockChange) -> None:
     if change.extends:
         task.extensions_used += 1
     task.clock.append(change.entry)
+
+
+def breach(task: Task, now: datetime, speaker: Speaker) -> tuple[Breach, str, str]:
+    """The deadline passed with the task open: the breach (under the article of the clock's last
+    entry, which set the deadline in force) and how it reads (zh, en). An event, not an error."""
+    assert task.deadline is not None
+    article = task.clock[-1].article if task.clock else task.article
+    found = Breach(
+        step=task.step,
+        due_at=task.deadline.due_at,
+        detected_at=now,
+        article=article,
+        responsible=task.assignee,
+    )
+    zh = f"超期:{task.name_zh} 未在期限内办理({speaker.cite(article)})"
+    return found, zh, f"Deadline missed: {task.name_en} (art. {article})"

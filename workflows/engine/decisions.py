@@ -15,12 +15,15 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-from regulations.schema import Action, CaseType, Step
+from calendars import Deadline
+from regulations.schema import Action, CaseType, Step, Transition
 from workflows.case import (
     ERROR_CONFLICT,
     ERROR_FORBIDDEN,
     ERROR_INVALID,
+    ActionInfo,
     Actor,
+    ClockEntry,
     Decision,
     DecisionRequest,
     Party,
@@ -97,6 +100,51 @@ def task_by_id(tasks: list[Task], task_id: str) -> Task:
     if task is None:
         raise refuse(ERROR_INVALID, f"案件中没有待办 {task_id}", f"no task {task_id} in this case")
     return task
+
+
+# -- where a case goes next ----------------------------------------------------------------------------
+def first_match(transitions: list[Transition], facts: dict[str, Any], where: str) -> Transition:
+    """The first transition whose ``when`` the case's facts match."""
+    for t in transitions:
+        if t.matches(facts):
+            return t
+    # A profile whose transitions do not cover a case is a data error: fail the case visibly.
+    raise ApplicationError(f"{where}: no transition matches", non_retryable=True)
+
+
+# -- a task ----------------------------------------------------------------------------------------------
+def new_task(
+    task_id: str,
+    seq: int,
+    step_id: str,
+    step: Step,
+    party: Party,
+    opened_at: datetime,
+    deadline: Deadline | None,
+    group: str,
+    entry: ClockEntry,
+) -> Task:
+    """The task a step opens for one party: what it may decide (names and needs from the pinned
+    rules), when it is due and why (its first clock entry), and the step run it belongs to."""
+    return Task(
+        task_id=task_id,
+        seq=seq,
+        step=step_id,
+        name_zh=step.name_zh,
+        name_en=step.name_en,
+        assignee=party,
+        actions=list(step.actions),
+        action_info=[
+            ActionInfo(a_id, a.name_zh, a.name_en, a.reason_required, a.grant)
+            for a_id, a in step.actions.items()
+        ],
+        opened_at=opened_at,
+        article=step.article,
+        limit_basis=step.limit_basis,
+        deadline=deadline,
+        group=group,
+        clock=[entry],
+    )
 
 
 # -- a decision ----------------------------------------------------------------------------------------

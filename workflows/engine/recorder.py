@@ -175,6 +175,37 @@ class Recorder:
                 self.recorded = written
 
 
+def case_header(
+    start: CaseStart,
+    *,
+    case_type: str,
+    workflow_id: str,
+    workflow_type: str,
+    subject: tuple[str, str],
+    attributes: dict[str, Any] | None,
+    summary: dict[str, str] | None,
+) -> CaseHeader:
+    """What a case is, as its first write records it: the pinned start, and what its case type gave."""
+    return CaseHeader(
+        case_id=start.case_id,
+        case_type=case_type,
+        workflow_id=workflow_id,
+        workflow_type=workflow_type,
+        profile_id=start.profile_id,
+        profile_version=start.profile_version,
+        profile_digest=start.profile_digest,
+        profile_name_zh=start.profile_name_zh,
+        submitted_at=start.submitted_at,
+        submitted_by=start.submitted_by,
+        subject_zh=subject[0],
+        subject_en=subject[1],
+        attributes=dict(attributes or {}),
+        summary=dict(summary or {}),
+        counts_from=start.counts_from,
+        links=list(start.links),
+    )
+
+
 def answer_of(header: CaseHeader, tasks: list[Task], revision: int) -> CaseAnswer:
     """The case as an Update answers it: status, result, revision and the open tasks in brief."""
     return CaseAnswer(

@@ -37,7 +37,6 @@ from calendars import SHANGHAI, WorkingDayCalendar
 from regulations import load_profile
 from regulations.schema import CaseType, Step
 from workflows.case import (
-    ActionInfo,
     Actor,
     CaseHeader,
     ClockEntry,
@@ -47,6 +46,7 @@ from workflows.case import (
     ResourceSnapshot,
     Task,
 )
+from workflows.engine import decisions
 
 ROLE_DEPARTMENT = {"consumer": "rsj", "provider": "gaj", "platform": "bdb"}
 NAMES = {
@@ -122,25 +122,11 @@ def typical_case(profile_id: str) -> CaseView:
                 )
             )
             deadline = replace(deadline, due_at=extended.due_at, due_date=extended.due_date)
-        task = Task(
-            task_id=f"{case_id}/{seq}",
-            seq=seq,
-            step=step_id,
-            name_zh=step.name_zh,
-            name_en=step.name_en,
-            assignee=party,
-            actions=list(step.actions),
-            action_info=[
-                ActionInfo(a_id, a.name_zh, a.name_en, a.reason_required, a.grant)
-                for a_id, a in step.actions.items()
-            ],
-            opened_at=at,
-            article=step.article,
-            limit_basis=step.limit_basis,
-            deadline=deadline,
-            group=f"{step_id}#1",
-            clock=clock,
+        # The task as the engine opens it (the same function), then the rest of its clock.
+        task = decisions.new_task(
+            f"{case_id}/{seq}", seq, step_id, step, party, at, deadline, f"{step_id}#1", clock[0]
         )
+        task.clock = clock
         if seq < len(path):  # decided two working days later; the last task stays open
             decided = calendar.add_working_days(at, 2).due_at - timedelta(hours=14)
             action_id, action = next(iter(step.actions.items()))

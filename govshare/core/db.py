@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -48,7 +50,7 @@ def make_engine(
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
             # WAL lets the API read while the worker's activities write.
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _enter_wal(cur, wait_s=sqlite_busy_timeout_s)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -57,6 +59,24 @@ def make_engine(
     if pool_capacity is None:
         pool.update(pool_size=10, max_overflow=10)
     return create_engine(url, pool_pre_ping=True, **pool)
+
+
+def _enter_wal(cur, *, wait_s: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the database. Switching a new
+    file to WAL takes an exclusive lock; two processes opening it at the same instant (the API and
+    the workers starting together) can each hold a shared lock and want it, a deadlock SQLite breaks
+    by answering "database is locked" at once, without waiting out the busy timeout."""
+    deadline = time.monotonic() + max(wait_s, 1.0)
+    pause = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
 
 def make_api_engine(settings: Settings) -> Engine:

@@ -18,16 +18,16 @@ def test_many_first_connections_to_a_new_file_all_open_it_in_wal(tmp_path: Path)
         start = time.time() + 0.03
         engines = [make_engine(url) for _ in range(6)]
 
-        def open_it(engine) -> None:
+        def open_it(engine, start: float) -> None:
             while time.time() < start:  # all at the same instant
                 pass
             try:
                 with engine.connect() as conn:
                     modes.append(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:  # collected, asserted below
                 failures.append(exc)
 
-        threads = [threading.Thread(target=open_it, args=(e,)) for e in engines]
+        threads = [threading.Thread(target=open_it, args=(e, start)) for e in engines]
         for t in threads:
             t.start()
         for t in threads:

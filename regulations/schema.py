@@ -26,7 +26,19 @@ Role = Literal[
     "principal_head",  # 部门主要负责人
     "auditor",  # 审计 / 监督检查
     "citizen",  # 公民、法人和其他组织
+    "government_office",  # 市政府办公室 (Luzhou 44: receives complaints)
+    # Roles a department plays in one case only (matched by department: it answers with any of its
+    # own credentials): who issued an order, who must rectify, who complained, who investigates.
+    "issuer",  # 整改通知的下达方
+    "respondent",  # 被责令整改 / 被投诉的部门
+    "complainant",  # 投诉部门
+    "investigator",  # 受理投诉并调查的机构
 ]
+
+#: Roles a department plays in one case (not a credential's role): matched by department alone.
+CASE_ROLES = frozenset({"issuer", "respondent", "complainant", "investigator"})
+#: Roles a deployment's directory resolves to a department (who plays them is deployment data).
+DIRECTORY_ROLES = ("platform", "leading_group", "coordinator", "government_office")
 
 ShareType = Literal["unconditional", "conditional", "not_shared"]
 
@@ -84,7 +96,20 @@ class Action(_Strict):
     #: The decision sets the limit of the step it opens (``limit_from = "decision"``), in working days:
     #: the issuer of a rectification order sets its period (REGULATIONS.md §7).
     sets_limit: bool = False
+    #: Reopening a step whose limit a decision set, without setting it again: the task keeps the
+    #: due date of the step's previous run (a returned rectification report: "on the same deadline").
+    keeps_deadline: bool = False
+    #: The decision starts a linked case of this type (a complaint that leads to a rectification
+    #: order); ``issuer`` names the directory role whose department issues it.
+    starts_case: str | None = None
+    issuer: Role | None = None
     next: list[Transition] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _starts_with_issuer(self) -> Action:
+        if (self.starts_case is None) != (self.issuer is None):
+            raise ValueError("'starts_case' and 'issuer' go together")
+        return self
 
 
 class Extension(_Strict):
@@ -137,6 +162,10 @@ class Step(_Strict):
     limit_from: Literal["profile", "decision"] = "profile"
     max_working_days: int | None = Field(default=None, gt=0)
     counts_from: Literal["opened", "case"] = "opened"
+    #: The step waits on a linked case of this type: opening it starts that case, and its task is
+    #: done when the case reports how it ended (its one action, by rule); the transitions may test
+    #: the fact ``linked_result``. ``issuer`` (of the one action) names who issues that case.
+    waits_on: str | None = None
     actions: dict[str, Action] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -160,6 +189,8 @@ class Step(_Strict):
         return self._check_join()
 
     def _check_join(self) -> Step:
+        if self.waits_on is not None and (len(self.actions) != 1 or self.assign != "one"):
+            raise ValueError("a step that waits on a linked case has one action and one task")
         if self.join == "quorum" and self.quorum is None:
             raise ValueError("join = \"quorum\" needs 'quorum'")
         if self.quorum is not None and self.join != "quorum":
@@ -192,17 +223,59 @@ class Step(_Strict):
         return "local_policy" if self.local_policy_working_days is not None else "none"
 
 
+RungFollows = Literal["done", "late", "result"]
+
+
 class Rung(_Strict):
-    """One rung of the escalation ladder after a breach (REGULATIONS.md §7)."""
+    """One rung of the escalation ladder after a breach (REGULATIONS.md §7).
+
+    A rung is a task for its ``actor`` (a report to the leading group office, a written circular …:
+    the actor records it done, ``action_zh``), or, with ``starts_case``, a case it starts (a
+    rectification order, issued by the department that plays ``actor``). Who plays ``actor`` is
+    deployment data (the role directory). The first rung follows the breach; a later one follows
+    the rung before it as ``follows`` says:
+
+    - ``done``: the previous rung's task was done (a report, then a decision on it);
+    - ``late``: the previous rung's case was not answered in time (a rectification not made by its
+      period) — the started case carries the rest of the ladder and climbs it on its own breach;
+    - ``result``: the previous rung's case ended with one of ``results`` (a refusal).
+    """
 
     id: str
     name_zh: str
     name_en: str
     actor: Role
     article: str = Field(min_length=1)
-    #: A case type of the same profile that a breach reaching this rung starts (e.g. a
-    #: rectification order); the rung is only named on the breach when this is unset.
+    #: A case type of the same profile this rung starts (e.g. a rectification order).
     starts_case: str | None = None
+    #: A task rung: the action its actor takes, as people read it (e.g. 已报请 / Reported).
+    action_zh: str = "已办理"
+    action_en: str = "Done"
+    #: A task rung whose actor may also stop the ladder there, with a reason (Luzhou 42:
+    #: administrative-efficiency supervision only where the consequences are serious).
+    may_stop: bool = False
+    follows: list[RungFollows] = Field(default_factory=lambda: ["done"])
+    results: list[str] = Field(default_factory=list)
+    #: The ground (of the started case type's ``grounds``) an order this rung starts is issued on.
+    ground: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rung:
+        if self.starts_case is None and self.ground is not None:
+            raise ValueError("'ground' is for a rung that starts a case")
+        if self.starts_case is not None and self.may_stop:
+            raise ValueError("'may_stop' is for a task rung")
+        if "result" in self.follows and not self.results:
+            raise ValueError("follows = [\"result\"] needs 'results'")
+        return self
+
+
+class Ground(_Strict):
+    """A ground an order may be issued on (Hubei 31(1)–(5), Luzhou 42(1)–(7) …), with its article."""
+
+    name_zh: str
+    name_en: str
+    article: str = Field(min_length=1)
 
 
 class CaseType(_Strict):
@@ -218,12 +291,19 @@ class CaseType(_Strict):
     entry: list[Transition] = Field(default_factory=list)
     steps: dict[str, Step]
     escalation: list[Rung] = Field(default_factory=list)
+    #: The grounds a case of this type is opened on (a rectification order's), by id.
+    grounds: dict[str, Ground] = Field(default_factory=dict)
+    #: Who may open a case of this type by hand (credential roles); empty: only the system does.
+    opened_by: list[Role] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CaseType:
-        def check(where: str, transitions: list[Transition]) -> None:
+        def check(
+            where: str, transitions: list[Transition], engine_facts: frozenset[str] = frozenset()
+        ) -> None:
             for t in transitions:
-                unknown = sorted(set(t.when) - set(self.facts or ())) if self.facts is not None else []
+                declared = set(self.facts or ()) | engine_facts
+                unknown = sorted(set(t.when) - declared) if self.facts is not None else []
                 if unknown:
                     raise ValueError(
                         f"{where}: unknown fact(s) {unknown}; this case type declares facts = {self.facts}"
@@ -243,10 +323,13 @@ class CaseType(_Strict):
                         f"steps.{step_id}.actions.{action_id}: result '{action.result}' "
                         f"is not in results {self.results}"
                     )
-                check(f"steps.{step_id}.actions.{action_id}.next", action.next)
+                waited = frozenset({"linked_result"}) if step.waits_on else frozenset()
+                check(f"steps.{step_id}.actions.{action_id}.next", action.next, waited)
                 for t in action.next:
                     target = self.steps.get(t.step) if t.step else None
                     sets = target is not None and target.limit_from == "decision"
+                    if sets and action.keeps_deadline and not action.sets_limit:
+                        continue  # reopened on the deadline its previous run had
                     if sets != action.sets_limit and target is not None:
                         raise ValueError(
                             f"steps.{step_id}.actions.{action_id}: 'sets_limit' must be "
@@ -263,12 +346,12 @@ class CaseType(_Strict):
         return self
 
     def facts_tested(self) -> set[str]:
-        """Every fact a transition of this case type tests."""
+        """Every fact a transition of this case type tests (the engine's ``linked_result`` aside)."""
         tested = {key for t in self.entry for key in t.when}
         for step in self.steps.values():
             for action in step.actions.values():
                 tested |= {key for t in action.next for key in t.when}
-        return tested
+        return tested - {"linked_result"}
 
     def reachable_steps(self) -> set[str]:
         """The steps a case can get to: from the entry, through the decisions' transitions."""
@@ -321,11 +404,46 @@ class Profile(_Strict):
                 if step_id in seen:
                     raise ValueError(f"step id '{step_id}' is used by both {seen[step_id]} and {ct_id}")
                 seen[step_id] = ct_id
-            for index, rung in enumerate(ct.escalation):
-                if rung.starts_case is not None and rung.starts_case not in self.case_types:
-                    where = f"case_types.{ct_id}.escalation.{index}.starts_case"
-                    raise ValueError(f"{where}: no case type '{rung.starts_case}'")
+            self._check_ladder(ct_id, ct)
+            for step_id, step in ct.steps.items():
+                targets = [(f"steps.{step_id}.waits_on", step.waits_on)] + [
+                    (f"steps.{step_id}.actions.{a_id}.starts_case", a.starts_case)
+                    for a_id, a in step.actions.items()
+                ]
+                for where, target in targets:
+                    if target is not None and target not in self.case_types:
+                        raise ValueError(f"case_types.{ct_id}.{where}: no case type '{target}'")
         return self
+
+    def _check_ladder(self, ct_id: str, ct: CaseType) -> None:
+        """Each rung names a case type the profile has (and a ground it lists); a rung after a case
+        rung follows that case (late / its results), a rung after a task rung follows it done."""
+        before: Rung | None = None
+        for index, rung in enumerate(ct.escalation):
+            where = f"case_types.{ct_id}.escalation.{index} ({rung.id})"
+            if rung.starts_case is not None:
+                target = self.case_types.get(rung.starts_case)
+                if target is None:
+                    raise ValueError(f"{where}.starts_case: no case type '{rung.starts_case}'")
+                if rung.ground is not None and rung.ground not in target.grounds:
+                    raise ValueError(
+                        f"{where}.ground: '{rung.ground}' is not one of {rung.starts_case}'s grounds"
+                    )
+            if before is not None:
+                allowed = {"late", "result"} if before.starts_case else {"done"}
+                wrong = sorted(set(rung.follows) - allowed)
+                if wrong:
+                    raise ValueError(
+                        f"{where}.follows: {wrong} cannot follow "
+                        + (f"a case rung (use {sorted(allowed)})" if before.starts_case else "a task rung")
+                    )
+                if rung.results and before.starts_case:
+                    unknown = sorted(set(rung.results) - set(self.case_types[before.starts_case].results))
+                    if unknown:
+                        raise ValueError(
+                            f"{where}.results: {unknown} are not results of {before.starts_case}"
+                        )
+            before = rung
 
     def find_step(self, step_id: str) -> tuple[str, Step]:
         """Return ``(case_type_id, step)``; step ids are unique within a profile."""

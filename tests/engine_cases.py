@@ -78,6 +78,19 @@ class EngineOrder(_TestCase):
         return await self._go()
 
 
+@workflow.defn(name="EngineLadder")
+class EngineLadder(_TestCase):
+    CASE_TYPE = "engine_ladder"
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        super().__init__(inp)
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseAnswer:
+        return await self._go()
+
+
 @workflow.defn(name="EngineAny")
 class EngineAny(_TestCase):
     CASE_TYPE = "engine_any"
@@ -124,8 +137,12 @@ KINDS = {
         (EngineOrder, "EO", "EngineOrder"),
         (EngineAny, "EA", "EngineAny"),
         (EngineQuorum, "EQ", "EngineQuorum"),
+        (EngineLadder, "EX", "EngineLadder"),
     )
 }
+
+#: Who plays each directory role in the engine's tests.
+DIRECTORY = {"platform": "bdb", "leading_group": "lgo", "coordinator": "jxw"}
 
 PLATFORM = Actor("bdb", "platform", "operator")
 LEADING_GROUP = Actor("lgo", "leading_group", "director")
@@ -140,12 +157,10 @@ def case_input(
     counts_from: datetime | None = None,
     links: list[CaseLink] | None = None,
 ) -> CaseInput:
+    # Imported here: this module defines workflows, which the sandbox re-imports without it.
+    from govshare.cases import service as case_service
+
     rules = PROFILE.case_types[case_type]
-    linked = {
-        rung.starts_case: registry.linked_type(rung.starts_case, PROFILE.case_types[rung.starts_case])
-        for rung in rules.escalation
-        if rung.starts_case
-    }
     return CaseInput(
         case=CaseStart(
             case_id=case_id,
@@ -165,7 +180,9 @@ def case_input(
             ],
             counts_from=counts_from,
             links=list(links or []),
-            linked_types=linked,
+            linked_types=case_service.linked_types(PROFILE, rules),
+            directory=dict(DIRECTORY),
+            escalation_type=case_service.escalation_type(),
         ),
         facts={"subject": f"测试 {case_type}"},
     )

@@ -14,7 +14,19 @@ from typing import Any, Literal
 from calendars import Deadline
 
 Role = Literal[
-    "consumer", "provider", "platform", "leading_group", "coordinator", "principal_head", "auditor", "citizen"
+    "consumer",
+    "provider",
+    "platform",
+    "leading_group",
+    "coordinator",
+    "principal_head",
+    "auditor",
+    "citizen",
+    "government_office",
+    "issuer",
+    "respondent",
+    "complainant",
+    "investigator",
 ]
 
 TaskStatus = Literal["open", "done", "cancelled"]
@@ -89,6 +101,8 @@ class Breach:
     #: The next rung of the profile's escalation ladder, for the escalation workflow to take up.
     next_rung: str = ""
     next_rung_article: str = ""
+    #: The escalation case this breach started (it climbs the ladder; ``ES-…``), if any.
+    escalation_case_id: str = ""
 
 
 @dataclass
@@ -102,7 +116,9 @@ class ActionInfo:
     grant: bool = False
 
 
-ClockKind = Literal["base", "limit_set", "counts_from", "extension", "suspension", "resume", "replan"]
+ClockKind = Literal[
+    "base", "limit_set", "limit_kept", "counts_from", "extension", "suspension", "resume", "replan"
+]
 
 
 @dataclass
@@ -163,6 +179,8 @@ class Task:
     #: Set while the clock is stopped (suspension); the working days left are on the last clock entry.
     suspended_at: datetime | None = None
     extensions_used: int = 0
+    #: A task of a step that waits on a linked case: that case's id (the task is done when it closes).
+    waits_on_case: str = ""
 
 
 @dataclass
@@ -290,6 +308,23 @@ class CaseLink:
     wait: bool = False
     status: str = ""
     result: str = ""
+    #: The linked case reports how it ended (a case started under the ladder's engine does; one
+    #: that already existed, or was started before, may not).
+    reports: bool = False
+
+
+@dataclass
+class LinkedCaseClosed:
+    """The inbound message a case sends the case that started it when it closes (as a shipment
+    signals its order in orders-go): the ``linked_case_closed`` signal every case handles."""
+
+    case_id: str
+    workflow_id: str
+    case_type: str
+    status: str
+    result: str = ""
+    result_reason: str = ""
+    closed_at: datetime | None = None
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from regulations.schema import CaseType
+from regulations.schema import CaseType, Rung
 from workflows.case import Actor, CaseLink, Party, ResourceSnapshot
 
 
@@ -42,13 +42,24 @@ class CaseStart:
     links: list[CaseLink] = field(default_factory=list)
     #: The case types this case may start (its escalation ladder's), pinned like its own rules.
     linked_types: dict[str, LinkedCaseType] = field(default_factory=dict)
+    # -- the ladder (issue 18) --------------------------------------------------------------------
+    #: Which department plays each directory role (leading group office, coordinator, platform,
+    #: government office) in this deployment, pinned at the start: who acts on a rung, who issues.
+    directory: dict[str, str] = field(default_factory=dict)
+    #: The ladder this case climbs after a breach: the rest of the ladder of the case whose rung
+    #: started it (carried on), or None for its case type's own ``escalation``.
+    ladder: list[Rung] | None = None
+    #: How this case starts the escalation that climbs its ladder (pinned; None in cases started
+    #: before escalations were cases: their breach names the first rung only).
+    escalation_type: LinkedCaseType | None = None
 
 
 @dataclass
 class LinkedCaseType:
     """A case type a case may start, pinned at its start: its rules and how its workflow is named."""
 
-    rules: CaseType
+    #: None for an escalation, whose rules are made from the ladder when a breach starts it.
+    rules: CaseType | None
     workflow_type: str
     id_name: str
     prefix: str

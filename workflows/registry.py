@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows import sharing_application
+from workflows import complaint, escalation, rectification_order, sharing_application
 from workflows.case import Party
 from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 from workflows.engine.words import STATUS_EN, STATUS_ZH
@@ -102,7 +102,7 @@ def workflows() -> list[type]:
     return found
 
 
-def linked_type(case_type: str, rules) -> LinkedCaseType:
+def linked_type(case_type: str, rules) -> LinkedCaseType:  # rules: None for an escalation
     """What a case pins of a case type it may start (its escalation ladder's ``starts_case``)."""
     kind = _KINDS[case_type]
     return LinkedCaseType(
@@ -127,7 +127,55 @@ SHARING_APPLICATION = register(
     )
 )
 
+RECTIFICATION_ORDER = register(
+    CaseKind(
+        case_type="rectification_order",
+        prefix="RO",
+        id_name="RectificationOrder",
+        workflow=rectification_order.RectificationOrderWorkflow,
+        workflow_type=rectification_order.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="整改通知",
+        name_en="Rectification order",
+        parties=rectification_order.parties_of,
+        start_summary=rectification_order.start_summary,
+    )
+)
+
+COMPLAINT = register(
+    CaseKind(
+        case_type="complaint",
+        prefix="CP",
+        id_name="Complaint",
+        workflow=complaint.ComplaintWorkflow,
+        workflow_type=complaint.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="投诉",
+        name_en="Complaint",
+        parties=complaint.parties_of,
+        start_summary=complaint.start_summary,
+    )
+)
+
+#: Not a profile's case type: made from a case type's ladder when a breach starts it.
+ESCALATION = register(
+    CaseKind(
+        case_type=escalation.ESCALATION,
+        prefix="ES",
+        id_name="Escalation",
+        workflow=escalation.EscalationWorkflow,
+        workflow_type=escalation.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="逐级上报",
+        name_en="Escalation",
+        start_summary=escalation.start_summary,
+    )
+)
+
 __all__ = [
+    "COMPLAINT",
+    "ESCALATION",
+    "RECTIFICATION_ORDER",
     "SHARING_APPLICATION",
     "CaseInput",
     "CaseKind",

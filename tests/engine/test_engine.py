@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from calendars import SHANGHAI, WorkingDayCalendar
 from govshare.core import models
+from workflows import registry
 from workflows.case import Actor, CaseAnswer, CaseFile, ClockRequest, DecisionRequest, Party
 
 CAL = WorkingDayCalendar.default()
@@ -47,7 +48,8 @@ async def start(env, task_queue: str, case_type: str, **kw) -> tuple[str, CaseAn
 
 
 def handle(client: Client, case_id: str):
-    kind = next(k for k in KINDS.values() if case_id.startswith(k.prefix + "-"))
+    kind = next((k for k in KINDS.values() if case_id.startswith(k.prefix + "-")), None)
+    kind = kind or registry.by_case_id(case_id)
     return client.get_workflow_handle(kind.workflow_id(case_id))
 
 
@@ -127,40 +129,44 @@ async def test_two_tasks_side_by_side_with_their_own_clocks_extension_and_breach
         == "Conflict"
     )
 
-    # The original due passes: the other task alone is breached, and its breach starts an order.
+    # The original due passes: the other task alone is breached, and its breach climbs the ladder:
+    # an escalation whose rung starts an order, issued by the leading group office (directory).
     now = await env.get_current_time()
     await env.sleep(after_due(t2.due_at) - now)
-    current = await until(lambda s: s.tasks[1].overdue, client, case_id)
+    current = await until(lambda s: s.tasks[1].overdue and bool(s.header.links), client, case_id)
     first, second = current.tasks
     assert not first.overdue and second.breach is not None and second.breach.article == "17"
     assert second.breach.next_rung == "order" and [b.step for b in current.header.breaches] == [
         "joint_verification"
     ]
-    order_id = f"EO-{case_id}-T2"
+    escalation_id = f"ES-{case_id}-T2"
+    assert second.breach.escalation_case_id == escalation_id
+    order_id = f"EO-{escalation_id}-O"
     order = await until(lambda s: bool(s.tasks), client, order_id)
-    assert [(link.case_id, link.relation) for link in order.header.links] == [(case_id, "started_by")]
-    assert {(p.role, p.department) for p in order.parties} >= {
-        ("provider", "scjgj"),
-        ("leading_group", "lgo"),
-    }
-    assert [(link.case_id, link.relation) for link in current.header.links] == [(order_id, "started")]
+    assert [(link.case_id, link.relation) for link in order.header.links] == [(escalation_id, "started_by")]
+    assert {(p.role, p.department) for p in order.parties} >= {("respondent", "scjgj"), ("issuer", "lgo")}
+    assert [(link.case_id, link.relation) for link in current.header.links] == [(escalation_id, "started")]
 
     # Then the extended due passes: 市公安局's task is breached under the extension's article.
     now = await env.get_current_time()
     await env.sleep(after_due(moved.due_at) - now)
-    current = await until(lambda s: s.tasks[0].overdue, client, case_id)
+    current = await until(lambda s: s.tasks[0].overdue and len(s.header.links) == 2, client, case_id)
     assert current.tasks[0].breach.article == "19" and current.tasks[0].breach.due_at == moved.due_at
-    assert [link.case_id for link in current.header.links] == [order_id, f"EO-{case_id}-T1"]
-    # Each breach started its order once: the ids are business keys started with reject-duplicate.
+    second_escalation = f"ES-{case_id}-T1"
+    assert [link.case_id for link in current.header.links] == [escalation_id, second_escalation]
+    # Each breach climbed once: the ids are business keys started with reject-duplicate.
     assert len({link.case_id for link in current.header.links}) == 2
 
-    # The orders are cases of their own; they close on their own decision. (Closed before the case
-    # that started them: the time-skipping test server stops skipping time for good when a child
-    # completes after its abandoning parent; the real server does not mind.)
-    for oid in (order_id, f"EO-{case_id}-T1"):
-        provider = SCJGJ if oid.endswith("T2") else GAJ
+    # The orders are cases of their own; each closes on its respondent's decision and reports to the
+    # escalation that started it, which ends with the order's result and reports to this case.
+    for esc in (escalation_id, second_escalation):
+        oid = f"EO-{esc}-O"
+        provider = SCJGJ if esc.endswith("T2") else GAJ
+        await until(lambda s: bool(s.open_tasks), client, oid)
         answer = await update(client, oid, "decide", DecisionRequest(provider, "done", "order_response"))
         assert answer.status == "rectified"
+    current = await until(lambda s: all(k.status for k in s.header.links), client, case_id)
+    assert [(k.status, k.result) for k in current.header.links] == [("rectified", "rectified")] * 2
 
     # Late decisions: they differ, so the step takes its on_disagreement action.
     answer = await update(client, case_id, "decide", DecisionRequest(SCJGJ, "confirm", task_id=t2.task_id))
@@ -187,7 +193,7 @@ async def test_two_tasks_side_by_side_with_their_own_clocks_extension_and_breach
             ("provider", "scjgj"),
         }
         links = session.exec(select(models.CaseLink).where(models.CaseLink.case_id == case_id)).all()
-        assert sorted(link.linked_case_id for link in links) == sorted([order_id, f"EO-{case_id}-T1"])
+        assert sorted(link.linked_case_id for link in links) == sorted([escalation_id, second_escalation])
         row = session.get(models.Case, case_id)
         assert (row.status, row.engine, row.workflow_type) == ("corrected", 2, "EngineJoint")
         tasks = session.exec(select(models.Task).where(models.Task.case_id == case_id)).all()

@@ -67,7 +67,8 @@ async def start(env, task_queue: str, case_type: str, parties) -> tuple[str, Cas
 
 
 def handle(client: Client, case_id: str):
-    kind = next(k for k in KINDS.values() if case_id.startswith(k.prefix + "-"))
+    kind = next((k for k in KINDS.values() if case_id.startswith(k.prefix + "-")), None)
+    kind = kind or registry.by_case_id(case_id)
     return client.get_workflow_handle(kind.workflow_id(case_id))
 
 
@@ -374,30 +375,41 @@ async def test_a_breach_whose_linked_case_exists_links_it_and_starts_no_second_o
     one = [Party(role="provider", department="gaj")]
     case_id, answer = await start(env, task_queue, "engine_joint", one)
     (task,) = answer.open_tasks
-    # The order the breach of task 1 would start, started beforehand under the same business key.
-    order_id = f"EO-{case_id}-T1"
-    pre = await start_raw(env, task_queue, "engine_order", order_id, one)
+    # The order the escalation of task 1's breach would start, started beforehand under its key.
+    escalation_id = f"ES-{case_id}-T1"
+    order_id = f"EO-{escalation_id}-O"
+    pre = await start_raw(
+        env, task_queue, "engine_order", order_id, [Party(role="respondent", department="gaj")]
+    )
     await pre.execute_update("settled", result_type=CaseAnswer)
 
     now = await env.get_current_time()
     await env.sleep(task.due_at + timedelta(minutes=5) - now)
-    current = await until(lambda s: s.tasks[0].overdue and bool(s.header.links), client, case_id)
-    (link,) = current.header.links
+    await until(lambda s: s.tasks[0].overdue and bool(s.header.links), client, case_id)
+    # The escalation links the order it found and does not wait on it (that order will not report
+    # to it): its waiting rung is done at once and it ends, reporting to the late case.
+    esc = await until(lambda s: s.status != "in_progress", client, escalation_id)
+    (link,) = [k for k in esc.header.links if k.relation == "started"]
     assert (link.case_id, link.relation, link.workflow_id) == (order_id, "started", f"EngineOrder:{order_id}")
     assert link.reason_en.endswith(" (the case already existed; linked)")
     assert link.reason_zh.endswith("(该案件已存在,仅建立关联)")
+    assert not link.reports and esc.status == "closed"
 
     # No second order: the one running is the one started beforehand, which the case did not start.
     desc = await client.get_workflow_handle(f"EngineOrder:{order_id}").describe()
     assert desc.run_id == pre.result_run_id
     order = await state(client, order_id)
     assert order.header.links == []
-    history = await handle(client, case_id).fetch_history()
+    history = await handle(client, escalation_id).fetch_history()
     types = [e.event_type for e in history.events]
     assert EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED in types
     assert EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED not in types
-    links = rows(sqlite_engine, models.CaseLink, case_id)
-    assert [(r.linked_case_id, r.relation) for r in links] == [(order_id, "started")]
+    links = rows(sqlite_engine, models.CaseLink, escalation_id)
+    assert sorted((r.linked_case_id, r.relation) for r in links) == sorted(
+        [(order_id, "started"), (case_id, "started_by")]
+    )
+    current = await until(lambda s: all(k.status for k in s.header.links), client, case_id)
+    assert [(k.case_id, k.status) for k in current.header.links] == [(escalation_id, "closed")]
 
     answer = await decide(client, order_id, DecisionRequest(GAJ, "done", "order_response"))
     assert answer.status == "rectified"

@@ -343,7 +343,6 @@ def test_a_child_case_has_a_business_key_id_and_links_both_ways() -> None:
     assert (child.case_id, child.workflow_id) == ("EO-EJ-1-T2", "EngineOrder:EO-EJ-1-T2")
     assert child.start.links[0].relation == "started_by" and child.start.links[0].case_id == "EJ-1"
     assert child.link.relation == "started" and child.start.rules is linked.rules
-    assert links.first_rung(JOINT) is not None and links.first_rung(CLOCK) is None
 
 
 def test_who_and_labels_read_as_people_read_them() -> None:

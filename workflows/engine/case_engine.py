@@ -39,15 +39,17 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         DecisionRequest,
         GrantTerms,
+        LinkedCaseClosed,
         Party,
         Task,
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest
     from workflows.engine import clock, decisions
+    from workflows.engine import ladder as ladder_parts
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
-    from workflows.engine.linker import Linker
+    from workflows.engine.linker import PATCH_LADDER, Linker
     from workflows.engine.recorder import Recorder, answer_of, case_header, notice_params
     from workflows.engine.words import SYSTEM_USER, Speaker, refuse
 
@@ -172,6 +174,19 @@ class CaseEngine:
         """Recompute provisional deadlines after a new holiday notice (``govshare replan-deadlines``)."""
         return await self._replan_deadlines()
 
+    @workflow.signal(name="linked_case_closed")
+    async def linked_case_closed(self, report: LinkedCaseClosed) -> None:
+        """The inbound message: a case this one started reports how it ended. Recorded on the
+        timeline; a task waiting on that case is done by it (its step's transitions may test
+        ``linked_result``)."""
+        await workflow.wait_condition(lambda: self._ready)
+        self._linker.closed(report)
+        task = next((t for t in self.tasks if t.status == "open" and t.waits_on_case == report.case_id), None)
+        if task is not None:
+            self._complete_waiting(task, report.result)  # the loop goes on and records it
+        else:
+            await self._flush()
+
     @workflow.query(name="state")
     def case_file(self) -> CaseFile:
         return CaseFile(header=self.header, parties=self.parties, tasks=self.tasks, revision=self.revision)
@@ -226,7 +241,15 @@ class CaseEngine:
             self._settle_through(snapshot)
         else:
             await self._close(transition)
-        # Let in-flight update handlers return their result before the workflow completes.
+        await self._linker.report_to_parents()
+        if workflow.patched(PATCH_LADDER):
+            if self.header.result:
+                await self._linker.escalate_on_result(self._rules, self.header.result, self.parties)
+            # The cases this one started report back before it completes: both timelines show how
+            # they ended (the escalation of a late case outlives the case's own closing).
+            await workflow.wait_condition(lambda: not self._linker.awaiting_reports())
+            await self._flush()
+        # Let in-flight update and signal handlers finish before the workflow completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._live_answer(self.revision)
 
@@ -315,7 +338,10 @@ class CaseEngine:
             counts_from=self.header.counts_from,
         )
         deadline = None
-        if limit is not None:
+        kept = clock.kept_deadline(step_id, self.tasks, opened_at, opened_by)
+        if kept is not None:  # reopened on the deadline its previous run had (a returned report)
+            entry, deadline = kept
+        elif limit is not None:
             deadline = await self._compute_deadline(
                 step_id, entry.starts_at or opened_at, limit, entry.article
             )
@@ -324,6 +350,8 @@ class CaseEngine:
             f"{self.header.case_id}/{seq}", seq, step_id, step, party, opened_at, deadline, group, entry
         )
         self.tasks.append(task)
+        if step.waits_on is not None:
+            await self._start_waited(task, step)
         self._recorder.touch(task)
         due = (
             {"due_at": deadline.due_at.isoformat(), "working_days": deadline.working_days} if deadline else {}
@@ -353,6 +381,67 @@ class CaseEngine:
             ),
             result_type=Deadline,
             **_LOCAL,
+        )
+
+    # -- steps that wait on a linked case; decisions that start one -------------------------------
+    async def _start_waited(self, task: Task, step: Step) -> None:
+        """Open a waiting step: start the case it waits on (its issuer: the department that plays the
+        step's role), carrying the rest of this case's ladder on."""
+        assert step.waits_on is not None
+        ladder = self._start.ladder
+        rung = next((r for r in ladder or [] if ladder_parts.rung_step_id(r) == task.step), None)
+        respondent = next((p.department for p in self.parties if p.role == "respondent"), "")
+        concerns = [k.case_id for k in self.header.links if k.relation == "started_by"] or [
+            self.header.case_id
+        ]
+        case_id = await self._linker.start(
+            step.waits_on,
+            key="O" if rung is not None else f"T{task.seq}",
+            reason_zh=f"依{self._speaker.cite(step.article)}{step.name_zh}",
+            reason_en=f"{step.name_en} (art. {step.article})",
+            parties=ladder_parts.order_parties(step.actor, respondent, self._start.directory, self.parties),
+            facts={
+                "respondent": respondent,
+                "grounds": [rung.ground] if rung is not None and rung.ground else [],
+                "concerns": concerns,
+            },
+            ladder=ladder_parts.carried_after(ladder, task.step) if ladder is not None else None,
+        )
+        link = next((k for k in self.header.links if k.case_id == case_id), None)
+        task.waits_on_case = case_id or ""
+        if link is None or not link.reports:  # nothing started that will report: done at once
+            self._complete_waiting(task, "")
+
+    def _complete_waiting(self, task: Task, result: str) -> None:
+        """A waiting task is done by the case it waited on (a decision by rule, its one action)."""
+        self._facts["linked_result"] = result
+        action_id = next(iter(self._rules.steps[task.step].actions))
+        now = workflow.now()
+        task.decision = Decision(
+            action=action_id,
+            actor=decisions.system_actor(self._start.platform_department),
+            decided_at=now,
+            reason=self._speaker.status_zh(result) if result else "",
+            kind="rule",
+            article=task.article,
+        )
+        task.status, task.closed_at = "done", now
+        self._recorder.touch(task, "decision", "status", "closed_at")
+
+    async def _start_from_action(self, task: Task, action: Action) -> None:
+        """A decision that starts a linked case (a complaint found to need a rectification order)."""
+        if action.starts_case is None or action.issuer is None:
+            return
+        respondent = next((p.department for p in self.parties if p.role == "respondent"), "")
+        await self._linker.start(
+            action.starts_case,
+            key=f"T{task.seq}",
+            reason_zh=f"{task.name_zh}:{action.name_zh}",
+            reason_en=f"{task.name_en}: {action.name_en}",
+            parties=ladder_parts.order_parties(
+                action.issuer, respondent, self._start.directory, self.parties
+            ),
+            facts={"respondent": respondent, "grounds": [], "concerns": [self.header.case_id]},
         )
 
     # -- the clock of one task: timers ------------------------------------------------------------
@@ -437,7 +526,7 @@ class CaseEngine:
         platform = Party(department=self._start.platform_department, role="platform")
         if (platform.department, platform.role) != (task.assignee.department, task.assignee.role):
             self._notify("breach_supervision", platform, task)
-        await self._linker.escalate(self._rules, task, breach, self.parties)
+        await self._linker.escalate(self._rules, task, breach, self.parties, self.tasks)
 
     # -- the clock of one task: adjustments (Updates) ---------------------------------------------
     async def _apply_clock(self, req: ClockRequest) -> CaseAnswer:
@@ -510,6 +599,7 @@ class CaseEngine:
                 if party.role == role:
                     self._notify("decided", Party(department=party.department, role=role), task)
         ticket = self._ticket()
+        await self._start_from_action(task, action)
         step = self._rules.steps[task.step]
         if self._join(step, [t for t in self.tasks if t.group == task.group]) is None:
             # The step waits for the other parties: record this decision now; nothing else follows.

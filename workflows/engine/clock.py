@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Any
 
 from calendars import SHANGHAI, Deadline
 from regulations.schema import Step
@@ -97,6 +98,32 @@ def first_entry(
         basis="statute" if step.working_days is not None else step.limit_basis,
     )
     return entry, step.limit
+
+
+def kept_deadline(
+    step_id: str, tasks: list[Task], opened_at: datetime, opened_by: Any
+) -> tuple[ClockEntry, Deadline] | None:
+    """A step reopened by a decision that keeps its deadline (``keeps_deadline``: a rectification
+    report returned, to be made again "on the same deadline"): the previous run's deadline record,
+    and a clock line saying so. None when the step is opened otherwise."""
+    if opened_by is None or not opened_by.action.keeps_deadline:
+        return None
+    before = next((t for t in reversed(tasks) if t.step == step_id and t.deadline is not None), None)
+    if before is None or before.deadline is None:
+        return None
+    first = before.clock[0] if before.clock else None
+    entry = ClockEntry(
+        kind="limit_kept",
+        at=opened_at,
+        article=before.article,
+        working_days=before.deadline.working_days,
+        starts_at=first.starts_at if first is not None else before.opened_at,
+        due_at=before.deadline.due_at,
+        approved_by=opened_by.decision.actor,
+        reason=opened_by.decision.reason,
+        basis=first.basis if first is not None else before.limit_basis,
+    )
+    return entry, before.deadline
 
 
 # -- may this change be made? ----------------------------------------------------------------------

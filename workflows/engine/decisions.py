@@ -16,7 +16,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from calendars import Deadline
-from regulations.schema import Action, CaseType, Step, Transition
+from regulations.schema import CASE_ROLES, Action, CaseType, Step, Transition
 from workflows.case import (
     ERROR_CONFLICT,
     ERROR_FORBIDDEN,
@@ -76,10 +76,25 @@ def assignees(step: Step, step_id: str, parties: list[Party], case_id: str) -> l
     return [Party(department=p.department, role=p.role, person=p.person) for p in chosen]
 
 
+#: Credential roles a department answers with in a role it plays in one case (respondent …): its own.
+DEPARTMENT_CREDENTIALS = frozenset(
+    {"consumer", "provider", "platform", "leading_group", "coordinator", "government_office"}
+)
+
+
 def is_assignee(actor: Actor, party: Party) -> bool:
+    if party.role in CASE_ROLES:
+        # A role the department plays in this case only (the respondent of an order, the issuer,
+        # the complainant): it answers for itself, with any of its own acting credentials.
+        return actor.department == party.department and actor.role in DEPARTMENT_CREDENTIALS
     if (actor.department, actor.role) != (party.department, party.role):
         return False
     return not party.person or actor.user == party.person
+
+
+def system_actor(platform_department: str) -> Actor:
+    """Who acts when the case acts by rule (a joint step's disagreement, a waited case's end)."""
+    return Actor(platform_department, "platform", SYSTEM_USER)
 
 
 def plays(actor: Actor, role: str, parties: list[Party]) -> bool:
@@ -169,6 +184,12 @@ def check_decision(req: DecisionRequest, case: Situation) -> tuple[Task, Action]
             )
     else:
         task = task_for_step(req, case)
+    if task.waits_on_case or case.rules.steps[task.step].waits_on:
+        raise refuse(
+            ERROR_CONFLICT,
+            f"待办“{task.name_zh}”在关联案件 {task.waits_on_case} 办结时自动办结",
+            f"task {task.task_id} is done when case {task.waits_on_case} closes",
+        )
     action = case.rules.steps[task.step].actions.get(req.action)
     if action is None:
         raise refuse(
@@ -314,7 +335,7 @@ def disagreement(step: Step, decided: list[Task], platform_department: str) -> O
     last = decided[-1]
     decision = Decision(
         action=action_id,
-        actor=Actor(platform_department, "platform", SYSTEM_USER),
+        actor=system_actor(platform_department),
         decided_at=last.decision.decided_at,  # type: ignore[union-attr]
         reason="; ".join(f"{t.assignee.department}:{t.decision.action}" for t in decided),  # type: ignore[union-attr]
         kind="rule",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from regulations.schema import CaseType, Rung
 from workflows.case import Actor, CaseHeader, CaseLink, Party
 from workflows.contracts import CaseStart, LinkedCaseType
 from workflows.engine.words import SYSTEM_USER
@@ -77,6 +76,10 @@ def child_case(
         department_names=dict(parent.department_names),
         parties=parties,
         links=[back],
+        # What it may start in its turn, and who plays each role, as this case pinned them.
+        linked_types=dict(parent.linked_types),
+        directory=dict(parent.directory),
+        escalation_type=parent.escalation_type,
     )
     link = CaseLink(
         case_id=case_id,
@@ -89,20 +92,6 @@ def child_case(
         wait=wait,
     )
     return ChildCase(case_id, workflow_id, linked.workflow_type, start, link)
-
-
-def first_rung(rules: CaseType) -> Rung | None:
-    """The rung a breach reaches first (REGULATIONS.md §7)."""
-    return rules.escalation[0] if rules.escalation else None
-
-
-def rung_parties(responsible: Party, parties: list[Party]) -> list[Party]:
-    """Who a rung's case involves: the responsible department, and this case's platform and leading
-    group office."""
-    return [
-        Party(role=responsible.role, department=responsible.department),
-        *[p for p in parties if p.role in ("platform", "leading_group")],
-    ]
 
 
 def link_words(link: CaseLink) -> tuple[str, str]:

@@ -24,6 +24,11 @@ ROLE_ZH = {
     "principal_head": "主要负责人",
     "auditor": "审计部门",
     "citizen": "申请人",
+    "government_office": "市政府办公室",
+    "issuer": "整改通知下达方",
+    "respondent": "被责令整改部门",
+    "complainant": "投诉部门",
+    "investigator": "调查机构",
 }
 
 #: Statuses every case type shares; a case type's results come with their own labels (registry).

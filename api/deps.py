@@ -35,9 +35,17 @@ T = TypeVar("T")
 #: Roles that see every case (the platform operates the flow; the leading group office supervises
 #: it, Hubei 26; auditors read everything, REGULATIONS.md §10).
 OVERSIGHT_ROLES = frozenset({"platform", "leading_group", "auditor"})
-ALL_ROLES = ("consumer", "provider", "platform", "leading_group", "auditor")
+ALL_ROLES = (
+    "consumer",
+    "provider",
+    "platform",
+    "leading_group",
+    "coordinator",
+    "government_office",
+    "auditor",
+)
 #: Roles that may change a case (an auditor reads and replays, it never acts).
-ACTING_ROLES = ("consumer", "provider", "platform", "leading_group")
+ACTING_ROLES = ("consumer", "provider", "platform", "leading_group", "coordinator", "government_office")
 
 
 @dataclass(frozen=True)

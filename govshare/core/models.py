@@ -35,6 +35,20 @@ class Credential(SQLModel, table=True):
     revoked_at: datetime | None = None
 
 
+class RoleAssignment(SQLModel, table=True):
+    """Which department plays a directory role in this deployment (the role directory): the
+    platform 共享平台, the leading group office 领导小组办公室, the coordinator 同级政府相关职能部门, the
+    municipal government office 市政府办公室. Escalation rungs and linked cases name these roles; one
+    department per role (``govshare.core.directory``, ``govshare directory``)."""
+
+    __tablename__ = "role_directory"
+
+    role: str = Field(primary_key=True, max_length=32)
+    department: str = Field(foreign_key="department.code", max_length=64)
+    note: str = ""
+    updated_at: datetime
+
+
 class Resource(SQLModel, table=True):
     """A catalog entry (政务信息资源目录). Minimal until the catalog issue: what a case needs."""
 

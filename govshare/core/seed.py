@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from govshare.core.models import Credential, Department, Resource
+from govshare.core.models import Credential, Department, Resource, RoleAssignment
 from govshare.core.settings import Settings
 
 log = structlog.get_logger("govshare.core.seed")
@@ -57,7 +57,23 @@ DEPARTMENTS: list[tuple[str, str, str, list[str]]] = [
         ["leading_group"],
     ),
     ("sjj", "市审计局", "Municipal Audit Bureau", ["auditor"]),
+    (
+        "jxw",
+        "市经济和信息化局",
+        "Municipal Economy and Information Technology Bureau",
+        ["coordinator"],
+    ),
+    ("szfb", "市人民政府办公室", "Municipal Government Office", ["government_office"]),
 ]
+
+#: The demo role directory (role → department code; ``bdb`` stands for the settings'
+#: ``platform_department``): seeded only where the role has no row, never over an operator's choice.
+DIRECTORY: dict[str, str] = {
+    "platform": "bdb",
+    "leading_group": "lgo",
+    "coordinator": "jxw",
+    "government_office": "szfb",
+}
 
 #: Sharing modes (Jiangsu 15; Luzhou 25 for 数据比对): system_docking 系统对接, front_end_processor
 #: 前置机交换, online_query 在线查询, batch_download 批量下载, data_comparison 数据比对.
@@ -157,8 +173,10 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
     """Insert the demo data when the database has no department yet; return the demo tokens in force.
 
     Safe on every start (and when two processes start at once: the loser's insert fails on the
-    primary key and it reads what the winner wrote). A database that already holds departments is
-    never touched; the tokens returned are those of the demo credentials still present.
+    primary key and it reads what the winner wrote). A database that already holds departments gets
+    no department, credential or resource; the tokens returned are those of the demo credentials
+    still present. The demo role directory (:data:`DIRECTORY`) is filled on every start, but only
+    for a role that has no row and whose department exists: an operator's choice stays.
     """
     now = datetime.now(UTC)
     with Session(engine) as session:
@@ -171,6 +189,7 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
             except IntegrityError:
                 session.rollback()
                 log.info("demo_seed_raced", note="another process seeded first")
+        _seed_directory(session, now, platform_department)
         present = {
             row
             for row in session.exec(
@@ -208,3 +227,29 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
             )
     for spec in RESOURCES:
         session.add(Resource(**spec, version=1, created_at=now))
+
+
+def _seed_directory(session: Session, now: datetime, platform_department: str) -> None:
+    """Add the rows of :data:`DIRECTORY` whose role has none (and whose department exists)."""
+    present = set(session.exec(select(RoleAssignment.role)).all())
+    departments = set(session.exec(select(Department.code)).all())
+    added, skipped = [], []
+    for role, code in DIRECTORY.items():
+        code = platform_department if code == "bdb" else code
+        if role in present:
+            continue
+        if code not in departments:  # a database seeded before the department was in the demo
+            skipped.append(f"{role}→{code}")
+            continue
+        session.add(RoleAssignment(role=role, department=code, note="demo", updated_at=now))
+        added.append(role)
+    if skipped:
+        log.info("demo_directory_skipped", missing_departments=skipped)
+    if not added:
+        return
+    try:
+        session.commit()
+        log.info("demo_directory_seeded", roles=added)
+    except IntegrityError:
+        session.rollback()
+        log.info("demo_directory_raced", note="another process seeded it first")

@@ -424,6 +424,214 @@ def _print_profiles(summaries: list[dict[str, Any]]) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# govshare directory
+# --------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _directory_session() -> Any:
+    """A session on ``DATABASE_URL`` (brought to the newest schema, as every start does); the engine
+    is disposed of afterwards."""
+    from sqlalchemy.exc import OperationalError
+    from sqlmodel import Session
+
+    from govshare.core.db import init_schema, make_engine
+    from govshare.core.settings import get_settings
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        try:
+            init_schema(engine)
+        except OperationalError as exc:
+            raise CliError(f"数据库不可用 database unavailable: {exc.orig or exc}", exit_code=1) from None
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal (a Chinese character takes two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    from govshare.core.directory import ROLES
+
+    return (ROLES.index(role) if role in ROLES else len(ROLES), role)
+
+
+def _role_label(role: str) -> str:
+    from govshare.core.directory import ROLE_NAMES
+
+    zh, en = ROLE_NAMES.get(role, ("", ""))
+    return f"{role} ({zh} / {en})" if zh else role
+
+
+def _directory_rows(session: Any) -> list[dict[str, Any]]:
+    from sqlmodel import select
+
+    from govshare.core.models import Department, RoleAssignment
+
+    names = {d.code: d for d in session.exec(select(Department)).all()}
+    rows = []
+    for row in sorted(session.exec(select(RoleAssignment)).all(), key=lambda r: _role_order(r.role)):
+        department = names.get(row.department)
+        rows.append(
+            {
+                "role": row.role,
+                "department": row.department,
+                "name_zh": department.name_zh if department else "",
+                "name_en": department.name_en if department else "",
+                "note": row.note,
+                "updated_at": row.updated_at.isoformat(),
+            }
+        )
+    return rows
+
+
+@command(
+    "directory",
+    help="角色目录:各角色由哪个部门担任 / the role directory: which department plays each role",
+)
+def directory_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.epilog = (
+        "examples:\n"
+        "  govshare directory list\n"
+        "  govshare directory set coordinator jxw --note '市政府令第N号'\n"
+        "  govshare directory remove government_office\n"
+        "  govshare directory check --profile hubei\n"
+        "\n"
+        "Escalation rungs and linked cases name roles (platform, leading_group, coordinator,\n"
+        "government_office); which department plays each is this deployment's data, one per role.\n"
+        "The database is DATABASE_URL (as the API and the worker read it)."
+    )
+    sub = parser.add_subparsers(dest="directory_action", metavar="<action>", parser_class=_Parser)
+    sub.required = True
+
+    list_parser = sub.add_parser(
+        "list", help="列出角色目录及无人担任的角色 / who plays each role, and the roles nobody plays"
+    )
+    list_parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    set_parser = sub.add_parser("set", help="设置担任角色的部门 / let DEPARTMENT play ROLE")
+    set_parser.add_argument(
+        "role", metavar="ROLE", help="platform | leading_group | coordinator | government_office"
+    )
+    set_parser.add_argument("department", metavar="DEPARTMENT", help="a department code, e.g. jxw")
+    set_parser.add_argument("--note", default="", help="备注 / why, or on what authority")
+
+    remove_parser = sub.add_parser("remove", help="移除角色的担任部门 / let no department play ROLE")
+    remove_parser.add_argument("role", metavar="ROLE")
+
+    check_parser = sub.add_parser(
+        "check",
+        help="检查角色目录是否完整 / exit 1 if a profile's rung or issuer names a role nobody plays",
+    )
+    check_parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="check this profile (repeatable; default: every profile)",
+    )
+
+    def handle(args: argparse.Namespace) -> int:
+        return {
+            "list": _directory_list,
+            "set": _directory_set,
+            "remove": _directory_remove,
+            "check": _directory_check,
+        }[args.directory_action](args)
+
+    return handle
+
+
+def _directory_list(args: argparse.Namespace) -> int:
+    from govshare.core.directory import ROLES
+
+    with _directory_session() as session:
+        rows = _directory_rows(session)
+    played = {row["role"] for row in rows}
+    unplayed = [role for role in ROLES if role not in played]
+    if args.json:
+        _print_json({"roles": rows, "unplayed": unplayed})
+        return 0
+    if rows:
+        headers = ("角色 role", "部门 department", "名称 name", "备注 note")
+        table = [(r["role"], r["department"], r["name_zh"] or "?", r["note"]) for r in rows]
+        widths = [max(_width(h), *(_width(t[i]) for t in table)) for i, h in enumerate(headers[:3])]
+        for line in [headers, *table]:
+            cells = [cell + " " * (width - _width(cell)) for cell, width in zip(line, widths, strict=False)]
+            print("  ".join([*cells, line[3]]).rstrip())
+    else:
+        print("角色目录为空 the role directory is empty")
+    if unplayed:
+        print()
+        print("无部门担任的角色 roles nobody plays:")
+        for role in unplayed:
+            print(f"  {_role_label(role)}")
+    return 0
+
+
+def _directory_set(args: argparse.Namespace) -> int:
+    from govshare.core.directory import assign
+
+    with _directory_session() as session:
+        try:
+            assign(session, args.role, args.department, args.note)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        row = next(r for r in _directory_rows(session) if r["role"] == args.role)
+    print(
+        f"已设置 set: {_role_label(args.role)} → {row['department']} {row['name_zh']}"
+        + (f" / {row['name_en']}" if row["name_en"] else "")
+    )
+    return 0
+
+
+def _directory_remove(args: argparse.Namespace) -> int:
+    from govshare.core.directory import ROLES, unassign
+
+    if args.role not in ROLES:
+        raise CliError(f"未知角色 unknown role '{args.role}': the directory holds {', '.join(ROLES)}")
+    with _directory_session() as session:
+        removed = unassign(session, args.role)
+    if removed:
+        print(f"已移除 removed: no department plays {_role_label(args.role)} now")
+    else:
+        print(f"本无部门担任 nothing to remove: no department played {_role_label(args.role)}")
+    return 0
+
+
+def _directory_check(args: argparse.Namespace) -> int:
+    from govshare.core.directory import read_directory
+    from regulations import ProfileError, list_profiles, load_profile
+    from regulations.roles import unplayed_roles
+
+    try:
+        profiles = (
+            [load_profile(pid) for pid in dict.fromkeys(args.profile)] if args.profile else list_profiles()
+        )
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    with _directory_session() as session:
+        directory = read_directory(session)
+    messages = [message for profile in profiles for message in unplayed_roles(profile, directory)]
+    checked = ", ".join(p.id for p in profiles) or "none"
+    if messages:
+        for message in messages:
+            print(message)
+        print(f"角色目录不完整:{len(messages)} 处角色无部门担任(govshare directory set ROLE DEPARTMENT)")
+        print(f"the role directory is incomplete: {len(messages)} unplayed role(s) in {checked}")
+        return 1
+    print(f"角色目录完整 the role directory is complete for {checked}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # govshare run
 # --------------------------------------------------------------------------------------------------
 

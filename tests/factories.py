@@ -34,6 +34,8 @@ def binary(name: str) -> str:
 CONSUMER = Actor("rsj", "consumer", "clerk")
 PROVIDER = Actor("gaj", "provider", "reviewer")
 PLATFORM = Actor("bdb", "platform", "operator")
+#: Who plays each directory role in the workflow tests (the demo seed's rows).
+DIRECTORY = {"platform": "bdb", "leading_group": "lgo", "coordinator": "jxw", "government_office": "szfb"}
 
 
 def resource(share_type: str = "conditional", *, controlled: bool = False, **kw) -> ResourceSnapshot:
@@ -73,6 +75,7 @@ def application(
             "requested_fields": ["name", "id_number"],
             "requested_mode": mode,
         },
+        directory=dict(DIRECTORY),
     )
 
 

@@ -92,8 +92,25 @@ async def test_history_replays(path: Path) -> None:
         result = await engine_replayer().replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None
         return
-    assert history.workflow_id.startswith("SharingApplication:SA-SAMPLE-")
+    assert "-SAMPLE-" in history.workflow_id.split(":")[1], history.workflow_id
     assert await replay_history(history) is None
+
+
+def test_order_complaint_and_escalation_samples_exist() -> None:
+    """Issue 18: an order and a complaint, every branch, and the escalations they climb."""
+    names = {p.name for p in HISTORIES}
+    assert {
+        "RectificationOrder__RO-SAMPLE-R1-HUBEI-RECTIFIED.json",
+        "RectificationOrder__RO-SAMPLE-R1-HUBEI-DISMISSED.json",
+        "RectificationOrder__RO-SAMPLE-R1-LUZHOU-LATE.json",
+        "Escalation__ES-RO-SAMPLE-R1-LUZHOU-LATE-T2.json",
+        "Complaint__CP-SAMPLE-R1-LUZHOU-ORDER.json",
+        "RectificationOrder__RO-CP-SAMPLE-R1-LUZHOU-ORDER-T1.json",
+        "Complaint__CP-SAMPLE-R1-LUZHOU-OFFICE.json",
+        "SharingApplication__SA-SAMPLE-R1-HUBEI-LADDER.json",
+        "Escalation__ES-SA-SAMPLE-R1-HUBEI-LADDER-T1.json",
+        "RectificationOrder__RO-ES-SA-SAMPLE-R1-HUBEI-LADDER-T1-O.json",
+    } <= names
 
 
 def test_engine_samples_exist() -> None:

@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from regulations import load_profile, profile_digest
+from regulations.roles import unplayed_roles
 from regulations.schema import CaseType, Profile
 from workflows import registry
 from workflows.case import (
@@ -185,14 +186,44 @@ def case_id_for_key(case_type: str, owner: str, key: str, day: date, *, scope: s
 
 
 def linked_types(profile: Profile, rules: CaseType) -> dict[str, LinkedCaseType]:
-    """The case types a case's escalation ladder may start, pinned at its start like its own rules
-    (a rung naming a case type this deployment has not registered starts nothing, and says so)."""
-    pinned = {}
-    for rung in rules.escalation:
-        target = rung.starts_case
-        if target and registry.by_case_type(target) is not None and target in profile.case_types:
-            pinned[target] = registry.linked_type(target, profile.case_types[target])
+    """The case types a case may start — its ladder's rungs, its decisions, its waiting steps, and
+    theirs in turn (a case a rung starts carries the ladder on) — pinned at its start like its own
+    rules. A case type this deployment has not registered is not pinned: nothing starts it."""
+    pinned: dict[str, LinkedCaseType] = {}
+    todo = _targets(rules)
+    while todo:
+        target = todo.pop()
+        if target in pinned or target not in profile.case_types or registry.by_case_type(target) is None:
+            continue
+        pinned[target] = registry.linked_type(target, profile.case_types[target])
+        todo += _targets(profile.case_types[target])
     return pinned
+
+
+def _targets(rules: CaseType) -> list[str]:
+    found = [r.starts_case for r in rules.escalation if r.starts_case]
+    for step in rules.steps.values():
+        found += [step.waits_on] if step.waits_on else []
+        found += [a.starts_case for a in step.actions.values() if a.starts_case]
+    return found
+
+
+def escalation_type() -> LinkedCaseType:
+    """How a case starts the escalation that climbs its ladder (its rules come from the ladder)."""
+    return registry.linked_type(registry.ESCALATION.case_type, None)
+
+
+def check_directory(profile: Profile, case_type: str, directory: dict[str, str]) -> None:
+    """A rung or a decision whose role no department plays is refused before the case starts (422),
+    naming the role and the rung, never a breach that finds nobody to act."""
+    missing = unplayed_roles(
+        profile, directory, [case_type, *linked_types(profile, profile.case_types[case_type])]
+    )
+    if missing:
+        raise CaseInvalid(
+            "角色目录不完整,以下角色没有部门承担:" + ";".join(missing),
+            "the role directory is incomplete: " + "; ".join(missing),
+        )
 
 
 def check_parties(kind: registry.CaseKind, inp: Any) -> None:
@@ -226,6 +257,8 @@ def new_case_input(
     platform_department: str,
     fields: dict[str, Any],
     department_names: dict[str, str] | None = None,
+    directory: dict[str, str] | None = None,
+    parties: list | None = None,
 ) -> Any:
     """A case's input: the profile pinned (its rules for this case type, version and digest) into the
     start, and the fields its create route checked, put together by the case type (registry)."""
@@ -250,7 +283,12 @@ def new_case_input(
         annex_titles_zh=dict(profile.annex_titles_zh),
         department_names=dict(department_names or {}),
         linked_types=linked_types(profile, rules),
+        directory=dict(directory or {}),
+        escalation_type=escalation_type(),
+        parties=list(parties or []),
     )
+    if directory is not None:
+        check_directory(profile, kind.case_type, directory)
     return kind.build(start, fields)
 
 

@@ -8,6 +8,7 @@ say it are the pure functions of ``links.py``; this component starts it and reco
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,6 +45,7 @@ class Linker:
     ) -> None:
         self._start, self._header, self._recorder = start, header, recorder
         self._speaker, self._flush = speaker, flush
+        self._watchers: list[asyncio.Task[None]] = []
 
     async def escalate(
         self, rules: CaseType, task: Task, breach: Breach, parties: list[Party], tasks: list[Task]
@@ -208,6 +210,10 @@ class Linker:
         self._header.links.append(link)
         self._recorder.link_added(link)
         self.link_event(link)
+        if link.reports and handle is not None and not wait:
+            # Should the case never report (it failed, or was terminated by an operator), its end
+            # still settles the link, so this case does not wait for it forever.
+            self._watchers.append(asyncio.create_task(self._settle_when_ended(handle, link)))
         if not wait or handle is None:
             return child.case_id
         answer: CaseAnswer = await handle
@@ -243,6 +249,25 @@ class Linker:
             {"case_id": report.case_id, "status": report.status, "result": report.result},
         )
         return link
+
+    async def _settle_when_ended(self, handle: Any, link: CaseLink) -> None:
+        try:
+            await handle
+            return  # it reported before completing
+        except Exception as err:  # ChildWorkflowError: failed, terminated, cancelled, timed out
+            cause = type(err.__cause__ or err).__name__
+        if link.status:
+            return
+        link.status = "failed"
+        self._recorder.link_added(link)
+        self._recorder.event(
+            "linked_case_failed",
+            None,
+            f"关联案件 {link.case_id} 未正常办结({cause}),不再等待其结果",
+            f"Linked case {link.case_id} ended without a result ({cause}); no longer awaited",
+            {"case_id": link.case_id, "error": cause},
+        )
+        await self._flush()
 
     def awaiting_reports(self) -> bool:
         """A case this one started has not reported how it ended yet."""

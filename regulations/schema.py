@@ -261,6 +261,11 @@ class Rung(_Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> Rung:
+        if self.actor not in DIRECTORY_ROLES:
+            raise ValueError(
+                f"rung {self.id}: actor '{self.actor}' is not a role the directory resolves "
+                f"({', '.join(DIRECTORY_ROLES)})"
+            )
         if self.starts_case is None and self.ground is not None:
             raise ValueError("'ground' is for a rung that starts a case")
         if self.starts_case is not None and self.may_stop:

@@ -22,7 +22,7 @@ from regulations import (
     profile_digest,
     step_deadline,
 )
-from regulations.schema import CaseType, Profile, Transition
+from regulations.schema import DIRECTORY_ROLES, CaseType, Profile, Transition
 
 SHIPPED = Path(__file__).resolve().parents[1] / "regulations" / "profiles"
 SEEDS = Path("/work/shared/seeds")  # the seed texts, where this checkout has them
@@ -114,6 +114,8 @@ def _all_articles(profile: Profile):
                 yield f"{ct_id}.steps.{step_id}.extension", step.extension.article
         for rung in ct.escalation:
             yield f"{ct_id}.escalation.{rung.id}", rung.article
+        for ground_id, ground in ct.grounds.items():
+            yield f"{ct_id}.grounds.{ground_id}", ground.article
 
 
 @pytest.mark.parametrize("profile_id", PROFILE_IDS)
@@ -176,6 +178,12 @@ def test_every_timed_step_is_in_the_table_or_says_statutory_none():
         for ct in profile.case_types.values():
             for step_id, step in ct.steps.items():
                 if (profile.id, step_id) in table:
+                    continue
+                if step.limit_from == "decision":
+                    # A rectification period: the issuer sets it on the order (REGULATIONS.md §7), the
+                    # profile holds no number for it, not even a cap.
+                    assert (step.working_days, step.statutory, step.max_working_days) == (None, None, None)
+                    assert step.local_policy_working_days is None
                     continue
                 assert step.statutory == "none", f"{profile.id}.{step_id} has an unlisted number"
                 assert step.working_days is None
@@ -281,6 +289,10 @@ def test_sharing_escalation_ladder(profile_id):
 def test_every_case_type_has_an_escalation_ladder():
     for profile in list_profiles():
         for ct_id, ct in profile.case_types.items():
+            if (profile.id, ct_id) == ("luzhou", "complaint"):
+                # Luzhou 44 sets no time and no escalation for handling a complaint.
+                assert ct.escalation == []
+                continue
             assert ct.escalation, f"{profile.id}.{ct_id}"
             assert len({r.id for r in ct.escalation}) == len(ct.escalation)
 
@@ -302,8 +314,8 @@ def test_luoyang_ladder_ends_in_handling_under_law():
 SHARING = [p for p in PROFILE_IDS if p != "yongcheng"]
 
 CASE_TYPES = {
-    "hubei": ["sharing_application", "catalog_update", "data_objection"],
-    "jiangsu": ["sharing_application", "catalog_update", "data_objection"],
+    "hubei": ["sharing_application", "catalog_update", "data_objection", "rectification_order"],
+    "jiangsu": ["sharing_application", "catalog_update", "data_objection", "rectification_order"],
     "luoyang": [
         "sharing_application",
         "catalog_update",
@@ -311,7 +323,7 @@ CASE_TYPES = {
         "open_data_application",
         "open_catalog_correction",
     ],
-    "luzhou": ["sharing_application", "catalog_update", "data_objection"],
+    "luzhou": ["sharing_application", "catalog_update", "data_objection", "rectification_order", "complaint"],
     "yongcheng": [],
 }
 ALL_CASE_TYPES = [(p, ct) for p, cts in CASE_TYPES.items() for ct in cts]
@@ -322,21 +334,26 @@ def test_every_shipped_case_type_loads():
 
 
 def _paths(ct: CaseType):
-    """Every path from the entry to an end, as (steps visited, result set along the way)."""
+    """Every path from the entry to an end, as (steps visited, result set along the way).
+
+    The one loop allowed is a return on the same deadline (``keeps_deadline``: a rectification report
+    sent back); it is followed once, not round again."""
     finished = []
 
-    def follow(transition: Transition, visited: tuple[str, ...], result: str | None):
+    def follow(transition: Transition, visited: tuple[str, ...], result: str | None, returned: bool = False):
         if transition.result is not None:
             result = transition.result
         if transition.end:
             finished.append((visited, result))
             return
-        assert transition.step not in visited, f"cycle through {transition.step}"
+        if transition.step in visited:
+            assert returned, f"cycle through {transition.step}"
+            return
         step = ct.steps[transition.step]
         assert step.actions, f"step {transition.step} has no actions: a case would wait forever"
         for action in step.actions.values():
             for nxt in action.next:
-                follow(nxt, (*visited, transition.step), action.result or result)
+                follow(nxt, (*visited, transition.step), action.result or result, action.keeps_deadline)
 
     for transition in ct.entry:
         follow(transition, (), None)
@@ -877,3 +894,314 @@ def test_rules_pinned_before_facts_were_declared_still_read():
 
     pinned = CaseType.model_validate(rules)
     assert pinned.facts is None and pinned.facts_tested() == {"share_type", "controlled_parameters"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Escalation ladders (REGULATIONS.md §7): task rungs and the rectification orders they start
+# --------------------------------------------------------------------------------------------------
+
+ORDER = "rectification_order"
+
+# profile -> case type -> [(rung id, actor, article, starts_case, ground, follows, may_stop)]
+_HUBEI_ORDER = [
+    (ORDER, "coordinator", "31({})", ORDER, "31({})", ["done"], False),
+    ("report_upward", "coordinator", "31", None, None, ["late"], False),
+]
+_LUZHOU_ORDER = [
+    (ORDER, "leading_group", "42", ORDER, "42({})", ["done"], False),
+    ("written_circular", "leading_group", "42", None, None, ["late"], False),
+    ("efficiency_supervision", "leading_group", "42", None, None, ["done"], True),
+]
+_JIANGSU_ORDER = [
+    (ORDER, "leading_group", "25", ORDER, "25({})", ["done"], False),
+    ("report_to_provincial_government", "leading_group", "25", None, None, ["late"], False),
+]
+_LUOYANG_49 = [
+    ("prohibited_act", "platform", "49(8)", None, None, ["done"], False),
+    ("handled_under_law", "leading_group", "51", None, None, ["done"], False),
+]
+
+
+def _with_item(rungs, item):
+    return [tuple(x.format(item) if isinstance(x, str) else x for x in rung) for rung in rungs]
+
+
+LADDERS = {
+    "hubei": {
+        "sharing_application": [
+            ("report_to_leading_group_office", "platform", "26", None, None, ["done"], False),
+            (ORDER, "leading_group", "26", ORDER, "31(5)", ["done"], False),
+            ("report_upward", "leading_group", "31", None, None, ["late"], False),
+        ],
+        "catalog_update": _with_item(_HUBEI_ORDER, 1),
+        "data_objection": _with_item(_HUBEI_ORDER, 3),
+        ORDER: [("report_upward", "leading_group", "31", None, None, ["done"], False)],
+    },
+    "luzhou": {
+        "sharing_application": _with_item(_LUZHOU_ORDER, 1),
+        "catalog_update": _with_item(_LUZHOU_ORDER, 3),
+        "data_objection": _with_item(_LUZHOU_ORDER, 3),
+        ORDER: [
+            ("written_circular", "leading_group", "42", None, None, ["done"], False),
+            ("efficiency_supervision", "leading_group", "42", None, None, ["done"], True),
+        ],
+        "complaint": [],
+    },
+    "jiangsu": {
+        "sharing_application": _with_item(_JIANGSU_ORDER, 3),
+        "catalog_update": _with_item(_JIANGSU_ORDER, 1),
+        "data_objection": _with_item(_JIANGSU_ORDER, 4),
+        ORDER: [("report_to_provincial_government", "leading_group", "25", None, None, ["done"], False)],
+    },
+    "luoyang": {
+        "sharing_application": [
+            ("prohibited_act", "platform", "annex 3, art. 25(4)", None, None, ["done"], False),
+            ("handled_under_law", "leading_group", "annex 3, art. 27", None, None, ["done"], False),
+        ],
+        "catalog_update": _LUOYANG_49,
+        "data_objection": _LUOYANG_49,
+        "open_data_application": _LUOYANG_49,
+        "open_catalog_correction": _LUOYANG_49,
+    },
+}
+
+
+def _shape(rung):
+    return (rung.id, rung.actor, rung.article, rung.starts_case, rung.ground, rung.follows, rung.may_stop)
+
+
+@pytest.mark.parametrize("profile_id", sorted(LADDERS))
+def test_ladders_in_the_new_shape(profile_id):
+    profile = load_profile(profile_id)
+    assert {ct_id: [_shape(r) for r in ct.escalation] for ct_id, ct in profile.case_types.items()} == (
+        LADDERS[profile_id]
+    )
+
+
+def test_luzhou_order_ladder_for_an_order_opened_by_hand():
+    # 第四十二条: 未在规定时限内完成整改的予以书面通报 (the first rung follows the order's own breach),
+    # 造成严重不良后果的按照行政效能监察的有关规定予以处理 (the leading group may stop there).
+    ladder = load_profile("luzhou").case_types[ORDER].escalation
+    assert [(r.id, r.follows, r.may_stop) for r in ladder] == [
+        ("written_circular", ["done"], False),
+        ("efficiency_supervision", ["done"], True),
+    ]
+
+
+@pytest.mark.parametrize("profile_id", sorted(LADDERS))
+def test_every_rung_is_a_task_or_an_order_for_a_directory_role(profile_id):
+    profile = load_profile(profile_id)
+    for ct_id, ct in profile.case_types.items():
+        for index, rung in enumerate(ct.escalation):
+            where = f"{profile_id}.{ct_id}.{rung.id}"
+            assert rung.actor in DIRECTORY_ROLES, where
+            assert rung.name_zh and rung.name_en, where
+            if rung.starts_case is None:
+                # A task rung names what its actor records (not the schema's generic 已办理 / Done).
+                assert (rung.action_zh, rung.action_en) != ("已办理", "Done"), where
+                assert rung.ground is None, where
+            else:
+                assert rung.starts_case == ORDER, where
+                assert rung.ground in profile.case_types[ORDER].grounds, where
+                assert not rung.may_stop, where
+            if index == 0:
+                assert rung.follows == ["done"], f"{where}: the first rung follows the breach"
+            elif ct.escalation[index - 1].starts_case:
+                assert set(rung.follows) <= {"late", "result"}, where
+            else:
+                assert rung.follows == ["done"], where
+
+
+def test_luoyang_has_no_rectification_order():
+    # 第四十九条 lists prohibited acts, 第五十一条 "依法予以处罚": the seed orders no rectification.
+    profile = load_profile("luoyang")
+    assert ORDER not in profile.case_types and "complaint" not in profile.case_types
+    for ct in profile.case_types.values():
+        assert [r.starts_case for r in ct.escalation] == [None, None]
+        assert [(r.action_zh, r.action_en) for r in ct.escalation] == [
+            ("已记录", "Recorded"),
+            ("已依法处理", "Handled under law"),
+        ]
+
+
+GROUNDS = {"hubei": ("31", 5), "luzhou": ("42", 7), "jiangsu": ("25", 7)}
+
+
+@pytest.mark.parametrize("profile_id", sorted(GROUNDS))
+def test_rectification_grounds_are_enumerated_with_articles(profile_id):
+    article, count = GROUNDS[profile_id]
+    ct = load_profile(profile_id).case_types[ORDER]
+    expected = [f"{article}({n})" for n in range(1, count + 1)]
+    assert list(ct.grounds) == expected
+    for ground_id, ground in ct.grounds.items():
+        assert ground.article == ground_id
+        assert ground.name_zh and ground.name_en, ground_id
+    # No other case type is opened on grounds.
+    for ct_id, other in load_profile(profile_id).case_types.items():
+        if ct_id != ORDER:
+            assert other.grounds == {}, ct_id
+
+
+def test_luzhou_refusing_to_rectify_is_a_ground():
+    # 第四十二条(六) "对责令整改的问题,拒不整改的"
+    ground = load_profile("luzhou").case_types[ORDER].grounds["42(6)"]
+    assert "拒不整改" in ground.name_zh and ground.article == "42(6)"
+
+
+@pytest.mark.parametrize(
+    ("profile_id", "article", "opened_by"),
+    [
+        ("hubei", "31", ["leading_group", "coordinator"]),  # 26: LGO; 31: 本级政府相关职能部门
+        ("luzhou", "42", ["leading_group"]),
+        ("jiangsu", "25", ["leading_group"]),
+    ],
+)
+def test_rectification_order_case_type(profile_id, article, opened_by):
+    ct = load_profile(profile_id).case_types[ORDER]
+    assert (ct.name_zh, ct.name_en, ct.article) == ("整改通知", "Rectification order", article)
+    assert (ct.results, ct.facts, ct.opened_by) == (["rectified", "dismissed"], [], opened_by)
+    assert [t.step for t in ct.entry] == ["rectification_issue"]
+    assert _flow(ct) == {
+        "rectification_issue": {"issue": (None, ["rectification"]), "dismiss": ("dismissed", ["end"])},
+        "rectification": {"report": (None, ["rectification_review"])},
+        "rectification_review": {"accept": ("rectified", ["end"]), "return": (None, ["rectification"])},
+    }
+    issue, rectification, review = (ct.steps[s] for s in ct.steps)
+    # The seeds set no number: issuing and reviewing are untimed, the issuer sets the period on the order.
+    assert (issue.actor, issue.statutory, issue.article) == ("issuer", "none", article)
+    assert (review.actor, review.statutory, review.article) == ("issuer", "none", article)
+    assert (rectification.actor, rectification.limit_from, rectification.article) == (
+        "respondent",
+        "decision",
+        article,
+    )
+    assert rectification.limit is None and rectification.limit_basis == "decision"
+    actions = {f"{s}.{a}": x for s, step in ct.steps.items() for a, x in step.actions.items()}
+    assert actions["rectification_issue.issue"].sets_limit
+    assert actions["rectification_issue.issue"].notify == ["respondent"]
+    assert actions["rectification_issue.dismiss"].reason_required
+    assert actions["rectification.report"].reason_required
+    assert actions["rectification.report"].notify == ["issuer"]
+    assert actions["rectification_review.accept"].notify == ["respondent"]
+    back = actions["rectification_review.return"]
+    assert (back.reason_required, back.keeps_deadline, back.sets_limit, back.notify) == (
+        True,
+        True,
+        False,
+        ["respondent"],
+    )
+
+
+def test_luzhou_complaint():
+    # 第四十四条 "其他部门有权向领导小组或市政府办公室投诉,有关部门接到投诉后,应当及时调查处理,
+    # 并将处理结果反馈投诉部门"
+    ct = load_profile("luzhou").case_types["complaint"]
+    assert (ct.name_zh, ct.name_en, ct.article) == ("投诉", "Complaint", "44")
+    assert (ct.results, ct.facts, ct.opened_by) == (
+        ["substantiated", "unsubstantiated"],
+        [],
+        ["consumer", "provider"],
+    )
+    assert [t.step for t in ct.entry] == ["complaint_investigation"]
+    assert _flow(ct) == {
+        "complaint_investigation": {
+            "substantiated": ("substantiated", ["complaint_feedback"]),
+            "unsubstantiated": ("unsubstantiated", ["complaint_feedback"]),
+            "order": ("substantiated", ["complaint_feedback"]),
+        },
+        "complaint_feedback": {"inform": (None, ["end"])},
+    }
+    for step in ct.steps.values():
+        assert (step.actor, step.statutory, step.article) == ("investigator", "none", "44")
+        assert all(a.reason_required for a in step.actions.values())
+    order = ct.steps["complaint_investigation"].actions["order"]
+    assert (order.starts_case, order.issuer) == (ORDER, "leading_group")
+    assert ct.steps["complaint_feedback"].actions["inform"].notify == ["complainant", "respondent"]
+
+
+@pytest.mark.parametrize("profile_id", ["hubei", "jiangsu"])
+def test_only_luzhou_has_complaints(profile_id):
+    assert "complaint" not in load_profile(profile_id).case_types
+
+
+# -- ladder validation: one line, naming the file and the rung -----------------------------------------
+
+
+def _write_edited(tmp_path: Path, old: str, new: str, *, after: str) -> Path:
+    """Hubei with the first ``old`` after ``after`` replaced (rungs repeat their keys across ladders)."""
+    at = HUBEI.index(old, HUBEI.index(after))
+    path = tmp_path / "hubei.toml"
+    path.write_text(HUBEI[:at] + new + HUBEI[at + len(old) :], encoding="utf-8")
+    return path
+
+
+SHARING_LADDER = "[[case_types.sharing_application.escalation]]"
+
+
+def test_a_rung_after_a_case_rung_that_follows_done_is_refused(tmp_path):
+    path = _write_edited(tmp_path, 'follows = ["late"]\n', "", after=SHARING_LADDER)
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.2 (report_upward).follows: ['done'] "
+        "cannot follow a case rung (use ['late', 'result'])"
+    )
+
+
+def test_a_rung_after_a_task_rung_that_follows_late_is_refused(tmp_path):
+    # Make the order a task rung: the report upward can no longer follow it "late".
+    path = _write_broken(tmp_path, 'starts_case = "rectification_order"\nground = "31(5)"\n', "")
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.2 (report_upward).follows: ['late'] "
+        "cannot follow a task rung"
+    )
+
+
+def test_a_ground_the_order_type_does_not_list_is_refused(tmp_path):
+    path = _write_broken(tmp_path, 'ground = "31(5)"', 'ground = "31(6)"')
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.1 (rectification_order).ground: "
+        "'31(6)' is not one of rectification_order's grounds"
+    )
+
+
+def test_a_rung_starting_an_unknown_case_type_is_refused(tmp_path):
+    old = 'starts_case = "rectification_order"\nground = "31(5)"'
+    path = _write_broken(tmp_path, old, old.replace('"rectification_order"', '"rectification_notice"'))
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.1 (rectification_order).starts_case: "
+        "no case type 'rectification_notice'"
+    )
+
+
+def test_results_the_order_cannot_end_with_are_refused(tmp_path):
+    path = _write_edited(
+        tmp_path,
+        'follows = ["late"]\n',
+        'follows = ["result"]\nresults = ["granted"]\n',
+        after=SHARING_LADDER,
+    )
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.2 (report_upward).results: ['granted'] "
+        "are not results of rectification_order"
+    )
+
+
+def test_a_case_rung_may_not_stop_the_ladder(tmp_path):
+    path = _write_broken(tmp_path, 'ground = "31(5)"', 'ground = "31(5)"\nmay_stop = true')
+    assert (
+        _error(path) == f"{path}: case_types.sharing_application.escalation.1: 'may_stop' is for a task rung"
+    )
+
+
+def test_a_ground_on_a_task_rung_is_refused(tmp_path):
+    path = _write_broken(tmp_path, 'action_zh = "已报请"', 'action_zh = "已报请"\nground = "31(5)"')
+    assert _error(path) == (
+        f"{path}: case_types.sharing_application.escalation.0: 'ground' is for a rung that starts a case"
+    )
+
+
+def test_an_order_type_without_its_ground_list_breaks_the_ladders(tmp_path):
+    start = HUBEI.index('[case_types.rectification_order.grounds."31(1)"]')
+    end = HUBEI.index("[case_types.rectification_order.steps.rectification_issue]")
+    path = tmp_path / "hubei.toml"
+    path.write_text(HUBEI[:start] + HUBEI[end:], encoding="utf-8")
+    assert "ground: '31(5)' is not one of rectification_order's grounds" in _error(path)

@@ -19,6 +19,7 @@ from workflows.case import (
     ERROR_INVALID,
     Actor,
     CaseHeader,
+    ClockEntry,
     ClockRequest,
     Decision,
     DecisionRequest,
@@ -27,7 +28,7 @@ from workflows.case import (
     WithdrawRequest,
 )
 from workflows.contracts import CaseStart, LinkedCaseType
-from workflows.engine import clock, decisions, links
+from workflows.engine import clock, decisions, ladder, links
 from workflows.engine.words import Speaker
 
 JOINT = PROFILE.case_types["engine_joint"]
@@ -353,3 +354,89 @@ def test_who_and_labels_read_as_people_read_them() -> None:
         "已撤回",
         "closed",
     )
+
+
+# -- the ladder (issue 18) -----------------------------------------------------------------------------
+LADDER = PROFILE.case_types["engine_ladder"].escalation
+
+
+def test_an_escalation_climbs_task_rungs_up_to_the_first_order_and_hands_the_rest_on() -> None:
+    own, carried = ladder.climbed(LADDER)
+    assert [r.id for r in own] == ["report", "order"] and [r.id for r in carried] == [
+        "circular",
+        "supervision",
+    ]
+    rules = ladder.escalation_rules(
+        LADDER, name_zh="逐级上报", name_en="Escalation", waited_results=["rectified", "dismissed"]
+    )
+    assert list(rules.steps) == ["rung_report", "rung_order"] and rules.entry[0].step == "rung_report"
+    report, order = rules.steps["rung_report"], rules.steps["rung_order"]
+    assert (report.actor, report.article, report.statutory, report.waits_on) == (
+        "platform",
+        "26",
+        "none",
+        None,
+    )
+    assert report.actions["done"].name_zh == "已报请" and report.actions["done"].next[0].step == "rung_order"
+    assert (order.actor, order.waits_on) == ("leading_group", "rectification_order")
+    ends = {t.when.get("linked_result"): t.result for t in order.actions["closed"].next}
+    assert ends == {"rectified": "rectified", "dismissed": "dismissed", None: None}
+    # What the order carries: a circular after it is late, then supervision its actor may stop.
+    assert ladder.carried_after(LADDER, "rung_order") == carried
+    carried_rules = ladder.escalation_rules(carried, name_zh="x", name_en="x", waited_results=[])
+    assert set(carried_rules.steps["rung_supervision"].actions) == {"done", "stop"}
+    assert carried_rules.steps["rung_supervision"].actions["stop"].reason_required
+    assert carried_rules.steps["rung_supervision"].actions["done"].next[0].result == "escalated"
+
+
+def test_which_ladder_a_breach_or_a_result_climbs() -> None:
+    _own, carried = ladder.climbed(LADDER)
+    assert ladder.follows_breach(LADDER, carried=False) and ladder.follows_breach(carried, carried=True)
+    assert not ladder.follows_breach([], carried=False) and not ladder.follows_breach([], carried=True)
+    # A carried ladder whose first rung follows only a refusal is not climbed by a breach.
+    refused_only = [carried[0].model_copy(update={"follows": ["result"], "results": ["dismissed"]})]
+    assert not ladder.follows_breach(refused_only, carried=True)
+    assert ladder.follows_result(refused_only, carried=True, result="dismissed")
+    assert not ladder.follows_result(refused_only, carried=True, result="rectified")
+    assert not ladder.follows_result(refused_only, carried=False, result="dismissed")
+
+
+def test_a_task_reopened_on_a_missed_deadline_is_the_same_breach() -> None:
+    due = CAL.add_working_days(T0, 5)
+    first = task(1, "joint_verification", "gaj", deadline=due)
+    again = task(3, "joint_verification", "gaj", deadline=due)
+    again.clock = [ClockEntry(kind="limit_kept", at=T0, article="26")]
+    other = task(4, "joint_verification", "gaj", deadline=CAL.add_working_days(T0, 6))
+    assert ladder.breach_key(again, [first, again]) == 1
+    assert ladder.breach_key(other, [first, again, other]) == 4
+
+
+def test_who_an_escalation_and_an_order_involve() -> None:
+    directory = {"platform": "bdb", "leading_group": "lgo"}
+    parties = ladder.escalation_parties(LADDER, Party(department="gaj", role="provider"), directory, [])
+    assert {(p.role, p.department) for p in parties} == {
+        ("platform", "bdb"),
+        ("leading_group", "lgo"),
+        ("respondent", "gaj"),
+    }
+    order = ladder.order_parties("leading_group", "gaj", directory, [])
+    assert [(p.role, p.department) for p in order] == [
+        ("issuer", "lgo"),
+        ("respondent", "gaj"),
+        ("platform", "bdb"),
+    ]
+    # Before the directory, a case's own party in the role stands in.
+    assert (
+        ladder.directory_party("leading_group", {}, [Party(department="x", role="leading_group")]).department
+        == "x"
+    )
+    assert ladder.directory_party("coordinator", {}, []) is None
+
+
+def test_a_department_answers_for_itself_in_a_role_it_plays_in_one_case_only() -> None:
+    respondent = Party(department="gaj", role="respondent")
+    assert decisions.is_assignee(Actor("gaj", "provider", "u"), respondent)
+    assert decisions.is_assignee(Actor("gaj", "consumer", "u"), respondent)
+    assert not decisions.is_assignee(Actor("gaj", "auditor", "u"), respondent)
+    assert not decisions.is_assignee(Actor("scjgj", "provider", "u"), respondent)
+    assert not decisions.is_assignee(Actor("gaj", "provider", "u"), Party(department="gaj", role="platform"))

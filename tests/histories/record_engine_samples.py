@@ -8,8 +8,10 @@ recording after a workflow change, so the new samples sit beside the old ones. R
 
 * ``EJ-SAMPLE-<TAG>-BREACH`` (EngineJoint): a step sent to each of two providers (join = all); an
   approved extension on 市公安局's task, which then confirms; 市市场监管局's task passes its due, is
-  breached, and the escalation rung starts the linked order ``EO-EJ-SAMPLE-<TAG>-BREACH-T2``
-  (EngineOrder, also recorded), closed on its own decision; the late task then confirms → confirmed.
+  breached, and the escalation rung starts the linked order (E2, E3: ``EO-EJ-SAMPLE-<TAG>-BREACH-T2``;
+  since the ladder, issue 18: the escalation ``ES-EJ-SAMPLE-<TAG>-BREACH-T2`` waiting on the order
+  ``EO-ES-EJ-SAMPLE-<TAG>-BREACH-T2-O``; all recorded), closed on its own decision; the late task then
+  confirms → confirmed.
 * ``EC-SAMPLE-<TAG>-CLOCK`` (EngineClock): review suspended by the platform for three weeks, resumed
   with the working days left, passed; the order is issued with a limit the issuer sets (15 WD) for
   the rectification, which is then done → rectified.
@@ -37,6 +39,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from govshare.core.db import init_schema, make_engine  # noqa: E402
 from govshare.ops.replay import history_file_name  # noqa: E402
 from govshare.ops.worker_build import build_worker  # noqa: E402
+from workflows import registry  # noqa: E402
 from workflows.case import (  # noqa: E402
     Actor,
     CaseAnswer,
@@ -53,7 +56,8 @@ PROVIDERS = [Party(role="provider", department="gaj"), Party(role="provider", de
 
 
 def _handle(client: Client, case_id: str):
-    kind = next(k for k in KINDS.values() if case_id.startswith(k.prefix + "-"))
+    kind = next((k for k in KINDS.values() if case_id.startswith(k.prefix + "-")), None)
+    kind = kind or registry.by_case_id(case_id)
     return client.get_workflow_handle(kind.workflow_id(case_id))
 
 
@@ -114,10 +118,11 @@ async def main(out_dir: Path, tag: str) -> None:
         now = await env.get_current_time()
         await env.sleep(t2.due_at + timedelta(minutes=5) - now)
         await _until(lambda s: s.tasks[1].overdue, client, joint)
-        order = f"EO-{joint}-T2"
+        escalation = f"ES-{joint}-T2"
+        order = f"EO-{escalation}-O"
         await _until(lambda s: bool(s.tasks), client, order)
         await _until(lambda s: bool(s.header.links), client, joint)
-        cases.append(order)
+        cases += [escalation, order]
         # The order closes before the case that started it (see tests/engine/test_engine.py).
         answer = await _update(client, order, "decide", DecisionRequest(SCJGJ, "done", "order_response"))
         assert answer.status == "rectified", answer

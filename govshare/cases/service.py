@@ -283,12 +283,14 @@ def new_case_input(
         annex_titles_zh=dict(profile.annex_titles_zh),
         department_names=dict(department_names or {}),
         linked_types=linked_types(profile, rules),
-        directory=dict(directory or {}),
+        # The platform's department is also a setting (PLATFORM_DEPARTMENT): the directory's row,
+        # when it has one, wins.
+        directory={"platform": platform_department, **(directory or {})} if directory is not None else {},
         escalation_type=escalation_type(),
         parties=list(parties or []),
     )
     if directory is not None:
-        check_directory(profile, kind.case_type, directory)
+        check_directory(profile, kind.case_type, start.directory)
     return kind.build(start, fields)
 
 

@@ -659,6 +659,98 @@ def run_command(parser: argparse.ArgumentParser) -> Handler:
 
 
 # --------------------------------------------------------------------------------------------------
+# govshare demo-late-application
+# --------------------------------------------------------------------------------------------------
+
+
+@command(
+    "demo-late-application",
+    help="demo only: an application submitted N days ago, so its first deadline has passed and its "
+    "breach climbs the ladder now (演示:已超期的数据使用申请)",
+)
+def demo_late_command(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("--profile", default=None, help="regulation profile (default: DEFAULT_PROFILE)")
+    parser.add_argument(
+        "--days-ago", type=_count, default=30, help="submitted this many days ago (default 30)"
+    )
+    parser.add_argument("--consumer", default="rsj", help="applying department (default rsj)")
+    parser.add_argument("--resource", default="gaj-household-members", help="catalog resource id")
+
+    def handle(args: argparse.Namespace) -> int:
+        import asyncio
+        import uuid
+        from datetime import UTC, timedelta
+
+        from sqlmodel import Session, select
+
+        from govshare.cases import service as case_service
+        from govshare.core.db import get_engine, init_schema
+        from govshare.core.directory import read_directory
+        from govshare.core.models import Department, Resource
+        from govshare.core.settings import get_settings
+        from govshare.core.temporal_client import connect_client
+        from workflows import registry
+        from workflows.case import Actor, ResourceSnapshot
+
+        settings = get_settings()
+        if not settings.seed_demo or settings.environment == "production":
+            raise CliError("仅用于演示环境 / demo deployments only (SEED_DEMO=true, not production)")
+        engine = get_engine()
+        init_schema(engine)
+        with Session(engine) as session:
+            res = session.get(Resource, args.resource)
+            if res is None:
+                raise CliError(f"目录中没有资源 / no catalog resource {args.resource}")
+            names = {d.code: d.name_zh for d in session.exec(select(Department)).all()}
+            directory = read_directory(session)
+        submitted = datetime.now(UTC) - timedelta(days=args.days_ago)
+        case_id = f"SA-{submitted:%Y%m%d}-DEMO{uuid.uuid4().hex[:2].upper()}"
+        inp = case_service.new_case_input(
+            registry.SHARING_APPLICATION,
+            case_id=case_id,
+            profile_id=args.profile or settings.default_profile,
+            submitted_at=submitted,
+            submitted_by=Actor(args.consumer, "consumer", "demo"),
+            platform_department=settings.platform_department,
+            department_names=names,
+            directory=directory,
+            fields={
+                "consumer_department": args.consumer,
+                "resource": ResourceSnapshot(
+                    id=res.id,
+                    version=res.version,
+                    name_zh=res.name_zh,
+                    name_en=res.name_en,
+                    provider_department=res.provider_department,
+                    share_type=res.share_type,
+                    controlled_parameters=res.controlled_parameters,
+                    sharing_modes=list(res.sharing_modes),
+                    legal_basis=res.legal_basis,
+                    fields=list(res.fields),
+                ),
+                "purpose": "演示:超期申请",
+                "reason": "演示逐级上报",
+            },
+        )
+
+        async def go() -> int:
+            client = await connect_client(settings)
+            await case_service.start_case(client, settings.task_queue, registry.SHARING_APPLICATION, inp)
+            print(
+                f"{case_id}  提交于 submitted {submitted:%Y-%m-%d}; "
+                f"首个待办已超期 first task overdue → 逐级上报 escalation ES-{case_id}-T1"
+            )
+            return 0
+
+        try:
+            return asyncio.run(go())
+        except case_service.CaseError as err:
+            raise CliError(f"{err.detail_zh} / {err.detail_en}") from None
+
+    return handle
+
+
+# --------------------------------------------------------------------------------------------------
 # govshare replan-deadlines / govshare replay
 # --------------------------------------------------------------------------------------------------
 

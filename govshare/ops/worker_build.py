@@ -95,6 +95,7 @@ async def main() -> None:
             "(calendars/notices/<year>.toml, then govshare replan-deadlines)",
             years=missing,
         )
+    _warn_unplayed_roles(engine)
     # The heartbeat /healthz reads: beats while the worker runs, its row deleted on a clean stop.
     heartbeat = Heartbeat(
         engine, settings.task_queue, settings.worker_heartbeat_interval_s, alive=lambda: worker.is_running
@@ -102,3 +103,22 @@ async def main() -> None:
     async with worker, heartbeat.running():
         await stop.wait()
     log.info("worker stopped")
+
+
+def _warn_unplayed_roles(engine) -> None:
+    """Say at start which rungs no department can act on (new cases under them are refused, 422)."""
+    from sqlmodel import Session
+
+    from govshare.core.directory import read_directory
+    from regulations import list_profiles
+    from regulations.roles import unplayed_roles
+
+    with Session(engine) as session:
+        directory = read_directory(session)
+    missing = [m for profile in list_profiles() for m in unplayed_roles(profile, directory)]
+    if missing:
+        log.warning(
+            "role directory incomplete: cases whose ladder names these roles are refused "
+            "(govshare directory set ROLE DEPARTMENT)",
+            unplayed=missing,
+        )

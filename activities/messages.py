@@ -34,6 +34,8 @@ def article_zh(params: dict[str, Any], article: str | None = None) -> str:
 def _limit_zh(params: dict[str, Any]) -> str:
     if params.get("limit_basis") == "local_policy":
         return "(本地规定时限,非法定时限)"
+    if params.get("limit_basis") == "decision":
+        return "(期限由下达方设定,非法定时限)"
     if params.get("provisional"):
         return "(该年度节假日安排尚未公布,期限为暂定)"
     return ""
@@ -42,6 +44,8 @@ def _limit_zh(params: dict[str, Any]) -> str:
 def _limit_en(params: dict[str, Any]) -> str:
     if params.get("limit_basis") == "local_policy":
         return " (local policy, not statute)"
+    if params.get("limit_basis") == "decision":
+        return " (period set by the issuer, not statute)"
     if params.get("provisional"):
         return " (provisional: that year's holiday notice is not yet published)"
     return ""
@@ -60,6 +64,11 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
     result = p.get("result", "") or p.get("status", "")
     result_zh, result_en = _result_words(p, result)
     if kind == "task_assigned":
+        if not p.get("due_at"):  # an untimed step (the seed sets no number)
+            return (
+                f"【待办】案件 {case}{res_zh}待您办理“{step_zh}”(不限期),依据{art_zh}。",
+                f"[Task] Case {case}{res_en} awaits your '{step_en}' (no time limit; {art_en}).",
+            )
         return (
             f"【待办】案件 {case}{res_zh}待您办理“{step_zh}”,"
             f"请于 {due_zh} 前完成,依据{art_zh}{_limit_zh(p)}。",

@@ -72,3 +72,13 @@ def test_closing_notice_gives_result_reason_and_basis() -> None:
     )
     assert zh.startswith("【办结】") and "不予受理" in zh and "保守国家秘密法" in zh and "第8条第(1)项" in zh
     assert "rejected" in en and "art. 8(1)" in en
+
+
+def test_an_untimed_task_and_an_issuer_set_period_are_told_as_such() -> None:
+    base = {"case_id": "ES-SA-1-T1", "step_zh": "报请领导小组办公室", "step_en": "Report", "article": "26"}
+    zh, en = render_notice("task_assigned", {**base, "profile_name_zh": HUBEI})
+    assert "(不限期)" in zh and "请于" not in zh and "no time limit" in en
+    period = {**base, "due_at": "2026-12-18T00:00:00+08:00", "limit_basis": "decision"}
+    zh, en = render_notice("task_assigned", period)
+    assert "请于 2026-12-17 24:00 前完成" in zh and "期限由下达方设定,非法定时限" in zh
+    assert "set by the issuer, not statute" in en

@@ -94,7 +94,7 @@ article = "6"
 results = ["done"]
 entry = [{ step = "respond" }]
 escalation = [
-  { id = "again", name_zh = "再报", name_en = "Report again", actor = "provider", article = "7" },
+  { id = "again", name_zh = "再报", name_en = "Report again", actor = "platform", article = "7" },
 ]
 
 [case_types.order.steps.respond]
@@ -265,16 +265,20 @@ def test_unplayed_roles_names_profile_case_type_rung_and_role(mini) -> None:
         "mini: case_types.app.steps.review.actions.complain.issuer: "
         "no department plays role government_office",
     ]
-    # Roles that are not directory roles (provider, respondent) are never reported.
-    assert unplayed_roles(mini, {}, ["order"]) == []
-    assert len(unplayed_roles(mini, {})) == 4
+    # Only the case types named are looked at; a rung's actor is always a directory role (the schema
+    # refuses any other at load).
+    assert unplayed_roles(mini, {"platform": "bdb"}, ["order"]) == []
+    assert unplayed_roles(mini, {}, ["order"]) == [
+        "mini: case_types.order.escalation[0] (again): no department plays role platform"
+    ]
+    assert len(unplayed_roles(mini, {})) == 5
     assert unplayed_roles(mini, DEMO) == []
     # An empty department plays nothing.
     assert len(unplayed_roles(mini, {**DEMO, "coordinator": ""})) == 1
 
 
 def test_unplayed_roles_of_named_case_types(mini) -> None:
-    assert unplayed_roles(mini, {}, ["order"]) == []
+    assert unplayed_roles(mini, {"platform": "bdb"}, ["order"]) == []
     assert [m.split(": ")[1] for m in unplayed_roles(mini, {**DEMO, "platform": ""}, ["app"])] == [
         "case_types.app.escalation[0] (report)"
     ]

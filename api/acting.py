@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,11 +23,12 @@ from api import idempotency
 from api.deps import (
     Caller,
     bind_log_context,
+    can_see_case,
     get_temporal_client,
     load_visible_case,
     run_db,
 )
-from api.errors import OutcomePending
+from api.errors import ApiError, OutcomePending
 from api.reading import department_names
 from api.requests import DecisionCreate, WithdrawalCreate
 from api.responses import (
@@ -34,8 +37,17 @@ from api.responses import (
 from api.views import case_out, load_view
 from calendars import SHANGHAI
 from govshare.cases import service as case_service
-from govshare.cases.service import CaseConflict, CaseNotFound, CasePending, EngineUnavailable
-from govshare.core.models import Case
+from govshare.cases.service import (
+    CaseConflict,
+    CaseInvalid,
+    CaseNotFound,
+    CasePending,
+    EngineUnavailable,
+    RequestMismatch,
+)
+from govshare.core.models import Case, Department
+from regulations import ProfileError, load_profile
+from regulations.schema import DIRECTORY_ROLES, Profile
 from workflows import registry
 from workflows.case import (
     Actor,
@@ -44,6 +56,7 @@ from workflows.case import (
     GrantTerms,
     WithdrawRequest,
 )
+from workflows.engine.words import ROLE_ZH
 
 log = structlog.get_logger("govshare.api")
 
@@ -227,3 +240,197 @@ async def withdraw_case(
             generation=generation,
         ),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Opening a case by hand: one frame for every create that is not an application
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A case a create started (or found started by an earlier attempt with the same key)."""
+
+    case_id: str
+    answer: CaseAnswer
+    key: str
+    #: A retry of a create already taken: answered 200 with ``Idempotent-Replayed: true``.
+    replayed: bool
+
+
+async def open_case(
+    request: Request,
+    response: Response,
+    engine: Engine,
+    settings: Any,
+    caller: Caller,
+    *,
+    kind: registry.CaseKind,
+    operation: str,
+    profile_id: str,
+    digest: str,
+    idempotency_key: str | None,
+    fields: dict[str, Any],
+    department_names: dict[str, str],
+    directory: dict[str, str],
+) -> Opened:
+    """Start a case of ``kind`` that the caller opens, as ``POST /applications`` starts an
+    application: the key bound to the request (a retry reaches the same case id, another body under
+    the key is refused 422), the role directory pinned, the answer once the first task is open, 202
+    with the key when it does not open in time. ``Location`` is the case's generic path."""
+    client = await get_temporal_client(request)
+    binding = await idempotency.bind(
+        engine,
+        caller,
+        idempotency_key,
+        digest,
+        case_type=kind.case_type,
+        scope=settings.task_queue,
+        now=datetime.now(UTC),
+    )
+    case_id = binding.case_id
+    bind_log_context(request, case_id=case_id, workflow_id=kind.workflow_id(case_id))
+    inp = case_service.new_case_input(
+        kind,
+        case_id=case_id,
+        profile_id=profile_id,
+        submitted_at=binding.created_at,
+        submitted_by=actor_of(caller),
+        platform_department=settings.platform_department,
+        department_names=department_names,
+        directory=directory,
+        fields=fields,
+    )
+    report = case_service.StartReport()
+    try:
+        answer = await case_service.start_case(
+            client,
+            settings.task_queue,
+            kind,
+            inp,
+            settle_timeout_s=settings.api_settle_timeout_s,
+            request_tag=idempotency.request_tag(caller.department, digest),
+            report=report,
+        )
+    except RequestMismatch:
+        await idempotency.release(engine, caller, binding, digest)
+        raise idempotency.key_reused() from None
+    except CasePending as pending:
+        raise OutcomePending(
+            case_id=case_id,
+            operation=operation,
+            idempotency_key=binding.key,
+            waited_s=settings.api_settle_timeout_s,
+            started=pending.started,
+        ) from None
+    response.headers["Location"] = f"/cases/{case_id}"
+    # A retry: as POST /applications decides it (the key claimed before, or the case started by an
+    # earlier attempt that could not claim it).
+    started_before = report.existing_since is None or report.existing_since < binding.created_at
+    replayed = binding.replayed or (report.existing and (not binding.claimed or started_before))
+    if replayed:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return Opened(case_id=case_id, answer=answer, key=binding.key, replayed=replayed)
+
+
+def profile_with(profile_id: str, case_type: str, name_zh: str) -> Profile:
+    """The profile a create names, with its rules for ``case_type``: 422 for an unknown profile, and
+    for one without the case type (naming the profile)."""
+    try:
+        profile = load_profile(profile_id)
+    except ProfileError as err:
+        raise ApiError(
+            422,
+            f"未知的规范配置 {profile_id}",
+            f"unknown profile {profile_id}: {err}",
+            code="unknown_profile",
+            errors=[{"loc": ["body", "profile"], "msg": str(err)}],
+        ) from None
+    if case_type not in profile.case_types:
+        title = profile.title_zh or profile.name_zh
+        raise ApiError(
+            422,
+            f"规范配置 {profile_id}({title})未规定{name_zh}流程",
+            f"profile {profile_id} has no {case_type} case type",
+            code="profile_without_case_type",
+            errors=[{"loc": ["body", "profile"], "msg": f"profile {profile_id} has no {case_type}"}],
+        )
+    return profile
+
+
+def check_opener(caller: Caller, profile: Profile, case_type: str, directory: dict[str, str]) -> None:
+    """The caller may open a case of this type by hand: its role is in the profile's ``opened_by``,
+    and for a role the directory resolves (the leading group office, the coordinator …) its
+    department is the one that plays it (403 otherwise)."""
+    rules = profile.case_types[case_type]
+    if caller.role not in rules.opened_by:
+        allowed = "、".join(ROLE_ZH.get(r, r) for r in rules.opened_by) or "(无)"
+        raise ApiError(
+            403,
+            f"依规范 {profile.id},{rules.name_zh}只能由以下角色提出:{allowed};当前身份为"
+            f"{caller.department_name_zh}({caller.role})",
+            f"under profile {profile.id}, a {case_type} is opened by "
+            f"{', '.join(rules.opened_by) or 'no one'}; you are {caller.department} ({caller.role})",
+            code="role_not_allowed",
+        )
+    if caller.role in DIRECTORY_ROLES and directory.get(caller.role) != caller.department:
+        player = directory.get(caller.role)
+        role_zh = ROLE_ZH.get(caller.role, caller.role)
+        raise ApiError(
+            403,
+            f"只有下达方可以下达:本系统的{role_zh}由{player or '(未指定部门)'}承担,"
+            f"{caller.department_name_zh}不是{role_zh}",
+            f"only the issuer may issue: the {caller.role} is played by {player or 'no department'}, "
+            f"not {caller.department}",
+            code="not_the_issuer",
+        )
+
+
+def check_respondent(session: Session, caller: Caller, code: str) -> None:
+    """The department an order or a complaint is against: an existing one, not the caller's own."""
+    if session.get(Department, code) is None:
+        raise ApiError(
+            422,
+            f"没有部门 {code}",
+            f"no department {code}",
+            code="unknown_department",
+            errors=[{"loc": ["body", "respondent_department"], "msg": "unknown department"}],
+        )
+    if code == caller.department:
+        raise ApiError(
+            422,
+            "不能针对本部门提出",
+            "a department cannot open this against itself",
+            code="own_department",
+            errors=[{"loc": ["body", "respondent_department"], "msg": "the caller's own department"}],
+        )
+
+
+def check_concerns(session: Session, caller: Caller, case_ids: list[str]) -> list[str]:
+    """The cases a create concerns, each one that exists and that the caller may see (422 naming the
+    others, without saying whether a case it may not see exists); repeats dropped."""
+    wanted = list(dict.fromkeys(case_ids))
+    errors = []
+    for index, case_id in enumerate(wanted):
+        row = session.get(Case, case_id)
+        if row is None or not can_see_case(session, caller, row):
+            errors.append({"loc": ["body", "concerns", index], "msg": f"no case {case_id}"})
+    if errors:
+        missing = [e["msg"].removeprefix("no case ") for e in errors]
+        raise ApiError(
+            422,
+            "未找到所涉及的案件:" + "、".join(missing),
+            "no such case(s): " + ", ".join(missing),
+            code="unknown_case",
+            errors=errors,
+        )
+    return wanted
+
+
+def check_directory(profile: Profile, case_type: str, directory: dict[str, str]) -> None:
+    """A profile whose rungs or issuers name a role no department plays: 422 before anything starts."""
+    try:
+        case_service.check_directory(profile, case_type, directory)
+    except CaseInvalid as err:
+        raise ApiError(422, err.detail_zh, err.detail_en, code="directory_incomplete") from None

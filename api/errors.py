@@ -369,23 +369,35 @@ class OutcomePending(Exception):
 
 _WHAT = {
     "application": ("申请", "application"),
+    "rectification_order": ("整改通知", "rectification order"),
+    "complaint": ("投诉", "complaint"),
     "decision": ("办理决定", "decision"),
     "withdrawal": ("撤回申请", "withdrawal"),
     "clock_change": ("期限调整", "clock change"),
 }
 
 
+#: Creates (the case's first task had not opened in time), as opposed to acts on an existing case.
+_CREATES = frozenset({"application", "rectification_order", "complaint"})
+
+
+def case_path(case_id: str) -> str:
+    """Where a case is read: an application at its own resource, every case at ``/cases``."""
+    return f"/applications/{case_id}" if case_id.startswith("SA-") else f"/cases/{case_id}"
+
+
 def _pending_texts(exc: OutcomePending, retry_s: int) -> tuple[str, str]:
     case_id, key, waited = exc.case_id, exc.idempotency_key, f"{exc.waited_s:g}"
-    where = f"GET /applications/{case_id}"
-    if exc.operation == "application":
+    where = f"GET {case_path(case_id)}"
+    if exc.operation in _CREATES:
+        what_zh, what_en = _WHAT[exc.operation]
         zh = (
             f"案件 {case_id} 已创建并交给流程引擎,但 {waited} 秒内第一个办理环节尚未开启(可能暂无工作进程"
-            "运行,或数据库繁忙);申请不会丢失。"
+            f"运行,或数据库繁忙);{what_zh}不会丢失。"
         )
         en = (
             f"Case {case_id} was created and handed to the workflow engine, but its first task did not "
-            f"open within {waited} s (no worker running, or the database busy); the application is not lost. "
+            f"open within {waited} s (no worker running, or the database busy); the {what_en} is not lost. "
         )
         if key is not None:
             zh += (
@@ -449,10 +461,8 @@ def _start_unconfirmed(request: Request, exc: OutcomePending, retry_s: int) -> J
             zh += f"请在 {retry_s} 秒后以相同内容和幂等键 Idempotency-Key: {key} 重新提交(至多创建一个案件)。"
             en += f"Send the same request again with Idempotency-Key: {key} after {retry_s} s (one case)."
         else:
-            zh += f"请在 {retry_s} 秒后查询 GET /applications/{case_id},确认未创建后再提交。"
-            en += (
-                f"Read GET /applications/{case_id} after {retry_s} s; submit again only if it does not exist."
-            )
+            zh += f"请在 {retry_s} 秒后查询 GET {case_path(case_id)},确认未创建后再提交。"
+            en += f"Read GET {case_path(case_id)} after {retry_s} s; submit again only if it does not exist."
     headers = {"Retry-After": str(retry_s)}
     if key is not None:
         headers["Idempotency-Key"] = key
@@ -481,7 +491,7 @@ async def _outcome_pending(request: Request, exc: Exception) -> JSONResponse:
         return _start_unconfirmed(request, exc, retry_s)
     zh, en = _pending_texts(exc, retry_s)
     english = prefers_english(request.headers.get("accept-language"))
-    location = f"/applications/{exc.case_id}"
+    location = case_path(exc.case_id)
     body = PendingOut(
         operation=exc.operation,
         case_id=exc.case_id,

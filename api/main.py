@@ -30,7 +30,17 @@ from temporalio.client import Client
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
 from api.requests import INVALID_CHARACTERS, unstorable_message
-from api.routes import applications, cases, notifications, resources, system, tasks
+from api.routes import (
+    applications,
+    cases,
+    complaints,
+    notifications,
+    orders,
+    oversight,
+    resources,
+    system,
+    tasks,
+)
 from govshare.core.db import init_schema, make_api_engine
 from govshare.core.logs import configure_logging
 from govshare.core.seed import seed_if_enabled
@@ -54,12 +64,37 @@ Government data-sharing approval (政务信息资源共享). Each case is a Temp
 working days under the pinned regulation profile, each with its article. Every error is an RFC 9457
 problem (`application/problem+json`) with `code`, `detail_zh`, `detail_en`, and `errors` for
 validation failures. Demo tokens (development): `demo-rsj-consumer`, `demo-bdb-platform`,
-`demo-gaj-provider`, `demo-scjgj-provider`, `demo-lgo-leading_group`, `demo-sjj-auditor`.
+`demo-gaj-provider`, `demo-scjgj-provider`, `demo-lgo-leading_group`, `demo-jxw-coordinator`,
+`demo-szfb-government_office`, `demo-sjj-auditor`.
+
+逐级上报与督办:超期经规范的逐级上报阶梯(由角色目录确定承办部门)升级为整改通知;领导小组办公室可手动下达整改通知
+(`POST /rectification-orders`),各部门可投诉(`POST /complaints`,泸州办法第四十四条),领导小组办公室在
+`/oversight` 查看待办、整改通知与统计。整改通知、投诉与逐级上报均为案件,经 `/cases` 查看与办理。
+
+Escalation: a breach climbs the profile's ladder (who acts on each rung is the role directory's) up to
+a rectification order; the leading group office also issues orders by hand, departments file
+complaints, and `/oversight` lists what the leading group must decide, its orders and their counts.
+Orders, complaints and escalations are cases like any other, read and decided through `/cases`.
 """
 
 TAGS = [
     {"name": "applications", "description": "数据使用申请 — sharing applications (apply, decide, withdraw)"},
     {"name": "cases", "description": "案件 — every case type: read, list, decide, task clocks, withdraw"},
+    {
+        "name": "rectification orders",
+        "description": "整改通知 — orders issued by hand by the leading group office (or, under Hubei 31, "
+        "the coordinator); reported, returned and accepted through /cases",
+    },
+    {
+        "name": "complaints",
+        "description": "投诉 — a department's complaint about another, to the leading group or the "
+        "municipal government office (Luzhou 44); investigated and answered through /cases",
+    },
+    {
+        "name": "oversight",
+        "description": "督办 — the leading group office's view: escalations to decide, orders by status "
+        "and department, overdue orders, counts (auditors read it too)",
+    },
     {"name": "tasks", "description": "待办 — the caller's open tasks"},
     {"name": "notifications", "description": "通知 — messages to the caller's department"},
     {"name": "resources", "description": "资源目录 — the catalog"},
@@ -350,7 +385,8 @@ def create_app(
     app.state.temporal_client = temporal_client
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    for module in (applications, cases, tasks, notifications, resources, system):
+    routes = (applications, cases, orders, complaints, oversight, tasks, notifications, resources, system)
+    for module in routes:
         app.include_router(module.router)
     install_docs(app)
     return app

@@ -286,3 +286,97 @@ class WithdrawalCreate(RequestModel):
     )
 
     reason: NonBlank = Field(description="Why the application is withdrawn / 撤回理由")
+
+
+#: A ground id as a profile numbers it: ``31(1)``, ``42(6)`` (an article and its item).
+GroundId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:()-]+$"),
+    Storable,
+]
+#: A case id another case concerns (``SA-20261201-7K3Q9X``, ``ES-SA-…-T1``).
+CaseRef = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$"),
+    Storable,
+]
+
+
+class RectificationOrderCreate(RequestModel):
+    """A rectification order opened by hand (整改通知): the leading group office, or under Hubei 31 the
+    same-level functional department, orders a department to rectify, on the profile's grounds, within
+    the period it sets."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "respondent_department": "gaj",
+                    "grounds": ["31(2)"],
+                    "concerns": [],
+                    "period_working_days": 10,
+                    "description": "人口基本信息未按目录规定时限向共享平台提供,请按期整改并报送整改报告",
+                    "profile": "hubei",
+                }
+            ]
+        },
+    )
+
+    respondent_department: Identifier = Field(
+        description="The department ordered to rectify (not the issuer itself) / 被责令整改的部门"
+    )
+    grounds: list[GroundId] = Field(
+        min_length=1,
+        max_length=20,
+        description="Ground ids from the profile's list, e.g. 31(2) (Hubei 31(1)–(5), Luzhou 42(1)–(7), "
+        "Jiangsu 25(1)–(7)) / 整改事由(规范所列情形编号)",
+    )
+    concerns: list[CaseRef] = Field(
+        default_factory=list, max_length=50, description="Case ids the order concerns / 涉及的案件编号"
+    )
+    period_working_days: int = Field(
+        ge=1,
+        le=250,
+        description="The rectification period the issuer sets, in working days (the regulations set no "
+        "number) / 整改期限(工作日,由下达方设定)",
+    )
+    description: NonBlank = Field(description="What is to be rectified / 整改事项说明")
+    profile: Identifier | None = Field(
+        default=None, description="Regulation profile (hubei, luzhou, jiangsu); default from settings"
+    )
+
+
+class ComplaintCreate(RequestModel):
+    """A department's complaint about another's conduct (投诉, Luzhou 44), addressed to the leading
+    group or to the municipal government office, which investigates and reports back."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "respondent_department": "scjgj",
+                    "addressed_to": "leading_group",
+                    "conduct": "无正当理由拖延办理本局的数据共享申请,超过规定时限仍未授权",
+                    "concerns": [],
+                    "profile": "luzhou",
+                }
+            ]
+        },
+    )
+
+    respondent_department: Identifier = Field(
+        description="The department complained about (not the complainant itself) / 被投诉部门"
+    )
+    addressed_to: Literal["leading_group", "government_office"] = Field(
+        description="Who receives and investigates it: the leading group (office) or the municipal "
+        "government office / 投诉受理机构:领导小组或市政府办公室"
+    )
+    conduct: NonBlank = Field(description="The conduct complained of / 投诉事项")
+    concerns: list[CaseRef] = Field(
+        default_factory=list, max_length=50, description="Case ids the complaint concerns / 涉及的案件编号"
+    )
+    profile: Identifier | None = Field(
+        default=None, description="Regulation profile (luzhou); default from settings"
+    )

@@ -166,7 +166,15 @@ class TaskOut(BaseModel):
     working_days: int | None = None
     article: str = ""
     citation_zh: str = Field(default="", description="The article as cited to people, e.g. 《…办法》第20条")
-    limit_basis: str = Field(default="", description="statute | local_policy (not statute) | none (untimed)")
+    limit_basis: str = Field(
+        default="",
+        description="statute | local_policy (not statute) | decision (set by the issuer on its decision, "
+        "never statute) | none (untimed)",
+    )
+    limit_basis_zh: str = Field(
+        default="", description="The basis as people read it: 法定时限 / 由下达方设定 / 本地政策规定(非法定)…"
+    )
+    limit_basis_en: str = Field(default="", description="The same in English, e.g. set by the issuer")
     provisional: bool = Field(default=False, description="Computed without that year's holiday notice")
     explanation_zh: list[str] = []
     explanation_en: list[str] = []
@@ -335,6 +343,8 @@ class InboxTask(BaseModel):
     article: str = ""
     citation_zh: str = ""
     limit_basis: str = ""
+    limit_basis_zh: str = ""
+    limit_basis_en: str = ""
     provisional: bool = False
     overdue: bool = False
     explanation_zh: list[str] = []
@@ -455,3 +465,97 @@ class PendingOut(BaseModel):
     detail_zh: str
     detail_en: str
     request_id: str = ""
+
+
+# --------------------------------------------------------------------------------------------------
+# The leading group's view (/oversight): escalations to decide, rectification orders, counts
+# --------------------------------------------------------------------------------------------------
+
+
+class OversightTask(BaseModel):
+    """An open task of an escalation, a rectification order or a complaint (督办事项)."""
+
+    case_id: str = Field(description="The case the task belongs to / 案件编号")
+    case_type: str = Field(description="escalation | rectification_order | complaint")
+    case_type_zh: str = Field(default="", description="逐级上报 / 整改通知 / 投诉")
+    subject_zh: str = ""
+    profile_id: str = ""
+    task_id: str = Field(description="What to send as `task_id` to POST /cases/{id}/decisions")
+    step: str
+    name_zh: str
+    name_en: str
+    assignee: PartyOut = Field(description="The department (and the role it plays) that must decide it")
+    opened_at: ShanghaiTime
+    due_at: ShanghaiTime | None = Field(default=None, description="End of the period; none if untimed")
+    due_date: str | None = Field(default=None, description="Last working day, YYYY-MM-DD")
+    working_days: int | None = None
+    article: str = Field(default="", description="The article the task (or its deadline) rests on / 依据条款")
+    citation_zh: str = Field(default="", description="The article as cited to people, e.g. 《…办法》第26条")
+    limit_basis: str = Field(default="", description="statute | local_policy | decision | none")
+    limit_basis_zh: str = ""
+    overdue: bool = Field(default=False, description="Past its due date and still open / 已超期")
+    waits_on_case: str = Field(
+        default="", description="A task that waits on a linked case (closed by that case, not decided)"
+    )
+    respondent_department: str = Field(
+        default="", description="The department ordered to rectify, complained about, or that breached"
+    )
+    concerns: str = Field(default="", description="Case ids the case concerns (comma-separated)")
+    actions: list[ActionOut] = []
+
+
+class OversightTaskList(Page):
+    items: list[OversightTask]
+
+
+class GroundOut(BaseModel):
+    """A ground an order is issued on, with its article (Hubei 31(1)–(5) …)."""
+
+    id: str = Field(description="As the profile numbers it, e.g. 31(2)")
+    article: str = ""
+    name_zh: str = ""
+
+
+class OrderSummary(BaseModel):
+    """A rectification order (整改通知) in the leading group's lists."""
+
+    id: str
+    status: str = Field(description="in_progress | rectified | dismissed")
+    status_zh: str = ""
+    result: str = ""
+    profile_id: str
+    subject_zh: str = ""
+    issuer: DepartmentRef = Field(description="Who issued (or is to issue) the order / 下达方")
+    respondent: DepartmentRef = Field(description="The department ordered to rectify / 被责令整改部门")
+    grounds: list[GroundOut] = Field(default_factory=list, description="整改事由及其条款")
+    concerns: list[str] = Field(default_factory=list, description="Case ids the order concerns")
+    started_by: str = Field(
+        default="", description="The case that started the order (an escalation, a complaint); empty: by hand"
+    )
+    submitted_at: ShanghaiTime
+    closed_at: ShanghaiTime | None = None
+    overdue: bool = Field(default=False, description="An open task past its due date / 已超期")
+    open_step: str | None = Field(default=None, description="rectification_issue | rectification | …")
+    open_step_zh: str | None = None
+    open_assignee: PartyOut | None = None
+    next_due_at: ShanghaiTime | None = Field(default=None, description="Due date of the open task")
+
+
+class OrderList(Page):
+    items: list[OrderSummary]
+
+
+class OrderCount(BaseModel):
+    """The orders against one department (按部门统计)."""
+
+    department: DepartmentRef = Field(description="The respondent department / 被责令整改部门")
+    total: int = Field(description="All its orders / 整改通知总数")
+    open: int = Field(description="Not yet closed (to issue, to rectify, to review) / 办理中")
+    overdue: int = Field(description="Open with a task past its due date / 超期未整改")
+    rectified: int = Field(description="Closed rectified / 已整改")
+    dismissed: int = Field(description="Closed dismissed / 不予整改")
+
+
+class OrderCounts(BaseModel):
+    items: list[OrderCount] = Field(description="One row per respondent department, most orders first")
+    total: int = Field(description="All orders counted")

@@ -283,18 +283,40 @@ def deadline_fields(pinned: Pinned, task: Task, now: datetime) -> dict[str, Any]
     # The article of the deadline in force: an extension or a resumed clock re-cites its own.
     article = task.clock[-1].article if task.clock else task.article
     stopped = task.suspended_at is not None
+    cited = citation_zh(pinned, article)
+    basis_zh, basis_en = LIMIT_BASIS_WORDS.get(task.limit_basis, (task.limit_basis, task.limit_basis))
+    explanation_zh = list(deadline.explanation_zh) if deadline else []
+    explanation_en = list(deadline.explanation_en) if deadline else []
+    if task.limit_basis == "decision" and deadline is not None:
+        # A period the issuer set on its decision (a rectification order): say who set it and under
+        # which article, never as a statutory limit (the seeds set no number).
+        explanation_zh.insert(0, f"期限由下达方设定:{deadline.working_days}个工作日(依{cited}),非法定时限")
+        explanation_en.insert(
+            0, f"Period set by the issuer: {deadline.working_days} working days (art. {article}), not statute"
+        )
     return {
         "due_at": deadline.due_at if deadline and not stopped else None,
         "due_date": str(deadline.due_date) if deadline and not stopped else None,
         "working_days": deadline.working_days if deadline else None,
         "article": article,
-        "citation_zh": citation_zh(pinned, article),
+        "citation_zh": cited,
         "limit_basis": task.limit_basis,
+        "limit_basis_zh": basis_zh,
+        "limit_basis_en": basis_en,
         "provisional": deadline.provisional if deadline else False,
         "overdue": is_overdue(task, now),
-        "explanation_zh": list(deadline.explanation_zh) if deadline else [],
-        "explanation_en": list(deadline.explanation_en) if deadline else [],
+        "explanation_zh": explanation_zh,
+        "explanation_en": explanation_en,
     }
+
+
+#: A deadline's basis as people read it (``Task.limit_basis``).
+LIMIT_BASIS_WORDS: dict[str, tuple[str, str]] = {
+    "statute": ("法定时限", "statutory limit"),
+    "local_policy": ("本地政策规定(非法定)", "local policy (not statute)"),
+    "decision": ("由下达方设定", "set by the issuer"),
+    "none": ("法规未规定时限", "no statutory limit"),
+}
 
 
 def task_actions(pinned: Pinned, task: Task) -> list[ActionOut]:

@@ -42,6 +42,7 @@ def summary_of(inp: CaseInput) -> dict[str, str]:
         "respondent_department": facts.get("respondent", ""),
         "investigator_department": facts.get("investigator", ""),
         "addressed_to": facts.get("addressed_to", ""),
+        "concerns": ",".join(facts.get("concerns") or []),
     }
 
 
@@ -70,6 +71,7 @@ class ComplaintWorkflow(CaseEngine):
             attributes={
                 "conduct": inp.facts.get("conduct", ""),
                 "addressed_to": inp.facts.get("addressed_to", ""),
+                "concerns": list(inp.facts.get("concerns") or []),
             },
             subject_zh=zh,
             subject_en=en,

@@ -12,7 +12,6 @@ it is with Temporal and will be taken, and the retry answers its outcome without
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
@@ -28,20 +27,17 @@ from api.deps import (
     EngineDep,
     Offset,
     SettingsDep,
-    bind_log_context,
-    get_temporal_client,
     run_db,
 )
-from api.errors import ApiError, OutcomePending, pending_responses, problem_responses
+from api.errors import ApiError, pending_responses, problem_responses
 from api.requests import ApplicationCreate, DecisionCreate, WithdrawalCreate
 from api.responses import AuditEventList, CaseList, CaseOut, DepartmentRef
 from api.routes import cases
 from govshare.cases import service as case_service
-from govshare.cases.service import CasePending, RequestMismatch
+from govshare.core.directory import read_directory
 from govshare.core.models import Case, Resource
 from regulations import ProfileError, load_profile
 from workflows import registry
-from workflows.case import Actor, ResourceSnapshot
 
 log = structlog.get_logger("govshare.api")
 
@@ -55,9 +51,10 @@ router = APIRouter(prefix="/applications", tags=["applications"])
 
 def _check_application(
     session: Session, caller: Caller, body: ApplicationCreate, profile_id: str
-) -> tuple[Resource, list[str], dict[str, DepartmentRef]]:
+) -> tuple[Resource, list[str], dict[str, DepartmentRef], dict[str, str]]:
     """Everything checked before a workflow starts: profile, resource, fields, mode (422 each); with
-    the department names the answer shows (one DB step, one short session)."""
+    the department names the answer shows and the role directory the case pins (one DB step, one
+    short session)."""
     errors: list[dict[str, Any]] = []
     try:
         profile = load_profile(profile_id)
@@ -109,7 +106,7 @@ def _check_application(
             code="not_in_catalog",
             errors=errors,
         )
-    return resource, fields, reading.department_names(session)
+    return resource, fields, reading.department_names(session), read_directory(session)
 
 
 @router.post(
@@ -142,86 +139,38 @@ async def create_application(
 ) -> CaseOut:
     profile_id = body.profile or settings.default_profile
     # Short sessions, one per DB step, none held while Temporal is called (issue 13).
-    resource, fields, department_refs = await run_db(engine, _check_application, caller, body, profile_id)
+    resource, fields, department_refs, directory = await run_db(
+        engine, _check_application, caller, body, profile_id
+    )
     names = {code: ref.name_zh for code, ref in department_refs.items()}
-    client = await get_temporal_client(request)
     # Every create has a key (the client's, or one made now and given back if the answer is 202/503)
     # and its case id is derived from it: a retry with the key reaches the same case even when the
-    # database was locked and the key could not be claimed (api/idempotency.py).
-    digest = _request_fingerprint(body, profile_id)
-    binding = await idempotency.bind(
+    # database was locked and the key could not be claimed (api/idempotency.py; acting.open_case).
+    opened = await acting.open_case(
+        request,
+        response,
         engine,
+        settings,
         caller,
-        idempotency_key,
-        digest,
-        case_type="sharing_application",
-        scope=settings.task_queue,
-        now=datetime.now(UTC),
-    )
-    case_id, now = binding.case_id, binding.created_at
-    bind_log_context(request, case_id=case_id, workflow_id=case_service.workflow_id_for(case_id))
-    kind = registry.SHARING_APPLICATION
-    inp = case_service.new_case_input(
-        kind,
-        case_id=case_id,
+        kind=registry.SHARING_APPLICATION,
+        operation="application",
         profile_id=profile_id,
-        submitted_at=now,
-        submitted_by=Actor(department=caller.department, role="consumer", user=caller.label),
-        platform_department=settings.platform_department,
+        digest=_request_fingerprint(body, profile_id),
+        idempotency_key=idempotency_key,
         department_names=names,
+        directory=directory,
         fields={
             "consumer_department": caller.department,
-            "resource": ResourceSnapshot(
-                id=resource.id,
-                version=resource.version,
-                name_zh=resource.name_zh,
-                name_en=resource.name_en,
-                provider_department=resource.provider_department,
-                share_type=resource.share_type,
-                controlled_parameters=resource.controlled_parameters,
-                sharing_modes=list(resource.sharing_modes),
-                legal_basis=resource.legal_basis,
-                fields=list(resource.fields),
-            ),
+            "resource": case_service.resource_snapshot(resource),
             "purpose": body.purpose,
             "reason": body.reason,
             "requested_fields": fields,
             "requested_mode": body.sharing_mode or "",
         },
     )
-    report = case_service.StartReport()
-    try:
-        answer = await case_service.start_case(
-            client,
-            settings.task_queue,
-            kind,
-            inp,
-            settle_timeout_s=settings.api_settle_timeout_s,
-            request_tag=idempotency.request_tag(caller.department, digest),
-            report=report,
-        )
-    except RequestMismatch:
-        await idempotency.release(engine, caller, binding, digest)
-        raise idempotency.key_reused() from None
-    except CasePending as pending:
-        # Started but not settled (202), or the start not confirmed (503): the answer gives the key
-        # (the client's, or the one made for it), under which a retry reaches this case id.
-        raise OutcomePending(
-            case_id=case_id,
-            operation="application",
-            idempotency_key=binding.key,
-            waited_s=settings.api_settle_timeout_s,
-            started=pending.started,
-        ) from None
+    case_id, answer = opened.case_id, opened.answer
     log.info("application_submitted", resource_id=resource.id, profile=profile_id, status=answer.status)
     response.headers["Location"] = f"/applications/{case_id}"
-    # A retry: its key was claimed before, or its case was already started — by an earlier attempt
-    # that could not claim the key (the database locked; a key made for the client), not by a
-    # concurrent retry that found this request's claim (this one is then the first: 201).
-    started_before = report.existing_since is None or report.existing_since < binding.created_at
-    if binding.replayed or (report.existing and (not binding.claimed or started_before)):
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
     # The first tasks are recorded before the case answers: show the case as the projection has it.
     return await run_db(engine, acting.answered_case, case_id, answer)
 

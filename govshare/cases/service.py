@@ -45,6 +45,7 @@ from workflows.case import (
     CaseFile,
     ClockRequest,
     DecisionRequest,
+    ResourceSnapshot,
     TaskBrief,
     WithdrawRequest,
 )
@@ -292,6 +293,22 @@ def new_case_input(
     if directory is not None:
         check_directory(profile, kind.case_type, start.directory)
     return kind.build(start, fields)
+
+
+def resource_snapshot(resource: Any) -> ResourceSnapshot:
+    """A catalog entry (``govshare.core.models.Resource``) as an application pins it at its start."""
+    return ResourceSnapshot(
+        id=resource.id,
+        version=resource.version,
+        name_zh=resource.name_zh,
+        name_en=resource.name_en,
+        provider_department=resource.provider_department,
+        share_type=resource.share_type,
+        controlled_parameters=resource.controlled_parameters,
+        sharing_modes=list(resource.sharing_modes),
+        legal_basis=resource.legal_basis,
+        fields=list(resource.fields),
+    )
 
 
 def _translate(err: Exception) -> CaseError:

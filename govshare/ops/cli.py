@@ -690,7 +690,7 @@ def demo_late_command(parser: argparse.ArgumentParser) -> Handler:
         from govshare.core.settings import get_settings
         from govshare.core.temporal_client import connect_client
         from workflows import registry
-        from workflows.case import Actor, ResourceSnapshot
+        from workflows.case import Actor
 
         settings = get_settings()
         if not settings.seed_demo or settings.environment == "production":
@@ -716,18 +716,7 @@ def demo_late_command(parser: argparse.ArgumentParser) -> Handler:
             directory=directory,
             fields={
                 "consumer_department": args.consumer,
-                "resource": ResourceSnapshot(
-                    id=res.id,
-                    version=res.version,
-                    name_zh=res.name_zh,
-                    name_en=res.name_en,
-                    provider_department=res.provider_department,
-                    share_type=res.share_type,
-                    controlled_parameters=res.controlled_parameters,
-                    sharing_modes=list(res.sharing_modes),
-                    legal_basis=res.legal_basis,
-                    fields=list(res.fields),
-                ),
+                "resource": case_service.resource_snapshot(res),
                 "purpose": "演示:超期申请",
                 "reason": "演示逐级上报",
             },

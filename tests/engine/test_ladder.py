@@ -6,58 +6,21 @@ rectification-order and escalation workflows."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import timedelta
 
-import pytest
+from case_client import decide, handle, refused, state, until
 from engine_cases import KINDS, case_input
 from sqlmodel import Session, select
-from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.service import RPCError
 
 from govshare.core import models
-from workflows import registry
-from workflows.case import Actor, CaseAnswer, CaseFile, DecisionRequest, Party
+from workflows.case import Actor, CaseAnswer, DecisionRequest, Party
 
 BDB = Actor("bdb", "platform", "operator")
 LGO = Actor("lgo", "leading_group", "director")
 GAJ = Actor("gaj", "provider", "clerk")
 SCJGJ = Actor("scjgj", "provider", "clerk")
-
-
-def handle(client: Client, case_id: str):
-    kind = registry.by_case_id(case_id)
-    assert kind is not None, case_id
-    return client.get_workflow_handle(kind.workflow_id(case_id))
-
-
-async def state(client: Client, case_id: str) -> CaseFile:
-    return await handle(client, case_id).query("state", result_type=CaseFile)
-
-
-async def decide(client: Client, case_id: str, req: DecisionRequest) -> CaseAnswer:
-    return await handle(client, case_id).execute_update("decide", req, result_type=CaseAnswer)
-
-
-async def refused(client: Client, case_id: str, req: DecisionRequest) -> str:
-    with pytest.raises(WorkflowUpdateFailedError) as err:
-        await decide(client, case_id, req)
-    return err.value.cause.type  # type: ignore[union-attr]
-
-
-async def until(predicate, client: Client, case_id: str, tries: int = 80) -> CaseFile:
-    seen: object = None
-    for _ in range(tries):
-        try:
-            seen = await state(client, case_id)
-            if predicate(seen):
-                return seen
-        except RPCError as err:  # not started yet
-            seen = err
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not reached for {case_id}: last seen {seen}")
 
 
 async def start_ladder_case(env, task_queue: str) -> tuple[str, CaseAnswer]:

@@ -8,50 +8,22 @@ and each case learns how the case it started ended. An order opened by hand clim
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, timedelta
 
 import pytest
+from case_client import decide, until
 from engine_cases import KINDS, case_input
 from factories import DIRECTORY, application, resource
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from govshare.cases import service as case_service
 from regulations import load_profile
 from regulations.schema import Rung
 from workflows import registry
-from workflows.case import Actor, CaseAnswer, CaseFile, DecisionRequest, Party
+from workflows.case import Actor, CaseFile, DecisionRequest, Party
 
 PROFILES = ["hubei", "luzhou", "jiangsu", "luoyang"]
-
-
-def handle(client: Client, case_id: str):
-    kind = registry.by_case_id(case_id)
-    assert kind is not None, case_id
-    return client.get_workflow_handle(kind.workflow_id(case_id))
-
-
-async def state(client: Client, case_id: str) -> CaseFile:
-    return await handle(client, case_id).query("state", result_type=CaseFile)
-
-
-async def decide(client: Client, case_id: str, req: DecisionRequest) -> CaseAnswer:
-    return await handle(client, case_id).execute_update("decide", req, result_type=CaseAnswer)
-
-
-async def until(predicate, client: Client, case_id: str, tries: int = 100) -> CaseFile:
-    seen: object = None
-    for _ in range(tries):
-        try:
-            seen = await state(client, case_id)
-            if predicate(seen):
-                return seen
-        except RPCError as err:
-            seen = err
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"condition not reached for {case_id}: {seen}")
 
 
 def actor_for(task) -> Actor:

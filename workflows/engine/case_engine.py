@@ -58,6 +58,8 @@ _LOCAL: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 #: A withdrawal once the result is set is refused (issue 17, defect 2); histories written before keep
 #: the old behaviour. (The clock's re-check is in ``clockwork.py``.)
 PATCH_WITHDRAW_SETTLED = "withdrawal-refused-once-settled"
+#: A case a decision starts is recorded on the deciding case at once, not with its next write.
+PATCH_LINK_RECORDED = "decision-started-case-recorded-at-once"
 
 __all__ = ["SYSTEM_USER", "CaseEngine", "Outcome", "refuse"]
 
@@ -443,6 +445,8 @@ class CaseEngine:
             ),
             facts={"respondent": respondent, "grounds": [], "concerns": [self.header.case_id]},
         )
+        if workflow.patched(PATCH_LINK_RECORDED):
+            await self._flush()  # the link, even when the step's own write went out while it started
 
     # -- the clock of one task: timers ------------------------------------------------------------
     async def _watch(self, task: Task) -> None:

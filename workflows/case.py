@@ -325,6 +325,8 @@ class LinkedCaseClosed:
     result: str = ""
     result_reason: str = ""
     closed_at: datetime | None = None
+    #: The status as people read it, in the reporting case's own words (its case type's labels).
+    status_zh: str = ""
 
 
 @dataclass

@@ -170,6 +170,9 @@ async def test_a_late_rectification_climbs_every_rung_once_and_each_case_learns_
         events = session.exec(select(models.AuditEvent).where(models.AuditEvent.case_id == case_id)).all()
         kinds = [e.kind for e in events]
         assert "linked_case_closed" in kinds and kinds.count("case_linked") == 1
+        # In the reporting case's own words: the order's result label, not its code.
+        closed = next(e for e in events if e.kind == "linked_case_closed")
+        assert closed.summary_zh == f"关联案件 {escalation_id} 已办结:整改完成"
         order_events = [
             e.kind
             for e in session.exec(

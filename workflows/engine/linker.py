@@ -239,7 +239,7 @@ class Linker:
         if link is not None:
             link.status, link.result = report.status, report.result
             self._recorder.link_added(link)
-        words = self._speaker.status_zh(report.status)
+        words = report.status_zh or self._speaker.status_zh(report.status)
         self._recorder.event(
             "linked_case_closed",
             None,
@@ -286,6 +286,7 @@ class Linker:
             result=self._header.result,
             result_reason=self._header.result_reason,
             closed_at=self._header.closed_at,
+            status_zh=self._speaker.status_zh(self._header.status),
         )
         for link in [k for k in self._header.links if k.relation == "started_by"]:
             try:

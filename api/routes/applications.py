@@ -36,7 +36,6 @@ from api.routes import cases
 from govshare.cases import service as case_service
 from govshare.core.directory import read_directory
 from govshare.core.models import Case, Resource
-from regulations import ProfileError, load_profile
 from workflows import registry
 
 log = structlog.get_logger("govshare.api")
@@ -56,24 +55,7 @@ def _check_application(
     the department names the answer shows and the role directory the case pins (one DB step, one
     short session)."""
     errors: list[dict[str, Any]] = []
-    try:
-        profile = load_profile(profile_id)
-    except ProfileError as err:
-        raise ApiError(
-            422,
-            f"未知的规范配置 {profile_id}",
-            f"unknown profile {profile_id}: {err}",
-            code="unknown_profile",
-            errors=[{"loc": ["body", "profile"], "msg": str(err)}],
-        ) from None
-    if "sharing_application" not in profile.case_types:
-        raise ApiError(
-            422,
-            f"规范配置 {profile_id} 未定义数据使用申请流程",
-            f"profile {profile_id} has no sharing application",
-            code="profile_without_case_type",
-            errors=[{"loc": ["body", "profile"], "msg": "no sharing_application case type"}],
-        )
+    acting.profile_with(profile_id, "sharing_application", "数据使用申请")
     resource = session.get(Resource, body.resource_id)
     if resource is None:
         raise ApiError(

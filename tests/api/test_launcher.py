@@ -343,7 +343,15 @@ def test_killed_temporal_is_restarted_and_waited_for(launcher_env, tmp_path):
     finally:
         stopped_cleanly(run, signal.SIGINT, launcher_env, before, after)
     events = [(e["event"], e["child"]) for e in launcher_events(run.text())]
-    assert events == [(event, "temporal") for event in ("child_exited", "child_restarted", "child_healthy")]
+    # Killed once, restarted until healthy. A restarted dev server may exit once more while the
+    # killed one's sockets are released (seen in CI under load); it is restarted again, which is the
+    # launcher doing its job. Anything else — another child touched, no health — is a failure.
+    temporal_log = (Path(launcher_env["VAR_DIR"]) / "logs" / "temporal.log").read_text()[-3000:]
+    assert {child for _, child in events} == {"temporal"}, (events, temporal_log)
+    assert events[0][0] == "child_exited" and events[-1][0] == "child_healthy", (events, temporal_log)
+    kinds = [kind for kind, _ in events[:-1]]
+    assert kinds == ["child_exited", "child_restarted"] * (len(kinds) // 2), (events, temporal_log)
+    assert len(kinds) <= 4, (events, temporal_log)
 
 
 def test_ctrl_c_during_a_backoff_stops_at_once(launcher_env, tmp_path):

@@ -8,7 +8,7 @@ Asia/Shanghai). ``api.main`` reuses :func:`unstorable_message` for the path, que
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -380,3 +380,121 @@ class ComplaintCreate(RequestModel):
     profile: Identifier | None = Field(
         default=None, description="Regulation profile (luzhou); default from settings"
     )
+
+
+class CatalogUpdateCreate(RequestModel):
+    """A catalog update registered (目录更新): a law revised or functions changed on a date, or the
+    department's own update. The department then submits its change set on the case."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "department": "gaj",
+                    "reason": "law_revision",
+                    "change_date": "2026-11-20",
+                    "description": "《户口登记条例》修订,户籍信息项调整",
+                    "profile": "luzhou",
+                }
+            ]
+        }
+    )
+
+    department: Identifier | None = Field(
+        default=None,
+        description="The department whose catalog changes (default: the caller's own; the platform names it)",
+    )
+    reason: Literal["law_revision", "function_change", "own"] = Field(
+        description="法律法规修订 / 行政管理职能变化 / 部门自行更新"
+    )
+    change_date: date | None = Field(
+        default=None,
+        description="The date the law or the functions changed (required for those reasons): the "
+        "department's period counts from it (Luoyang 14, Luzhou 10, Jiangsu 9)",
+    )
+    description: NonBlank = Field(description="What changed / 变更情况说明")
+    profile: Identifier | None = Field(
+        default=None, description="Regulation profile id (default: the deployment's)"
+    )
+
+    @model_validator(mode="after")
+    def _dated(self) -> CatalogUpdateCreate:
+        if self.reason != "own" and self.change_date is None:
+            raise PydanticCustomError(
+                "change_date_required",
+                "法律法规修订或职能变化须填写变更日期 / "
+                "a law revision or change of functions needs its change_date",
+            )
+        if self.change_date is not None and self.change_date > datetime.now(SHANGHAI_TZ).date():
+            raise PydanticCustomError(
+                "change_date_in_future", "变更日期不能晚于今天 / the change_date cannot be in the future"
+            )
+        return self
+
+
+# --------------------------------------------------------------------------------------------------
+# The catalog register (api/routes/resources.py)
+# --------------------------------------------------------------------------------------------------
+
+
+class RefreshCreate(RequestModel):
+    """A provider records that it refreshed an entry's data (Hubei 17, Luzhou 23)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "已按日同步至共享平台 / synced today"}]}
+    )
+
+    note: ShortText = Field(default="", description="What was refreshed / 更新说明")
+
+
+class CatalogEntryIn(BaseModel):
+    """One row of an import (``POST /resources/import``), as JSON; in CSV the same columns, list
+    fields joined by ``|``. Documentation only: rows are read one by one so that each bad row is
+    reported with its rule instead of refusing the body (``govshare.core.catalog.parse_row``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "gaj-population-basic",
+                    "name_zh": "人口基础信息",
+                    "name_en": "Population basic information",
+                    "provider_department": "gaj",
+                    "description": "全市户籍人口和常住人口的基础信息",
+                    "classification": "综合政务/人口信息",
+                    "kind": "basic",
+                    "fields": ["name", "citizen_id", "gender", "birth_date"],
+                    "basic_items": ["name", "citizen_id"],
+                    "format": "数据库表",
+                    "update_period": "daily",
+                    "share_type": "unconditional",
+                    "controlled_parameters": False,
+                    "sharing_modes": ["online_query", "system_docking"],
+                    "usage_requirements": "",
+                    "open_type": "not_open",
+                    "legal_basis": "",
+                }
+            ]
+        },
+    )
+
+    id: str = Field(description="资源代码: 1–64 letters, digits, _ . : -")
+    name_zh: str = Field(description="资源名称")
+    name_en: str = ""
+    provider_department: str = Field(description="提供部门 (department code)")
+    description: str = ""
+    classification: str = Field(default="", description="资源分类")
+    kind: Literal["basic", "thematic", "departmental"] = "departmental"
+    fields: list[str] = Field(description="信息项 (at least one)")
+    basic_items: list[str] = Field(default=[], description="基础信息项 of a basic resource")
+    format: str = ""
+    update_period: Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly", "none"] = "none"
+    share_type: Literal["unconditional", "conditional", "not_shared"]
+    controlled_parameters: bool = False
+    sharing_modes: list[
+        Literal["system_docking", "front_end_processor", "online_query", "batch_download", "data_comparison"]
+    ] = Field(default=[], description="At least one unless not_shared")
+    usage_requirements: str = ""
+    open_type: Literal["", "open", "conditional_open", "not_open"] = ""
+    legal_basis: str = Field(default="", description="Required for not_shared (Luoyang: conditional too)")

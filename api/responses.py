@@ -16,6 +16,16 @@ from calendars import SHANGHAI as SHANGHAI_TZ
 from govshare.core.models import Notification, Resource
 
 SHARE_TYPE_ZH = {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}
+KIND_ZH = {"basic": "基础信息资源", "thematic": "主题信息资源", "departmental": "部门信息资源"}
+UPDATE_PERIOD_ZH = {
+    "realtime": "实时",
+    "daily": "每日",
+    "weekly": "每周",
+    "monthly": "每月",
+    "quarterly": "每季度",
+    "yearly": "每年",
+    "none": "不定期",
+}
 SHARING_MODE_ZH = {
     "system_docking": "系统对接",
     "front_end_processor": "前置机交换",
@@ -389,10 +399,10 @@ class NotificationList(Page):
 
 
 class ResourceOut(BaseModel):
-    """A catalog entry (政务信息资源目录条目), minimal."""
+    """A catalog entry (政务信息资源目录条目) as currently published (its newest version)."""
 
     id: str
-    version: int
+    version: int = Field(description="The current version (an application pins it) / 当前版本")
     name_zh: str
     name_en: str
     provider: DepartmentRef
@@ -402,10 +412,35 @@ class ResourceOut(BaseModel):
     fields: list[str]
     sharing_modes: list[str]
     sharing_modes_zh: list[str]
-    legal_basis: str = Field(description="Required for not_shared (Hubei 8(1))")
+    legal_basis: str = Field(description="Required for not_shared (Hubei 8(1)); Luoyang: conditional too")
+    description: str = ""
+    classification: str = Field(default="", description="资源分类")
+    kind: str = Field(default="departmental", description="basic | thematic | departmental (Luzhou 18)")
+    kind_zh: str = ""
+    format: str = Field(default="", description="资源格式")
+    update_period: str = Field(
+        default="none", description="realtime | daily | weekly | monthly | quarterly | yearly | none"
+    )
+    update_period_zh: str = ""
+    usage_requirements: str = Field(default="", description="使用要求")
+    open_type: str = Field(default="", description="open | conditional_open | not_open | '' (Luoyang 30)")
+    basic_items: list[str] = Field(
+        default=[], description="基础信息项: shared unconditionally (Hubei 8(2), Luoyang 25(2), Luzhou 22)"
+    )
+    status: str = Field(default="published", description="published | withdrawn")
+    published_at: ShanghaiTime | None = Field(default=None, description="When this version was published")
+    updated_at: ShanghaiTime | None = None
+    last_refreshed_at: ShanghaiTime | None = Field(
+        default=None, description="The provider's last recorded data refresh (Hubei 17, Luzhou 23)"
+    )
+    next_refresh_due: ShanghaiTime | None = Field(
+        default=None, description="When the next refresh is due under the update period (None: no period)"
+    )
+    refresh_overdue: bool = Field(default=False, description="next_refresh_due has passed / 数据更新超期")
 
     @classmethod
     def from_row(cls, row: Resource, provider: DepartmentRef) -> ResourceOut:
+        due = as_aware(row.next_refresh_due)
         return cls(
             id=row.id,
             version=row.version,
@@ -419,12 +454,27 @@ class ResourceOut(BaseModel):
             sharing_modes=list(row.sharing_modes),
             sharing_modes_zh=[SHARING_MODE_ZH.get(m, m) for m in row.sharing_modes],
             legal_basis=row.legal_basis,
+            description=row.description,
+            classification=row.classification,
+            kind=row.kind,
+            kind_zh=KIND_ZH.get(row.kind, row.kind),
+            format=row.format,
+            update_period=row.update_period,
+            update_period_zh=UPDATE_PERIOD_ZH.get(row.update_period, row.update_period),
+            usage_requirements=row.usage_requirements,
+            open_type=row.open_type,
+            basic_items=list(row.basic_items),
+            status=row.status,
+            published_at=as_aware(row.published_at),
+            updated_at=as_aware(row.updated_at),
+            last_refreshed_at=as_aware(row.last_refreshed_at),
+            next_refresh_due=due,
+            refresh_overdue=due is not None and row.status == "published" and due < datetime.now(UTC),
         )
 
 
-class ResourceList(BaseModel):
+class ResourceList(Page):
     items: list[ResourceOut]
-    total: int
 
 
 class MeOut(BaseModel):
@@ -559,3 +609,69 @@ class OrderCount(BaseModel):
 class OrderCounts(BaseModel):
     items: list[OrderCount] = Field(description="One row per respondent department, most orders first")
     total: int = Field(description="All orders counted")
+
+
+# --------------------------------------------------------------------------------------------------
+# The catalog register (api/routes/resources.py)
+# --------------------------------------------------------------------------------------------------
+
+
+class ResourceVersionOut(BaseModel):
+    """One published version of a catalog entry; a published version never changes."""
+
+    resource_id: str
+    version: int
+    change: str = Field(description="new | changed | withdrawn")
+    published_at: ShanghaiTime
+    published_by: str = Field(description="The department that published it")
+    case_id: str = Field(default="", description="The catalog-update case that published it ('' import)")
+    data: dict[str, Any] = Field(description="Every field of the entry as this version published it")
+
+
+class ResourceVersionList(BaseModel):
+    resource_id: str
+    items: list[ResourceVersionOut] = Field(description="Newest first")
+    total: int
+
+
+class ImportProblemOut(BaseModel):
+    """Why one row of an import was rejected: the rule it breaks and the article behind it."""
+
+    row: int = Field(description="1 = the first entry (in CSV the line after the header)")
+    id: str = ""
+    field: str
+    rule: str = Field(examples=["legal_basis_required"])
+    article: str = Field(default="", description="As the profile cites it, e.g. 8(1); '' for a check of form")
+    citation_zh: str = Field(default="", examples=["《湖北省政务信息资源共享管理办法》第8条第(1)项"])
+    message_zh: str
+    message_en: str
+
+
+class ImportRowOut(BaseModel):
+    row: int
+    id: str
+    change: str = Field(description="new | changed | unchanged")
+    version: int | None = Field(default=None, description="The version published (or that would be)")
+
+
+class ImportReport(BaseModel):
+    """What an import did (or, dry run or rejected, would do): every row accepted or rejected."""
+
+    profile: str = Field(description="The profile whose rules were checked")
+    dry_run: bool
+    written: bool = Field(description="True: the accepted rows are published; False: nothing was written")
+    rows: int
+    accepted: list[ImportRowOut]
+    rejected_rows: int
+    rejected: list[ImportProblemOut] = Field(description="One item per rule broken, by row")
+
+
+class ResourceRefreshOut(BaseModel):
+    """A provider's record of a data refresh (Hubei 17, Luzhou 23)."""
+
+    id: int
+    resource_id: str
+    refreshed_at: ShanghaiTime
+    department: str
+    note: str = ""
+    next_refresh_due: ShanghaiTime | None = Field(default=None, description="Under the update period")

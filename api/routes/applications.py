@@ -65,6 +65,14 @@ def _check_application(
             code="unknown_resource",
             errors=[{"loc": ["body", "resource_id"], "msg": "unknown resource"}],
         )
+    if resource.status == "withdrawn":
+        raise ApiError(
+            422,
+            f"资源 {body.resource_id} 已从目录中撤销,不能申请",
+            f"catalog resource {body.resource_id} has been withdrawn",
+            code="resource_withdrawn",
+            errors=[{"loc": ["body", "resource_id"], "msg": "withdrawn resource"}],
+        )
     if resource.provider_department == caller.department:
         raise ApiError(
             422,

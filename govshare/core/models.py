@@ -7,10 +7,10 @@ revision never overwrites a newer one), and ``audit_event`` is append-only with 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 
@@ -49,8 +49,27 @@ class RoleAssignment(SQLModel, table=True):
     updated_at: datetime
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Resource(SQLModel, table=True):
-    """A catalog entry (政务信息资源目录). Minimal until the catalog issue: what a case needs."""
+    """A catalog entry (政务信息资源目录) as currently published: the newest of its versions
+    (``resource_version``), kept current by ``govshare.core.catalog.publish`` — never written
+    otherwise, so the row, its newest version and its search terms (``resource_term``) agree.
+
+    ``version`` is the current version's number; an application pins it (its resource snapshot).
+    A withdrawn entry keeps its row (``status = "withdrawn"``) and its history.
+    """
+
+    #: Browsing the catalog (``govshare.core.catalog.search`` without text): a status, maybe a
+    #: department, a share type or a kind, in id order — each answered in order off one index.
+    __table_args__ = (
+        Index("ix_resource_status_id", "status", "id"),
+        Index("ix_resource_department_status_id", "provider_department", "status", "id"),
+        Index("ix_resource_status_share_type", "status", "share_type", "id"),
+        Index("ix_resource_status_kind", "status", "kind", "id"),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     version: int = 1
@@ -61,8 +80,84 @@ class Resource(SQLModel, table=True):
     controlled_parameters: bool = False  # 需要管控参数 (Hubei 11, 12)
     sharing_modes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    legal_basis: str = ""  # required for not_shared (Hubei 8(1), Jiangsu 11(1))
+    legal_basis: str = (
+        ""  # required for not_shared (Hubei 8(1), Jiangsu 11(1)); Luoyang 25(1) conditional too
+    )
     created_at: datetime
+    description: str = ""  # 资源摘要
+    classification: str = ""  # 资源分类 (Hubei 6, Luzhou 8)
+    kind: str = Field(default="departmental", max_length=16)  # basic | thematic | departmental (Luzhou 18)
+    format: str = ""  # 资源格式, e.g. 数据库表 / 电子文件
+    update_period: str = Field(default="none", max_length=16)  # realtime … yearly | none (更新周期)
+    usage_requirements: str = ""  # 使用要求
+    open_type: str = Field(default="", max_length=16)  # open | conditional_open | not_open | "" (Luoyang 30)
+    #: The fields that are basic items (基础信息项) of a basic resource: shared unconditionally
+    #: (Hubei 8(2), Luoyang 25(2), Luzhou 22).
+    basic_items: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    status: str = Field(default="published", max_length=16)  # published | withdrawn
+    published_at: datetime = Field(default_factory=_utcnow)  # when the current version was published
+    updated_at: datetime = Field(default_factory=_utcnow)  # last write of this row (publish, refresh)
+    #: The provider's last recorded data refresh (Hubei 17, Luzhou 23) and when the next one is due
+    #: under ``update_period`` (None: no period, or withdrawn).
+    last_refreshed_at: datetime | None = None
+    next_refresh_due: datetime | None = Field(default=None, index=True)
+
+
+class ResourceVersion(SQLModel, table=True):
+    """One published version of a catalog entry, immutable once written (a listener refuses an
+    update): ``data`` holds every field of the entry as published; ``change`` says what the version
+    did (new | changed | withdrawn); ``case_id`` is the catalog-update case that published it ("" for
+    an import)."""
+
+    __tablename__ = "resource_version"
+
+    resource_id: str = Field(primary_key=True, foreign_key="resource.id", max_length=64)
+    version: int = Field(primary_key=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    change: str = Field(max_length=16)
+    published_at: datetime
+    published_by: str = Field(max_length=64)  # the department that published it
+    case_id: str = Field(default="", max_length=64)
+
+
+class ResourceTerm(SQLModel, table=True):
+    """The catalog's search index (``govshare.core.catalog``): one row per distinct term of an entry
+    (character unigrams and bigrams of its Chinese text, word prefixes of its English name and id).
+    ``tier`` orders the hits: 0 the term is in the entry's name, 1 elsewhere, 2 the entry is
+    withdrawn. ``ix_resource_term_term`` walks one term's entries in rank order; the primary key
+    answers "has this entry this term". On SQLite the table is its primary key (WITHOUT ROWID)."""
+
+    __tablename__ = "resource_term"
+    __table_args__ = (
+        Index("ix_resource_term_term", "term", "tier", "resource_id"),
+        {"sqlite_with_rowid": False},
+    )
+
+    term: str = Field(primary_key=True, max_length=32)
+    resource_id: str = Field(primary_key=True, max_length=64)
+    tier: int = 0
+
+
+class ResourceRefresh(SQLModel, table=True):
+    """A provider's record that it refreshed an entry's data (Hubei 17, Luzhou 23: keep shared data
+    current, within the update period the catalog gives)."""
+
+    __tablename__ = "resource_refresh"
+
+    id: int | None = Field(default=None, primary_key=True)
+    resource_id: str = Field(foreign_key="resource.id", index=True, max_length=64)
+    refreshed_at: datetime
+    department: str = Field(max_length=64)
+    note: str = ""
+
+
+@event.listens_for(ResourceVersion, "before_update")
+def _published_versions_never_change(_mapper: Any, _connection: Any, target: ResourceVersion) -> None:
+    raise ValueError(
+        f"resource_version {target.resource_id} v{target.version} is published and never changes"
+    )
 
 
 class Case(SQLModel, table=True):

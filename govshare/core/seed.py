@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from govshare.core import catalog
 from govshare.core.models import Credential, Department, Resource, RoleAssignment
 from govshare.core.settings import Settings
 
@@ -82,6 +83,7 @@ RESOURCES: list[dict] = [
         # Basic resource (基础信息资源): its basic items are unconditional (Hubei 8(2)); no controlled
         # parameters → the platform authorizes directly (Hubei 11, 21).
         "id": "gaj-population-basic",
+        "kind": "basic",  # 基础信息资源 (Luzhou 18): its basic items are shared unconditionally
         "name_zh": "人口基本信息",
         "name_en": "Population basic information",
         "provider_department": "gaj",
@@ -93,6 +95,7 @@ RESOURCES: list[dict] = [
     {
         # Unconditional but with controlled parameters (需要管控参数): the provider authorizes (Hubei 12, 20).
         "id": "scjgj-legal-entity-basic",
+        "kind": "basic",  # 基础信息资源 (Luzhou 18): its basic items are shared unconditionally
         "name_zh": "法人单位基本信息",
         "name_en": "Legal entity basic information",
         "provider_department": "scjgj",
@@ -226,7 +229,11 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
                 )
             )
     for spec in RESOURCES:
-        session.add(Resource(**spec, version=1, created_at=now))
+        basic = spec.get("fields", []) if spec.get("kind") == "basic" else []  # every item a basic one
+        session.add(Resource(**spec, basic_items=list(basic), version=1, created_at=now))
+    session.flush()
+    # As if published through the register: a version row each, and the search terms.
+    catalog.adopt_unversioned(session, now=now, department=platform_department)
 
 
 def _seed_directory(session: Session, now: datetime, platform_department: str) -> None:

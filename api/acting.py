@@ -273,6 +273,7 @@ async def open_case(
     fields: dict[str, Any],
     department_names: dict[str, str],
     directory: dict[str, str],
+    counts_from: datetime | None = None,
 ) -> Opened:
     """Start a case of ``kind`` that the caller opens, as ``POST /applications`` starts an
     application: the key bound to the request (a retry reaches the same case id, another body under
@@ -300,6 +301,7 @@ async def open_case(
         department_names=department_names,
         directory=directory,
         fields=fields,
+        counts_from=counts_from,
     )
     report = case_service.StartReport()
     try:

@@ -249,6 +249,7 @@ async def _case_error(request: Request, exc: Exception) -> JSONResponse:
         code=exc.code,
         detail_zh=exc.detail_zh,
         detail_en=exc.detail_en,
+        errors=exc.errors or None,
         headers=headers,
     )
 
@@ -371,6 +372,7 @@ _WHAT = {
     "application": ("申请", "application"),
     "rectification_order": ("整改通知", "rectification order"),
     "complaint": ("投诉", "complaint"),
+    "catalog_update": ("目录更新", "catalog update"),
     "decision": ("办理决定", "decision"),
     "withdrawal": ("撤回申请", "withdrawal"),
     "clock_change": ("期限调整", "clock change"),
@@ -378,7 +380,7 @@ _WHAT = {
 
 
 #: Creates (the case's first task had not opened in time), as opposed to acts on an existing case.
-_CREATES = frozenset({"application", "rectification_order", "complaint"})
+_CREATES = frozenset({"application", "rectification_order", "complaint", "catalog_update"})
 
 
 def case_path(case_id: str) -> str:

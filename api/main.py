@@ -33,6 +33,7 @@ from api.requests import INVALID_CHARACTERS, unstorable_message
 from api.routes import (
     applications,
     cases,
+    catalog_updates,
     complaints,
     notifications,
     orders,
@@ -89,6 +90,12 @@ TAGS = [
         "name": "complaints",
         "description": "投诉 — a department's complaint about another, to the leading group or the "
         "municipal government office (Luzhou 44); investigated and answered through /cases",
+    },
+    {
+        "name": "catalog updates",
+        "description": "目录更新 — a law revision or change of functions registered for a department (its "
+        "period counts from the change date), or its own update; the change set submitted, checked, and "
+        "published by the platform through /cases",
     },
     {
         "name": "oversight",
@@ -385,7 +392,18 @@ def create_app(
     app.state.temporal_client = temporal_client
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
-    routes = (applications, cases, orders, complaints, oversight, tasks, notifications, resources, system)
+    routes = (
+        applications,
+        cases,
+        orders,
+        complaints,
+        catalog_updates,
+        oversight,
+        tasks,
+        notifications,
+        resources,
+        system,
+    )
     for module in routes:
         app.include_router(module.router)
     install_docs(app)

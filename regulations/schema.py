@@ -103,6 +103,11 @@ class Action(_Strict):
     #: order); ``issuer`` names the directory role whose department issues it.
     starts_case: str | None = None
     issuer: Role | None = None
+    #: The decision carries a payload its case type checks (a catalog update's change set).
+    payload: bool = False
+    #: An activity the decision runs before it is taken (checking a change set, publishing it): the
+    #: decision is refused, with the activity's reasons, when the activity refuses it.
+    effect: str | None = None
     next: list[Transition] = Field(min_length=1)
 
     @model_validator(mode="after")

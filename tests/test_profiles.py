@@ -336,8 +336,9 @@ def test_every_shipped_case_type_loads():
 def _paths(ct: CaseType):
     """Every path from the entry to an end, as (steps visited, result set along the way).
 
-    The one loop allowed is a return on the same deadline (``keeps_deadline``: a rectification report
-    sent back); it is followed once, not round again."""
+    The one loop allowed is a return: on the same deadline (``keeps_deadline``: a rectification report
+    sent back) or with reasons (a change set returned for revision); it is followed once, not round
+    again."""
     finished = []
 
     def follow(transition: Transition, visited: tuple[str, ...], result: str | None, returned: bool = False):
@@ -353,7 +354,8 @@ def _paths(ct: CaseType):
         assert step.actions, f"step {transition.step} has no actions: a case would wait forever"
         for action in step.actions.values():
             for nxt in action.next:
-                follow(nxt, (*visited, transition.step), action.result or result, action.keeps_deadline)
+                returns = action.keeps_deadline or (action.reason_required and action.result is None)
+                follow(nxt, (*visited, transition.step), action.result or result, returns)
 
     for transition in ct.entry:
         follow(transition, (), None)
@@ -492,22 +494,47 @@ def test_luoyang_catalog_update_application_then_review():
     }
     assert _flow(ct) == {
         "catalog_update_application": {"apply": (None, ["catalog_update_review"])},
-        "catalog_update_review": {"update": ("updated", ["end"]), "reject": ("rejected", ["end"])},
+        "catalog_update_review": {
+            "update": ("updated", ["end"]),
+            "return": (None, ["catalog_update_application"]),
+            "reject": ("rejected", ["end"]),
+        },
     }
-    assert ct.steps["catalog_update_review"].actions["reject"].reason_required
+    review = ct.steps["catalog_update_review"].actions
+    assert review["reject"].reason_required and review["return"].reason_required
+    # The application carries the change set, checked before it is taken; approval publishes it.
+    apply = ct.steps["catalog_update_application"].actions["apply"]
+    assert (apply.payload, apply.effect, review["update"].effect) == (
+        True,
+        "check_change_set",
+        "publish_change_set",
+    )
+
+
+PUBLICATION = {
+    "catalog_update": {"submit": (None, ["catalog_update_publication"])},
+    "catalog_update_publication": {"publish": ("updated", ["end"]), "return": (None, ["catalog_update"])},
+}
 
 
 @pytest.mark.parametrize(("profile_id", "article"), [("luzhou", "10"), ("jiangsu", "9")])
 def test_catalog_update_within_15_working_days_of_the_change(profile_id, article):
     ct = load_profile(profile_id).case_types["catalog_update"]
-    assert _timing(ct) == {"catalog_update": ("provider", 15, article, "case")}
-    assert _flow(ct) == {"catalog_update": {"update": ("updated", ["end"])}}
+    assert _timing(ct) == {
+        "catalog_update": ("provider", 15, article, "case"),
+        # The seed names no review and no time for the platform's publication: untimed.
+        "catalog_update_publication": ("platform", None, article, "opened"),
+    }
+    assert _flow(ct) == PUBLICATION
 
 
 def test_hubei_catalog_update_is_untimed():
     ct = load_profile("hubei").case_types["catalog_update"]
-    assert _timing(ct) == {"catalog_update": ("provider", None, "6", "opened")}
-    assert _flow(ct) == {"catalog_update": {"update": ("updated", ["end"])}}
+    assert _timing(ct) == {
+        "catalog_update": ("provider", None, "6", "opened"),
+        "catalog_update_publication": ("platform", None, "6", "opened"),
+    }
+    assert _flow(ct) == PUBLICATION
 
 
 def test_luzhou_objection_report_then_reply():

@@ -106,3 +106,36 @@ class WorkingDaysLeftRequest:
 
     at: datetime
     due_date: date
+
+
+# -- what a decision's effect activity is asked, and answers (``Action.effect``) ----------------------
+@dataclass
+class EffectRequest:
+    """A decision about to be taken asks its effect activity (check, publish …) with what the case
+    pinned and what the case type hands it (``CaseEngine.effect_input``)."""
+
+    effect: str
+    case_id: str
+    workflow_id: str
+    case_type: str
+    profile_id: str
+    profile_version: str
+    task_id: str
+    step: str
+    action: str
+    department: str
+    role: str
+    user: str
+    at: datetime
+    input: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EffectResult:
+    """A refusal (the decision is not taken; people read the reasons) or what was done (kept on the
+    decision's payload)."""
+
+    refusal_zh: str = ""
+    refusal_en: str = ""
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows import complaint, escalation, rectification_order, sharing_application
+from workflows import catalog_update, complaint, escalation, rectification_order, sharing_application
 from workflows.case import Party
 from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 from workflows.engine.words import STATUS_EN, STATUS_ZH
@@ -157,6 +157,21 @@ COMPLAINT = register(
     )
 )
 
+CATALOG_UPDATE = register(
+    CaseKind(
+        case_type="catalog_update",
+        prefix="CU",
+        id_name="CatalogUpdate",
+        workflow=catalog_update.CatalogUpdateWorkflow,
+        workflow_type=catalog_update.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="目录更新",
+        name_en="Catalog update",
+        parties=catalog_update.parties_of,
+        start_summary=catalog_update.start_summary,
+    )
+)
+
 #: Not a profile's case type: made from a case type's ladder when a breach starts it.
 ESCALATION = register(
     CaseKind(
@@ -173,6 +188,7 @@ ESCALATION = register(
 )
 
 __all__ = [
+    "CATALOG_UPDATE",
     "COMPLAINT",
     "ESCALATION",
     "RECTIFICATION_ORDER",

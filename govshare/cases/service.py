@@ -61,10 +61,14 @@ class CaseError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail_zh: str, detail_en: str = "") -> None:
+    def __init__(
+        self, detail_zh: str, detail_en: str = "", errors: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(detail_en or detail_zh)
         self.detail_zh = detail_zh
         self.detail_en = detail_en or detail_zh
+        #: Each problem found (a change set's entries against the catalog's rules …), as the API lists them.
+        self.errors = list(errors or [])
 
 
 class CaseNotFound(CaseError):
@@ -260,6 +264,7 @@ def new_case_input(
     department_names: dict[str, str] | None = None,
     directory: dict[str, str] | None = None,
     parties: list | None = None,
+    counts_from: datetime | None = None,
 ) -> Any:
     """A case's input: the profile pinned (its rules for this case type, version and digest) into the
     start, and the fields its create route checked, put together by the case type (registry)."""
@@ -289,6 +294,7 @@ def new_case_input(
         directory={"platform": platform_department, **(directory or {})} if directory is not None else {},
         escalation_type=escalation_type(),
         parties=list(parties or []),
+        counts_from=counts_from,
     )
     if directory is not None:
         check_directory(profile, kind.case_type, start.directory)
@@ -317,7 +323,8 @@ def _translate(err: Exception) -> CaseError:
         if isinstance(cause, ApplicationError) and cause.type in _BY_TYPE:
             details = cause.details[0] if cause.details else {}
             zh = details.get("zh", cause.message) if isinstance(details, dict) else cause.message
-            return _BY_TYPE[cause.type](zh, cause.message)
+            problems = details.get("problems") if isinstance(details, dict) else None
+            return _BY_TYPE[cause.type](zh, cause.message, problems)
         return CaseConflict("案件未能处理该请求", f"the case refused the request: {cause}")
     if isinstance(err, RPCError):
         if err.status == RPCStatusCode.NOT_FOUND:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.catalog import CatalogActivities
 from activities.deadlines import DeadlineActivities
 from activities.records import RecordActivities
 from calendars import WorkingDayCalendar
@@ -48,6 +49,7 @@ def build_worker(
 ) -> Worker:
     deadlines = DeadlineActivities(calendar)
     records = RecordActivities(engine)
+    catalog = CatalogActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
@@ -62,6 +64,8 @@ def build_worker(
             records.mark_record_failed,
             records.record_case,
             records.send_notices,
+            catalog.check_change_set,
+            catalog.publish_change_set,
         ],
         # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),

@@ -27,11 +27,14 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from calendars import Deadline
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
+        ERROR_CONFLICT,
+        ERROR_INVALID,
         Breach,
         CaseAnswer,
         CaseFile,
@@ -44,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         Task,
         WithdrawRequest,
     )
-    from workflows.contracts import CaseStart, DeadlineRequest
+    from workflows.contracts import CaseStart, DeadlineRequest, EffectRequest, EffectResult
     from workflows.engine import clock, decisions
     from workflows.engine import ladder as ladder_parts
     from workflows.engine.clockwork import Clockwork
@@ -132,6 +135,8 @@ class CaseEngine:
         self._step_runs = 0
         self._watchers: list[asyncio.Task[None]] = []
         self._failure: Exception | None = None
+        #: Tasks whose decision is running its effect activity: no other decision on them meanwhile.
+        self._effects_running: set[str] = set()
 
     @property
     def revision(self) -> int:
@@ -151,8 +156,14 @@ class CaseEngine:
 
     @decide.validator
     def _check_decision(self, req: DecisionRequest) -> None:
-        _task, action = decisions.check_decision(req, self._situation())
-        if action.grant:
+        task, action = decisions.check_decision(req, self._situation())
+        if task.task_id in self._effects_running:
+            raise refuse(
+                ERROR_CONFLICT,
+                f"待办“{task.name_zh}”正在办理中,请稍后查看结果",
+                f"task {task.task_id} is being decided; read the case in a moment",
+            )
+        if action.grant or action.payload:
             self.decision_payload(req, action)
 
     @workflow.update
@@ -217,6 +228,13 @@ class CaseEngine:
     def notice_params(self) -> dict[str, Any]:
         """What the case type's notices say beyond the case's own (the resource's name …)."""
         return {}
+
+    def on_decided(self, task: Task, payload: dict[str, Any] | None) -> None:
+        """A decision was taken on ``task`` with ``payload`` (checked, and its effect's data added)."""
+
+    def effect_input(self, task: Task, action: Action, payload: dict[str, Any] | None) -> dict[str, Any]:
+        """What a decision's effect activity is handed beyond the case's own (a change set …)."""
+        return {"payload": payload or {}}
 
     def set_attribute(self, name: str, value: Any) -> None:
         """Change a case-type attribute; the next write carries the header."""
@@ -576,8 +594,10 @@ class CaseEngine:
     # -- decisions (Updates) --------------------------------------------------------------------
     async def _apply_decision(self, req: DecisionRequest) -> CaseAnswer:
         task, action = decisions.check_decision(req, self._situation())
+        payload = self.decision_payload(req, action) if (action.grant or action.payload) else None
+        if action.effect is not None:
+            payload = await self._run_effect(task, action, req, payload)
         now = workflow.now()
-        payload = self.decision_payload(req, action) if action.grant else None
         task.decision = Decision(
             action=req.action,
             actor=req.actor,
@@ -591,6 +611,7 @@ class CaseEngine:
         )
         task.status, task.closed_at = "done", now
         self._recorder.touch(task, "decision", "status", "closed_at")
+        self.on_decided(task, payload)
         self._recorder.event(
             "decision",
             req.actor,
@@ -611,6 +632,48 @@ class CaseEngine:
             self._settled.add(ticket)
         await workflow.wait_condition(lambda: ticket in self._settled)
         return self._answer(task.task_id)
+
+    async def _run_effect(
+        self, task: Task, action: Action, req: DecisionRequest, payload: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Run the decision's effect activity before the decision is taken (no other decision on the
+        task meanwhile); its refusal refuses the decision (422, with its reasons), nothing recorded."""
+        assert action.effect is not None
+        self._effects_running.add(task.task_id)
+        try:
+            result: EffectResult = await workflow.execute_activity(
+                action.effect,
+                EffectRequest(
+                    effect=action.effect,
+                    case_id=self.header.case_id,
+                    workflow_id=self.header.workflow_id,
+                    case_type=self.header.case_type,
+                    profile_id=self._start.profile_id,
+                    profile_version=self._start.profile_version,
+                    task_id=task.task_id,
+                    step=task.step,
+                    action=req.action,
+                    department=req.actor.department,
+                    role=req.actor.role,
+                    user=req.actor.user,
+                    at=workflow.now(),
+                    input=self.effect_input(task, action, payload),
+                ),
+                result_type=EffectResult,
+                start_to_close_timeout=timedelta(seconds=60),
+            )
+        finally:
+            self._effects_running.discard(task.task_id)
+        if result.refusal_zh or result.refusal_en:
+            raise ApplicationError(
+                result.refusal_en,
+                {"zh": result.refusal_zh, "en": result.refusal_en, "problems": result.problems},
+                type=ERROR_INVALID,
+                non_retryable=True,
+            )
+        if task.status != "open" or self.header.status != "in_progress" or self._withdrawn:
+            raise refuse(ERROR_CONFLICT, "案件已办结,不能再作决定", "the case closed meanwhile")
+        return {**(payload or {}), **result.data} if (payload or result.data) else None
 
     def _validate_withdrawal(self, req: WithdrawRequest, *, settled_refused: bool) -> None:
         decisions.check_withdrawal(

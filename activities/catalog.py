@@ -22,10 +22,10 @@ from sqlmodel import Session, select
 from temporalio import activity
 
 from govshare.core import catalog
-from govshare.core.models import Resource, ResourceVersion
+from govshare.core.models import Notification, Resource, ResourceVersion
 from regulations import ProfileError, load_profile
 from regulations.catalog_rules import check_entry
-from workflows.contracts import EffectRequest, EffectResult
+from workflows.contracts import EffectRequest, EffectResult, FreshnessSweepRequest, FreshnessSweepResult
 
 log = structlog.get_logger("govshare.activities")
 
@@ -166,3 +166,74 @@ def _draft(item: dict[str, Any], department: str) -> dict[str, Any]:
 
 def _published(versions: list[Any]) -> list[dict[str, Any]]:
     return [{"resource_id": v.resource_id, "version": v.version, "change": v.change} for v in versions]
+
+
+# -- data freshness (Hubei 17, Luzhou 23) ---------------------------------------------------------------
+#: The article that asks each entry's data to be refreshed per its update period, and the one a missed
+#: period breaks, per profile (REGULATIONS.md §5; Hubei 31(2) for the breach). Profiles without them
+#: are told without an article.
+FRESHNESS_ARTICLES: dict[str, tuple[str, str]] = {"hubei": ("17", "31(2)"), "luzhou": ("23", "")}
+
+
+class FreshnessActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn(name="sweep_freshness")
+    def sweep_freshness(self, req: FreshnessSweepRequest) -> FreshnessSweepResult:
+        """Entries whose refresh is overdue (``next_refresh_due`` passed: one indexed range read, so
+        waiting entries cost nothing) are a breach on the entry: their provider is told once per missed
+        period (the notice's key names the entry and the due instant)."""
+        now = datetime.now(UTC)
+        data_art, breach_art = FRESHNESS_ARTICLES.get(req.profile_id, ("", ""))
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(Resource)
+                .where(Resource.status == "published", Resource.next_refresh_due <= now)  # type: ignore[operator]
+                .order_by(Resource.next_refresh_due)  # type: ignore[arg-type]
+                .limit(req.limit)
+            ).all()
+            keys = {f"freshness:{r.id}:{_due(r.next_refresh_due)}": r for r in rows}
+            seen = (
+                set(session.exec(select(Notification.key).where(Notification.key.in_(list(keys)))))
+                if keys
+                else set()
+            )  # type: ignore[attr-defined]
+            written = 0
+            for key, row in keys.items():
+                if key in seen:
+                    continue
+                due = _due(row.next_refresh_due)
+                cite_zh = (
+                    f",依据第{data_art}条" + (f",属第{breach_art}项情形" if breach_art else "")
+                    if data_art
+                    else ""
+                )
+                cite_en = (
+                    f" (art. {data_art}" + (f"; a ground under {breach_art}" if breach_art else "") + ")"
+                    if data_art
+                    else ""
+                )
+                session.add(
+                    Notification(
+                        key=key,
+                        case_id="",
+                        recipient_department=row.provider_department,
+                        recipient_role="provider",
+                        kind="refresh_overdue",
+                        text_zh=f"【数据更新超期】资源 {row.id}({row.name_zh})应于 {due[:10]} 前"
+                        f"按更新周期更新数据,尚未更新{cite_zh}。",
+                        text_en=f"[Refresh overdue] {row.id} ({row.name_en or row.name_zh}) was due a "
+                        f"data refresh by {due[:10]}{cite_en}.",
+                        created_at=now,
+                    )
+                )
+                written += 1
+            session.commit()
+        if rows:
+            log.info("freshness_swept", overdue=len(rows), notified=written, profile=req.profile_id)
+        return FreshnessSweepResult(overdue=len(rows), notified=written)
+
+
+def _due(moment: datetime | None) -> str:
+    return moment.isoformat() if moment is not None else ""

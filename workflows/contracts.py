@@ -139,3 +139,17 @@ class EffectResult:
     refusal_en: str = ""
     problems: list[dict[str, Any]] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the data-freshness sweep (``workflows/freshness.py``) --------------------------------------------
+@dataclass
+class FreshnessSweepRequest:
+    profile_id: str
+    #: How many overdue entries one run handles at most (the next run takes the rest).
+    limit: int = 5000
+
+
+@dataclass
+class FreshnessSweepResult:
+    overdue: int = 0
+    notified: int = 0

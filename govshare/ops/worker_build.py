@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import signal
-from datetime import date
+from datetime import date, timedelta
 
 import structlog
 from sqlalchemy import Engine
@@ -18,11 +18,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.catalog import CatalogActivities
+from activities.catalog import CatalogActivities, FreshnessActivities
 from activities.deadlines import DeadlineActivities
 from activities.records import RecordActivities
 from calendars import WorkingDayCalendar
 from workflows import registry
+from workflows.freshness import FreshnessSweepWorkflow
 
 #: Every registered case type's workflow, and the frozen generations their old histories ran on.
 WORKFLOWS = registry.workflows()
@@ -50,11 +51,12 @@ def build_worker(
     deadlines = DeadlineActivities(calendar)
     records = RecordActivities(engine)
     catalog = CatalogActivities(engine)
+    freshness = FreshnessActivities(engine)
     return Worker(
         client,
         task_queue=task_queue,
         # Read at build time, so a case type registered after import (tests) is run too.
-        workflows=registry.workflows(),
+        workflows=[*registry.workflows(), FreshnessSweepWorkflow],
         workflow_runner=SANDBOX_RUNNER,
         activities=[
             deadlines.compute_deadline,
@@ -66,6 +68,7 @@ def build_worker(
             records.send_notices,
             catalog.check_change_set,
             catalog.publish_change_set,
+            freshness.sweep_freshness,
         ],
         # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),
@@ -100,6 +103,7 @@ async def main() -> None:
             years=missing,
         )
     _warn_unplayed_roles(engine)
+    await ensure_freshness_schedule(client, settings.task_queue, settings.default_profile)
     # The heartbeat /healthz reads: beats while the worker runs, its row deleted on a clean stop.
     heartbeat = Heartbeat(
         engine, settings.task_queue, settings.worker_heartbeat_interval_s, alive=lambda: worker.is_running
@@ -126,3 +130,38 @@ def _warn_unplayed_roles(engine) -> None:
             "(govshare directory set ROLE DEPARTMENT)",
             unplayed=missing,
         )
+
+
+async def ensure_freshness_schedule(client: Client, task_queue: str, profile_id: str) -> None:
+    """The hourly data-freshness sweep (``workflows/freshness.py``): created once, left as it is
+    (an operator may pause or change it in the Temporal UI)."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
+        ScheduleIntervalSpec,
+        ScheduleSpec,
+    )
+
+    from workflows.contracts import FreshnessSweepRequest
+    from workflows.freshness import SCHEDULE_ID
+
+    try:
+        schedule_id = f"{SCHEDULE_ID}-{task_queue}"  # one per deployment sharing a namespace
+        await client.create_schedule(
+            schedule_id,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    FreshnessSweepWorkflow.run,
+                    FreshnessSweepRequest(profile_id=profile_id),
+                    id=f"{SCHEDULE_ID}:{task_queue}",
+                    task_queue=task_queue,
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+            ),
+        )
+        log.info("freshness sweep scheduled", schedule_id=schedule_id, every="1h")
+    except ScheduleAlreadyRunningError:
+        pass
+    except Exception as err:  # the worker runs without it; said once, loudly
+        log.warning("freshness sweep not scheduled", error=str(err))

@@ -158,3 +158,27 @@ async def test_a_withdrawn_entry_can_no_longer_be_applied_for(api):
     assert refused["code"] == "resource_withdrawn"
     versions = (await api.http.get(f"/resources/{rid}/versions", headers=auth(CONSUMER))).json()
     assert [v["change"] for v in versions["items"]] == ["withdrawn", "new"]
+
+
+async def test_the_freshness_sweep_is_scheduled_once_and_runs(api):
+    from govshare.ops.worker_build import ensure_freshness_schedule
+    from workflows.contracts import FreshnessSweepRequest, FreshnessSweepResult
+    from workflows.freshness import SCHEDULE_ID, FreshnessSweepWorkflow
+
+    client, queue = api.env.client, api.settings.task_queue
+    await ensure_freshness_schedule(client, queue, "hubei")
+    await ensure_freshness_schedule(client, queue, "hubei")  # a second worker start changes nothing
+    handle = client.get_schedule_handle(f"{SCHEDULE_ID}-{queue}")
+    try:
+        described = await handle.describe()
+        assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
+        result = await client.execute_workflow(
+            FreshnessSweepWorkflow.run,
+            FreshnessSweepRequest(profile_id="hubei"),
+            id=f"sweep-test-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+            result_type=FreshnessSweepResult,
+        )
+        assert result.overdue >= 0 and result.notified <= result.overdue
+    finally:
+        await handle.delete()

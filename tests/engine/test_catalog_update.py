@@ -132,3 +132,19 @@ async def test_a_change_set_checked_submitted_returned_and_published(
     current = await state(client, case_id)
     assert current.header.attributes["published"] == [{"resource_id": rid, "version": 1, "change": "new"}]
     assert current.tasks[-1].decision.payload["published"][0]["resource_id"] == rid
+
+
+async def test_a_change_before_national_day_counts_its_15_days_across_the_holiday(
+    time_skipping_env, run_worker, ts_client, task_queue
+) -> None:
+    """Luzhou 10: 15 WD from the change on Monday 2026-09-28. Without the holiday that would end on
+    10-19; National Day (10-01..10-07 off, Saturday 10-10 a make-up working day) moves it to the end
+    of Friday 10-23 — counted from the change, so already overdue."""
+    env, client = time_skipping_env, ts_client
+    case_id, answer = await open_update(env, client, task_queue, "luzhou", date(2026, 9, 28))
+    (task,) = answer.open_tasks
+    assert task.due_at == datetime(2026, 10, 24, 0, 0, tzinfo=SHANGHAI)
+    current = await until(lambda s: s.tasks[0].overdue, client, case_id)
+    record = current.tasks[0].deadline
+    assert record is not None and record.working_days == 15 and record.article == "10"
+    assert record.explanation_zh[:2] == ["10-01..10-07 国庆节放假", "10-10(周六)调休上班"]

@@ -113,6 +113,15 @@ def test_order_complaint_and_escalation_samples_exist() -> None:
     } <= names
 
 
+def test_catalog_update_samples_exist() -> None:
+    """Issue 19: a change set refused by its check, returned, published; an application rejected."""
+    names = {p.name for p in HISTORIES}
+    assert {
+        "CatalogUpdate__CU-SAMPLE-C1-HUBEI-PUBLISHED.json",
+        "CatalogUpdate__CU-SAMPLE-C1-LUOYANG-REJECTED.json",
+    } <= names
+
+
 def test_engine_samples_exist() -> None:
     names = {p.name for p in HISTORIES}
     assert {

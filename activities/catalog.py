@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio import activity
 
-from govshare.core import catalog
+from govshare.core import catalog, catalog_lists
 from govshare.core.models import Notification, Resource, ResourceVersion
 from regulations import ProfileError, load_profile
 from regulations.catalog_rules import check_entry
@@ -57,6 +57,10 @@ class CatalogActivities:
                     department=req.input.get("department", ""),
                     case_id=req.case_id,
                     now=datetime.now(UTC),
+                )
+                # The responsibility list is updated with the catalog (Luoyang 14: 同步更新责任清单).
+                catalog_lists.sync_responsibilities(
+                    session, req.input.get("department", ""), versions, datetime.now(UTC)
                 )
                 session.commit()
             except catalog.CatalogError as err:  # the register moved since the check

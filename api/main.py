@@ -33,6 +33,7 @@ from api.requests import INVALID_CHARACTERS, unstorable_message
 from api.routes import (
     applications,
     cases,
+    catalog_lists,
     catalog_updates,
     complaints,
     notifications,
@@ -105,6 +106,11 @@ TAGS = [
     {"name": "tasks", "description": "待办 — the caller's open tasks"},
     {"name": "notifications", "description": "通知 — messages to the caller's department"},
     {"name": "resources", "description": "资源目录 — the catalog"},
+    {
+        "name": "catalog lists",
+        "description": "责任清单与需求清单 — responsibility lists (Luoyang 13–14) and the demand list "
+        "(Luoyang 12)",
+    },
     {"name": "system", "description": "健康检查与身份 — health and identity"},
 ]
 
@@ -402,6 +408,7 @@ def create_app(
         tasks,
         notifications,
         resources,
+        catalog_lists,
         system,
     )
     for module in routes:

@@ -498,3 +498,47 @@ class CatalogEntryIn(BaseModel):
     usage_requirements: str = ""
     open_type: Literal["", "open", "conditional_open", "not_open"] = ""
     legal_basis: str = Field(default="", description="Required for not_shared (Luoyang: conditional too)")
+
+
+# --------------------------------------------------------------------------------------------------
+# The demand list (需求清单, Luoyang 12)
+# --------------------------------------------------------------------------------------------------
+
+
+class DemandCreate(RequestModel):
+    """A department states data it needs from others for its duties (Luoyang 12)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "灵活就业人员不动产登记核验",
+                    "description": "办理社保补贴时核验申请人名下不动产情况",
+                    "fields_wanted": ["citizen_id", "property_count"],
+                    "provider_department": "zrzyj",
+                }
+            ]
+        },
+    )
+
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+    ] = Field(description="What data is needed / 需求名称")
+    description: ShortText = Field(default="", description="For which duty, and why / 需求说明")
+    fields_wanted: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable]
+    ] = Field(default=[], max_length=100, description="Data items wanted / 所需信息项")
+    provider_department: Identifier | None = Field(
+        default=None, description="The department expected to provide it, if known / 拟提供部门"
+    )
+
+
+class DemandAnswer(RequestModel):
+    """The platform answers a demand with a published catalog entry."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"resource_id": "gaj-motor-vehicle"}]}
+    )
+
+    resource_id: Identifier = Field(description="A published catalog entry / 已发布的资源代码")

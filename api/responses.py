@@ -675,3 +675,77 @@ class ResourceRefreshOut(BaseModel):
     department: str
     note: str = ""
     next_refresh_due: ShanghaiTime | None = Field(default=None, description="Under the update period")
+
+
+# --------------------------------------------------------------------------------------------------
+# The responsibility list (责任清单, Luoyang 13–14) and the demand list (需求清单, Luoyang 12)
+# --------------------------------------------------------------------------------------------------
+
+
+class ResponsibilityItemOut(BaseModel):
+    """An entry a department must provide and keep fresh, and whether it counts as fulfilled."""
+
+    resource_id: str
+    name_zh: str = ""
+    name_en: str = ""
+    status: str = Field(default="", description="The entry's catalog status: published | withdrawn")
+    update_period: str = ""
+    next_refresh_due: ShanghaiTime | None = None
+    added_at: ShanghaiTime
+    case_id: str = Field(default="", description="The catalog-update case that put it on the list")
+    fulfilled: bool = Field(description="Published and not overdue for refresh / 已发布且未超期更新")
+
+
+class FulfilmentOut(BaseModel):
+    """A department's responsibility-list figure (Luoyang 13): fulfilled / count."""
+
+    department: str
+    count: int = Field(description="Entries on the list / 责任清单条目数")
+    fulfilled: int = Field(description="Published and not overdue for refresh / 已履行条目数")
+    ratio: float | None = Field(description="fulfilled / count (null for an empty list) / 履行率")
+
+
+class ResponsibilityListOut(BaseModel):
+    department: str
+    items: list[ResponsibilityItemOut] = Field(description="By resource id")
+    fulfilment: FulfilmentOut
+
+
+class ResponsibilityOverview(BaseModel):
+    items: list[FulfilmentOut] = Field(description="Every department with a list, by code")
+
+
+class DemandOut(BaseModel):
+    """A department's stated need for data (需求清单, Luoyang 12)."""
+
+    id: int
+    department: str = Field(description="The department that needs the data / 需求部门")
+    title: str
+    description: str = ""
+    fields_wanted: list[str] = []
+    provider_department: str | None = None
+    status: str = Field(description="open (unmet) | answered | withdrawn")
+    answered_by_resource: str | None = Field(default=None, description="The catalog entry that answers it")
+    reviewed_by: str = ""
+    created_at: ShanghaiTime
+    answered_at: ShanghaiTime | None = Field(default=None, description="When answered or withdrawn")
+
+
+class DemandList(BaseModel):
+    items: list[DemandOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DemandCountOut(BaseModel):
+    department: str
+    open: int = Field(description="Unmet demands / 未满足需求")
+    answered: int
+    withdrawn: int
+
+
+class DemandSummary(BaseModel):
+    items: list[DemandCountOut] = Field(description="Per demanding department, by code")
+    open: int = Field(description="Open (unmet) demands in all / 未满足需求合计")
+    answered: int

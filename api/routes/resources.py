@@ -37,7 +37,7 @@ from api.responses import (
     ResourceVersionOut,
     as_aware,
 )
-from govshare.core import catalog
+from govshare.core import catalog, catalog_lists
 from govshare.core.models import Department, Resource, ResourceVersion
 from regulations import Profile, ProfileError, load_profile
 from regulations.catalog_rules import check_entry, citation_zh
@@ -372,7 +372,9 @@ def _import(
     written = False
     if not problems and not dry_run:
         try:
-            catalog.publish(session, entries, department=caller.department, now=now)
+            versions = catalog.publish(session, entries, department=caller.department, now=now)
+            # The entries a department provides are on its responsibility list (Luoyang 13-14).
+            catalog_lists.sync_responsibilities(session, caller.department, versions, now)
         except catalog.CatalogError as err:  # the checks above leave none; a race might
             raise ApiError(409, err.detail_zh, err.detail_en, code=err.code) from None
         session.commit()

@@ -324,3 +324,44 @@ class WorkerHeartbeat(SQLModel, table=True):
     task_queue: str = Field(index=True, max_length=200)
     started_at: datetime
     last_seen: datetime
+
+
+class ResponsibilityItem(SQLModel, table=True):
+    """An entry on a department's responsibility list (责任清单, Luoyang 13–14): a catalog entry the
+    department must provide and keep fresh. Added when the entry is published (new or changed),
+    closed (``removed_at``) when it is withdrawn; ``case_id`` is the catalog-update case that did it
+    ("" for the seed or an import). ``govshare.core.catalog_lists`` keeps it."""
+
+    __tablename__ = "responsibility_item"
+    __table_args__ = (Index("ix_responsibility_item_department", "department", "removed_at", "resource_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    department: str = Field(foreign_key="department.code", max_length=64)
+    resource_id: str = Field(foreign_key="resource.id", index=True, max_length=64)
+    added_at: datetime
+    removed_at: datetime | None = None
+    case_id: str = Field(default="", max_length=64)
+
+
+class DataDemand(SQLModel, table=True):
+    """A department's stated need for data from others (需求清单, Luoyang 12): open until the
+    platform names a published catalog entry that answers it (then the department can apply), or
+    the department withdraws it. An open demand counts as unmet."""
+
+    __tablename__ = "data_demand"
+    __table_args__ = (
+        Index("ix_data_demand_department_status", "department", "status"),
+        Index("ix_data_demand_provider_status", "provider_department", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    department: str = Field(foreign_key="department.code", max_length=64)
+    title: str
+    description: str = ""
+    fields_wanted: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    provider_department: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=16)  # open | answered | withdrawn
+    answered_by_resource: str | None = Field(default=None, max_length=64)
+    reviewed_by: str = Field(default="", max_length=64)  # the platform department that answered it
+    created_at: datetime
+    answered_at: datetime | None = None

@@ -1,10 +1,13 @@
-"""Demo data for ``make run`` and the tests: departments, a small catalog and one token per role.
+"""Demo data for ``make run`` and the tests: departments, a catalog worth browsing, one token per role.
 
 Everything is in Chinese with English names beside it. The resources cover every branch of a
 sharing application (Hubei 11, 12, 21; Luzhou 25): unconditional without controlled parameters
 (the platform authorizes directly), unconditional with controlled parameters (the provider
 authorizes), conditional (incl. 数据比对 comparison mode), and not shared with its legal basis
-(Hubei 8(1)).
+(Hubei 8(1)). Beside them :data:`CATALOG` is a realistic catalog (issue 19): some fifty entries of a
+dozen departments, every share type, sharing mode, kind and update period, each valid under every
+profile's rules (``tests/test_catalog_lists.py``). The seed fills the providers' responsibility lists
+(责任清单) from the entries it publishes and states a few open demands (需求清单, :data:`DEMANDS`).
 
 Tokens are deterministic (``demo-<department>-<role>``) so the README can show curl lines; they are
 public, which is why settings refuse ``SEED_DEMO`` in production. Only their SHA-256 is stored.
@@ -19,10 +22,10 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from govshare.core import catalog
-from govshare.core.models import Credential, Department, Resource, RoleAssignment
+from govshare.core import catalog, catalog_lists
+from govshare.core.models import Credential, Department, Resource, ResourceVersion, RoleAssignment
 from govshare.core.settings import Settings
 
 log = structlog.get_logger("govshare.core.seed")
@@ -65,6 +68,25 @@ DEPARTMENTS: list[tuple[str, str, str, list[str]]] = [
         ["coordinator"],
     ),
     ("szfb", "市人民政府办公室", "Municipal Government Office", ["government_office"]),
+    # Providers of the realistic demo catalog (:data:`CATALOG`); each also applies for data.
+    ("wjw", "市卫生健康委员会", "Municipal Health Commission", ["provider", "consumer"]),
+    ("jyj", "市教育局", "Municipal Education Bureau", ["provider", "consumer"]),
+    (
+        "zrzyj",
+        "市自然资源和规划局",
+        "Municipal Natural Resources and Planning Bureau",
+        ["provider", "consumer"],
+    ),
+    (
+        "zjj",
+        "市住房和城乡建设局",
+        "Municipal Housing and Urban-Rural Development Bureau",
+        ["provider", "consumer"],
+    ),
+    ("ybj", "市医疗保障局", "Municipal Healthcare Security Bureau", ["provider", "consumer"]),
+    ("sfj", "市司法局", "Municipal Justice Bureau", ["provider", "consumer"]),
+    ("sthjj", "市生态环境局", "Municipal Ecology and Environment Bureau", ["provider", "consumer"]),
+    ("swj", "市税务局", "Municipal Taxation Bureau", ["provider", "consumer"]),
 ]
 
 #: The demo role directory (role → department code; ``bdb`` stands for the settings'
@@ -163,6 +185,293 @@ RESOURCES: list[dict] = [
 ]
 
 
+#: Legal bases the demo catalog cites (conditional entries name theirs too, as Luoyang 25(1) asks).
+_PIPL = "《中华人民共和国个人信息保护法》第十三条、第三十四条"
+_GOV_DATA = "《国务院关于印发政务信息资源共享管理暂行办法的通知》(国发〔2016〕51号)"
+
+
+def _entry(
+    resource_id: str,
+    department: str,
+    name_zh: str,
+    name_en: str,
+    fields: list[str],
+    *,
+    share_type: str = "unconditional",
+    modes: tuple[str, ...] = ("online_query",),
+    kind: str = "departmental",
+    period: str = "monthly",
+    classification: str = "",
+    description: str = "",
+    controlled: bool = False,
+    legal_basis: str = "",
+    format: str = "数据库表",
+    open_type: str = "",
+    usage: str = "",
+) -> dict:
+    """One entry of the demo catalog (every field of ``govshare.core.catalog.ENTRY_FIELDS``); a basic
+    entry's fields are all basic items, so it is unconditional (Hubei 8(2), Luzhou 22)."""
+    return {
+        "id": resource_id,
+        "name_zh": name_zh,
+        "name_en": name_en,
+        "provider_department": department,
+        "description": description,
+        "classification": classification,
+        "kind": kind,
+        "fields": fields,
+        "basic_items": list(fields) if kind == "basic" else [],
+        "format": format,
+        "update_period": period,
+        "share_type": share_type,
+        "controlled_parameters": controlled,
+        "sharing_modes": [] if share_type == "not_shared" else list(modes),
+        "usage_requirements": usage,
+        "open_type": open_type,
+        "legal_basis": legal_basis if legal_basis or share_type != "conditional" else _PIPL,
+    }
+
+
+_E = _entry
+#: The realistic demo catalog (issue 19): dozens of entries of several departments, every share type
+#: (not_shared with its legal basis), every sharing mode, the three kinds, every update period. Added
+#: to :data:`RESOURCES` (which stays as it was: the tests name those entries).
+# fmt: off
+CATALOG: list[dict] = [
+    # -- 市公安局 ---------------------------------------------------------------------------------
+    _E("gaj-resident-permit", "gaj", "居住证信息", "Residence permits",
+       ["citizen_id", "name", "permit_no", "residence_address", "valid_until"],
+       share_type="conditional", modes=("online_query", "data_comparison"), controlled=True,
+       period="daily", classification="综合政务/人口信息", description="流动人口居住证办理与有效期信息"),
+    _E("gaj-motor-vehicle", "gaj", "机动车登记信息", "Motor vehicle registration",
+       ["plate_no", "vehicle_type", "owner_name", "owner_citizen_id", "registered_on"],
+       share_type="conditional", modes=("online_query", "front_end_processor"), controlled=True,
+       period="daily", classification="交通运输/车辆", description="机动车注册、转移、注销登记信息"),
+    _E("gaj-driver-licence", "gaj", "机动车驾驶证信息", "Driving licences",
+       ["citizen_id", "name", "licence_class", "issued_on", "status"],
+       share_type="conditional", modes=("online_query", "data_comparison"), controlled=True,
+       period="daily", classification="交通运输/驾驶人"),
+    _E("gaj-death-cancellation", "gaj", "死亡人口户籍注销信息", "Deaths: household registration cancelled",
+       ["citizen_id", "name", "cancelled_on", "reason"],
+       share_type="conditional", modes=("batch_download", "system_docking"),
+       period="daily", classification="综合政务/人口信息",
+       description="因死亡注销户口的人员信息,用于停发待遇等"),
+    # -- 市市场监督管理局 ---------------------------------------------------------------------------
+    _E("scjgj-enterprise-annual-report", "scjgj", "企业年度报告公示信息", "Enterprise annual reports",
+       ["unified_social_credit_code", "entity_name", "report_year", "employees", "operating_status"],
+       modes=("online_query", "batch_download"), period="yearly", classification="市场监管/企业信用",
+       open_type="open", description="企业通过国家企业信用信息公示系统报送的年度报告"),
+    _E("scjgj-abnormal-operation", "scjgj", "经营异常名录信息", "Abnormal operation list",
+       ["unified_social_credit_code", "entity_name", "listed_on", "listing_reason", "removed_on"],
+       modes=("online_query", "system_docking", "batch_download"), period="daily",
+       classification="市场监管/企业信用", open_type="open"),
+    _E("scjgj-food-licence", "scjgj", "食品经营许可信息", "Food business licences",
+       ["licence_no", "entity_name", "business_scope", "valid_until"],
+       modes=("online_query",), period="weekly", classification="市场监管/许可"),
+    _E("scjgj-special-equipment", "scjgj", "特种设备使用登记信息", "Special equipment registration",
+       ["equipment_code", "equipment_type", "user_entity", "registered_on", "inspection_due"],
+       share_type="conditional", modes=("front_end_processor",), period="monthly",
+       classification="市场监管/特种设备"),
+    # -- 市民政局 -----------------------------------------------------------------------------------
+    _E("mzj-minimum-living", "mzj", "最低生活保障对象信息", "Minimum living allowance recipients",
+       ["citizen_id", "name", "household_size", "monthly_allowance", "approved_on"],
+       share_type="conditional", modes=("data_comparison", "online_query"), controlled=True,
+       period="monthly", classification="社会保障/社会救助", description="城乡低保对象认定及待遇发放信息"),
+    _E("mzj-social-organization", "mzj", "社会组织登记信息", "Social organisations",
+       ["unified_social_credit_code", "organization_name", "organization_type", "legal_representative"],
+       modes=("online_query", "batch_download"), period="monthly", classification="社会管理/社会组织",
+       open_type="open"),
+    _E("mzj-elderly-subsidy", "mzj", "高龄津贴发放信息", "Old-age allowance payments",
+       ["citizen_id", "name", "age_band", "amount", "paid_on"],
+       share_type="conditional", modes=("batch_download",), period="monthly",
+       classification="社会保障/养老服务"),
+    _E("mzj-place-names", "mzj", "标准地名地址信息", "Standard place names and addresses",
+       ["address_code", "standard_address", "district", "longitude", "latitude"],
+       kind="basic", modes=("system_docking", "online_query", "batch_download"), period="quarterly",
+       classification="空间地理/地名地址", description="全市标准地名与门楼牌地址,空间地理基础信息"),
+    # -- 市卫生健康委员会 ---------------------------------------------------------------------------
+    _E("wjw-birth-certificate", "wjw", "出生医学证明信息", "Birth medical certificates",
+       ["certificate_no", "newborn_name", "birth_date", "mother_citizen_id", "father_citizen_id"],
+       share_type="conditional", modes=("online_query", "data_comparison"), controlled=True,
+       period="daily", classification="卫生健康/妇幼保健",
+       description="新生儿出生医学证明签发信息(出生“一件事”)"),
+    _E("wjw-death-certificate", "wjw", "居民死亡医学证明信息", "Death medical certificates",
+       ["certificate_no", "citizen_id", "name", "died_on", "cause_category"],
+       share_type="conditional", modes=("system_docking",), controlled=True, period="daily",
+       classification="卫生健康/死因监测"),
+    _E("wjw-medical-institution", "wjw", "医疗机构执业登记信息", "Licensed medical institutions",
+       ["institution_code", "institution_name", "grade", "address", "licensed_until"],
+       modes=("online_query", "batch_download"), period="monthly", classification="卫生健康/医疗机构",
+       open_type="open"),
+    _E("wjw-physician-registration", "wjw", "医师执业注册信息", "Physician registrations",
+       ["physician_no", "name", "practice_category", "institution_name"],
+       modes=("online_query",), period="monthly", classification="卫生健康/医护人员"),
+    _E("wjw-vaccination", "wjw", "预防接种信息", "Vaccination records",
+       ["child_citizen_id", "vaccine", "dose", "vaccinated_on", "clinic"],
+       share_type="conditional", modes=("data_comparison",), controlled=True, period="realtime",
+       classification="卫生健康/疾病预防", description="儿童预防接种记录,入托入学查验接种证时比对"),
+    _E("wjw-medical-records", "wjw", "电子病历信息", "Electronic medical records",
+       ["patient_citizen_id", "diagnosis", "treatment", "institution_code"],
+       share_type="not_shared", period="realtime", classification="卫生健康/诊疗",
+       legal_basis="《中华人民共和国基本医疗卫生与健康促进法》第九十二条;《医疗机构病历管理规定》第六条"),
+    # -- 市教育局 -----------------------------------------------------------------------------------
+    _E("jyj-student-status", "jyj", "中小学生学籍信息", "Primary and secondary school enrolment",
+       ["student_no", "citizen_id", "name", "school", "grade"],
+       share_type="conditional", modes=("online_query", "data_comparison"), controlled=True,
+       period="quarterly", classification="教育/学籍"),
+    _E("jyj-school-directory", "jyj", "各级各类学校基本信息", "Schools",
+       ["school_code", "school_name", "school_type", "address", "enrolment_capacity"],
+       kind="thematic", modes=("online_query", "batch_download"), period="yearly",
+       classification="教育/学校", open_type="open"),
+    _E("jyj-teacher-qualification", "jyj", "教师资格认定信息", "Teacher qualifications",
+       ["certificate_no", "name", "subject", "level", "certified_on"],
+       modes=("online_query",), period="quarterly", classification="教育/教师"),
+    _E("jyj-student-aid", "jyj", "学生资助信息", "Student financial aid",
+       ["citizen_id", "name", "aid_type", "amount", "school_year"],
+       share_type="conditional", modes=("batch_download", "data_comparison"), period="yearly",
+       classification="教育/学生资助"),
+    # -- 市自然资源和规划局 -------------------------------------------------------------------------
+    _E("zrzyj-real-estate-registration", "zrzyj", "不动产登记信息", "Real estate registration",
+       ["certificate_no", "owner_name", "owner_citizen_id", "property_address", "area_m2", "registered_on"],
+       share_type="conditional", modes=("online_query", "front_end_processor"), controlled=True,
+       period="daily", classification="自然资源/不动产",
+       legal_basis="《不动产登记暂行条例》第二十七条;《中华人民共和国个人信息保护法》第十三条"),
+    _E("zrzyj-land-use-plan", "zrzyj", "国土空间规划信息", "Territorial spatial planning",
+       ["plan_code", "plan_name", "zone_type", "approved_on"],
+       kind="basic", modes=("system_docking", "batch_download"), period="yearly",
+       classification="空间地理/国土空间规划", format="电子文件"),
+    _E("zrzyj-land-supply", "zrzyj", "国有建设用地供应信息", "State-owned construction land supply",
+       ["parcel_no", "location", "land_use", "area_m2", "transferee", "contract_on"],
+       modes=("online_query", "batch_download"), period="monthly", classification="自然资源/土地供应",
+       open_type="open"),
+    _E("zrzyj-survey-geodata", "zrzyj", "基础测绘成果信息", "Basic surveying and mapping data",
+       ["sheet_no", "scale", "coordinate_system", "surveyed_on"],
+       share_type="not_shared", period="yearly", classification="空间地理/测绘", format="电子文件",
+       legal_basis="《中华人民共和国测绘法》第三十四条;《中华人民共和国保守国家秘密法》"),
+    # -- 市住房和城乡建设局 -------------------------------------------------------------------------
+    _E("zjj-housing-contract", "zjj", "商品房网签备案信息", "Commercial housing contract filings",
+       ["contract_no", "buyer_citizen_id", "buyer_name", "property_address", "price", "filed_on"],
+       share_type="conditional", modes=("online_query", "data_comparison"), controlled=True,
+       period="daily", classification="住房城乡建设/房地产市场"),
+    _E("zjj-construction-permit", "zjj", "建筑工程施工许可信息", "Construction permits",
+       ["permit_no", "project_name", "builder", "contractor", "issued_on"],
+       modes=("online_query", "system_docking"), period="weekly", classification="住房城乡建设/工程建设",
+       open_type="open"),
+    _E("zjj-qualified-enterprise", "zjj", "建筑业企业资质信息", "Construction enterprise qualifications",
+       ["unified_social_credit_code", "entity_name", "qualification", "valid_until"],
+       modes=("online_query", "batch_download"), period="monthly", classification="住房城乡建设/企业资质"),
+    _E("zjj-public-rental-housing", "zjj", "公共租赁住房保障信息", "Public rental housing",
+       ["citizen_id", "name", "household_size", "housing_address", "allocated_on"],
+       share_type="conditional", modes=("data_comparison",), period="monthly",
+       classification="住房城乡建设/住房保障"),
+    # -- 市医疗保障局 -------------------------------------------------------------------------------
+    _E("ybj-medical-insurance-enrolment", "ybj", "基本医疗保险参保信息", "Basic medical insurance enrolment",
+       ["citizen_id", "name", "insurance_type", "enrolled_on", "status"],
+       share_type="conditional", modes=("online_query", "system_docking", "data_comparison"),
+       controlled=True, period="daily", classification="社会保障/医疗保障"),
+    _E("ybj-designated-institution", "ybj", "医保定点医药机构信息",
+       "Designated medical institutions and pharmacies",
+       ["institution_code", "institution_name", "institution_type", "address"],
+       kind="thematic", modes=("online_query", "batch_download"), period="monthly",
+       classification="社会保障/医疗保障", open_type="open"),
+    _E("ybj-settlement", "ybj", "医疗费用结算信息", "Medical expense settlements",
+       ["citizen_id", "institution_code", "total_amount", "fund_paid", "settled_on"],
+       share_type="conditional", modes=("front_end_processor",), controlled=True, period="daily",
+       classification="社会保障/医疗保障"),
+    _E("ybj-medical-assistance", "ybj", "医疗救助对象信息", "Medical assistance recipients",
+       ["citizen_id", "name", "assistance_category", "approved_on"],
+       share_type="conditional", modes=("batch_download", "data_comparison"), period="monthly",
+       classification="社会保障/社会救助"),
+    # -- 市司法局 -----------------------------------------------------------------------------------
+    _E("sfj-lawyer-practice", "sfj", "律师执业信息", "Practising lawyers",
+       ["licence_no", "name", "law_firm", "practice_status"],
+       modes=("online_query",), period="monthly", classification="司法行政/法律服务", open_type="open"),
+    _E("sfj-notarization", "sfj", "公证书信息", "Notarial certificates",
+       ["certificate_no", "applicant_name", "matter", "issued_on"],
+       share_type="conditional", modes=("online_query", "data_comparison"), period="daily",
+       classification="司法行政/公证"),
+    _E("sfj-legal-aid", "sfj", "法律援助案件信息", "Legal aid cases",
+       ["case_no", "aided_person", "case_type", "accepted_on"],
+       share_type="conditional", modes=("batch_download",), period="monthly",
+       classification="司法行政/法律援助"),
+    _E("sfj-community-correction", "sfj", "社区矫正对象信息", "Persons under community correction",
+       ["citizen_id", "name", "sentence", "correction_period"],
+       share_type="not_shared", period="weekly", classification="司法行政/社区矫正",
+       legal_basis="《中华人民共和国社区矫正法》第四条、第五十四条"),
+    # -- 市生态环境局 -------------------------------------------------------------------------------
+    _E("sthjj-pollutant-permit", "sthjj", "排污许可信息", "Pollutant discharge permits",
+       ["permit_no", "unified_social_credit_code", "entity_name", "pollutants", "valid_until"],
+       modes=("online_query", "batch_download"), period="weekly", classification="生态环境/排污许可",
+       open_type="open"),
+    _E("sthjj-air-quality", "sthjj", "环境空气质量监测信息", "Ambient air quality monitoring",
+       ["station_code", "measured_at", "aqi", "pm25", "pm10"],
+       kind="thematic", modes=("system_docking", "batch_download"), period="realtime",
+       classification="生态环境/环境监测", open_type="open"),
+    _E("sthjj-eia-approval", "sthjj", "建设项目环境影响评价审批信息",
+       "Environmental impact assessment approvals",
+       ["approval_no", "project_name", "builder", "approved_on"],
+       modes=("online_query",), period="weekly", classification="生态环境/环评审批"),
+    _E("sthjj-environmental-penalty", "sthjj", "生态环境行政处罚信息",
+       "Environmental administrative penalties",
+       ["decision_no", "unified_social_credit_code", "entity_name", "penalty", "decided_on"],
+       share_type="conditional", modes=("batch_download", "online_query"), period="monthly",
+       classification="生态环境/执法"),
+    # -- 市税务局 -----------------------------------------------------------------------------------
+    _E("swj-tax-registration", "swj", "纳税人登记信息", "Taxpayer registration",
+       ["taxpayer_id", "taxpayer_name", "taxpayer_type", "registered_on", "status"],
+       kind="basic", modes=("system_docking", "online_query"), period="daily",
+       classification="财政税务/纳税人"),
+    _E("swj-tax-credit-rating", "swj", "纳税信用等级信息", "Tax credit ratings",
+       ["taxpayer_id", "taxpayer_name", "rating", "rating_year"],
+       modes=("online_query", "batch_download"), period="yearly", classification="财政税务/纳税信用",
+       open_type="open"),
+    _E("swj-tax-arrears", "swj", "欠税公告信息", "Tax arrears announcements",
+       ["taxpayer_id", "taxpayer_name", "tax_type", "arrears_amount"],
+       modes=("online_query",), period="quarterly", classification="财政税务/欠税"),
+    _E("swj-tax-returns", "swj", "纳税申报明细信息", "Tax return details",
+       ["taxpayer_id", "tax_type", "period", "taxable_amount", "tax_paid"],
+       share_type="not_shared", period="monthly", classification="财政税务/申报",
+       legal_basis="《中华人民共和国税收征收管理法》第八条(为纳税人保密)"),
+    # -- 主题信息资源(跨部门) -----------------------------------------------------------------------
+    _E("zjj-urban-village-renewal", "zjj", "城市更新项目主题库", "Urban renewal projects (thematic)",
+       ["project_code", "project_name", "district", "households", "stage"],
+       kind="thematic", modes=("system_docking",), period="none", classification="住房城乡建设/城市更新",
+       format="接口服务", description="城市更新项目的跨部门主题信息,汇集规划、住建、民政数据"),
+    _E("mzj-disabled-persons-services", "mzj", "困难残疾人生活补贴主题库",
+       "Disability living subsidies (thematic)",
+       ["citizen_id", "name", "disability_level", "subsidy", "paid_on"],
+       kind="thematic", share_type="conditional", modes=("data_comparison", "batch_download"),
+       period="monthly", classification="社会保障/残疾人服务"),
+]
+# fmt: on
+
+#: Open demands of the demo demand list (需求清单, Luoyang 12): what departments need and the catalog
+#: does not yet answer.
+DEMANDS: list[dict] = [
+    {
+        "department": "rsj",
+        "title": "灵活就业人员不动产登记核验",
+        "description": "办理灵活就业人员社保补贴时核验申请人名下不动产情况",
+        "fields_wanted": ["citizen_id", "property_count", "registered_on"],
+        "provider_department": "zrzyj",
+    },
+    {
+        "department": "mzj",
+        "title": "低保对象车辆登记比对",
+        "description": "低保资格复核时比对家庭成员名下机动车情况(仅返回比对结果)",
+        "fields_wanted": ["citizen_id", "vehicle_count"],
+        "provider_department": "gaj",
+    },
+    {
+        "department": "jyj",
+        "title": "随迁子女入学居住及社保信息",
+        "description": "义务教育阶段随迁子女入学资格审核需要的居住和参保年限信息",
+        "fields_wanted": ["citizen_id", "residence_years", "insured_years"],
+        "provider_department": None,
+    },
+]
+
+
 def _demo_token_list(platform_department: str) -> list[DemoToken]:
     tokens: list[DemoToken] = []
     for code, name_zh, _name_en, roles in DEPARTMENTS:
@@ -188,7 +497,7 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
             try:
                 _insert(session, now, platform_department)
                 session.commit()
-                log.info("demo_seeded", departments=len(DEPARTMENTS), resources=len(RESOURCES))
+                log.info("demo_seeded", departments=len(DEPARTMENTS), resources=len(RESOURCES) + len(CATALOG))
             except IntegrityError:
                 session.rollback()
                 log.info("demo_seed_raced", note="another process seeded first")
@@ -231,9 +540,27 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
     for spec in RESOURCES:
         basic = spec.get("fields", []) if spec.get("kind") == "basic" else []  # every item a basic one
         session.add(Resource(**spec, basic_items=list(basic), version=1, created_at=now))
+    for spec in CATALOG:
+        # Refreshed at seeding: each entry's next refresh falls due under its update period.
+        session.add(
+            Resource(
+                **spec,
+                version=1,
+                created_at=now,
+                last_refreshed_at=now,
+                next_refresh_due=catalog.next_due(spec["update_period"], now),
+            )
+        )
     session.flush()
     # As if published through the register: a version row each, and the search terms.
-    catalog.adopt_unversioned(session, now=now, department=platform_department)
+    adopted = catalog.adopt_unversioned(session, now=now, department=platform_department)
+    # The providers' responsibility lists (责任清单, Luoyang 13–14) from what was published.
+    versions = session.exec(
+        select(ResourceVersion).where(col(ResourceVersion.resource_id).in_(adopted))
+    ).all()
+    catalog_lists.sync_responsibilities(session, platform_department, versions, now)
+    for demand in DEMANDS:
+        catalog_lists.create_demand(session, **demand, now=now)
 
 
 def _seed_directory(session: Session, now: datetime, platform_department: str) -> None:

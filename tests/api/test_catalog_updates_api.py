@@ -113,6 +113,10 @@ async def test_registered_counted_from_the_change_submitted_checked_returned_and
     assert entry.status_code == 200 and entry.json()["version"] == 1
     versions = await api.http.get(f"/resources/{rid}/versions", headers=auth(CONSUMER))
     assert versions.status_code == 200, versions.text
+    # Published with the catalog: on 公安局's responsibility list (Luoyang 14: 同步更新责任清单).
+    listed = await api.http.get("/responsibility-lists/gaj", headers=auth(GAJ))
+    assert listed.status_code == 200, listed.text
+    assert rid in {item["resource_id"] for item in listed.json()["items"]}, listed.json()
 
 
 async def test_who_may_register_and_what_it_needs(api):

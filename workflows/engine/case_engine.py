@@ -27,14 +27,12 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from calendars import Deadline
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
         ERROR_CONFLICT,
-        ERROR_INVALID,
         Breach,
         CaseAnswer,
         CaseFile,
@@ -47,9 +45,8 @@ with workflow.unsafe.imports_passed_through():
         Task,
         WithdrawRequest,
     )
-    from workflows.contracts import CaseStart, DeadlineRequest, EffectRequest, EffectResult
-    from workflows.engine import clock, decisions
-    from workflows.engine import ladder as ladder_parts
+    from workflows.contracts import CaseStart, DeadlineRequest, EffectResult
+    from workflows.engine import clock, decisions, effects
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
     from workflows.engine.linker import PATCH_LADDER, Linker
@@ -405,31 +402,12 @@ class CaseEngine:
 
     # -- steps that wait on a linked case; decisions that start one -------------------------------
     async def _start_waited(self, task: Task, step: Step) -> None:
-        """Open a waiting step: start the case it waits on (its issuer: the department that plays the
-        step's role), carrying the rest of this case's ladder on."""
-        assert step.waits_on is not None
-        ladder = self._start.ladder
-        rung = next((r for r in ladder or [] if ladder_parts.rung_step_id(r) == task.step), None)
-        respondent = next((p.department for p in self.parties if p.role == "respondent"), "")
-        concerns = [k.case_id for k in self.header.links if k.relation == "started_by"] or [
-            self.header.case_id
-        ]
-        case_id = await self._linker.start(
-            step.waits_on,
-            key="O" if rung is not None else f"T{task.seq}",
-            reason_zh=f"依{self._speaker.cite(step.article)}{step.name_zh}",
-            reason_en=f"{step.name_en} (art. {step.article})",
-            parties=ladder_parts.order_parties(step.actor, respondent, self._start.directory, self.parties),
-            facts={
-                "respondent": respondent,
-                "grounds": [rung.ground] if rung is not None and rung.ground else [],
-                "concerns": concerns,
-            },
-            ladder=ladder_parts.carried_after(ladder, task.step) if ladder is not None else None,
-        )
+        """Open a waiting step: the linker starts the case it waits on (``linker.start_waited``); if
+        nothing was started that will report back, the task is done at once."""
+        case_id = await self._linker.start_waited(task, step, self.parties)
         link = next((k for k in self.header.links if k.case_id == case_id), None)
         task.waits_on_case = case_id or ""
-        if link is None or not link.reports:  # nothing started that will report: done at once
+        if link is None or not link.reports:
             self._complete_waiting(task, "")
 
     def _complete_waiting(self, task: Task, result: str) -> None:
@@ -450,19 +428,8 @@ class CaseEngine:
 
     async def _start_from_action(self, task: Task, action: Action) -> None:
         """A decision that starts a linked case (a complaint found to need a rectification order)."""
-        if action.starts_case is None or action.issuer is None:
+        if not await self._linker.start_for_action(task, action, self.parties):
             return
-        respondent = next((p.department for p in self.parties if p.role == "respondent"), "")
-        await self._linker.start(
-            action.starts_case,
-            key=f"T{task.seq}",
-            reason_zh=f"{task.name_zh}:{action.name_zh}",
-            reason_en=f"{task.name_en}: {action.name_en}",
-            parties=ladder_parts.order_parties(
-                action.issuer, respondent, self._start.directory, self.parties
-            ),
-            facts={"respondent": respondent, "grounds": [], "concerns": [self.header.case_id]},
-        )
         if workflow.patched(PATCH_LINK_RECORDED):
             await self._flush()  # the link, even when the step's own write went out while it started
 
@@ -643,37 +610,23 @@ class CaseEngine:
         try:
             result: EffectResult = await workflow.execute_activity(
                 action.effect,
-                EffectRequest(
-                    effect=action.effect,
-                    case_id=self.header.case_id,
-                    workflow_id=self.header.workflow_id,
-                    case_type=self.header.case_type,
-                    profile_id=self._start.profile_id,
-                    profile_version=self._start.profile_version,
-                    task_id=task.task_id,
-                    step=task.step,
-                    action=req.action,
-                    department=req.actor.department,
-                    role=req.actor.role,
-                    user=req.actor.user,
-                    at=workflow.now(),
-                    input=self.effect_input(task, action, payload),
+                effects.request(
+                    self.header,
+                    self._start,
+                    task,
+                    req,
+                    action.effect,
+                    self.effect_input(task, action, payload),
                 ),
                 result_type=EffectResult,
                 start_to_close_timeout=timedelta(seconds=60),
             )
         finally:
             self._effects_running.discard(task.task_id)
-        if result.refusal_zh or result.refusal_en:
-            raise ApplicationError(
-                result.refusal_en,
-                {"zh": result.refusal_zh, "en": result.refusal_en, "problems": result.problems},
-                type=ERROR_INVALID,
-                non_retryable=True,
-            )
+        effects.raise_refusal(result)
         if task.status != "open" or self.header.status != "in_progress" or self._withdrawn:
             raise refuse(ERROR_CONFLICT, "案件已办结,不能再作决定", "the case closed meanwhile")
-        return {**(payload or {}), **result.data} if (payload or result.data) else None
+        return effects.payload_with(payload, result)
 
     def _validate_withdrawal(self, req: WithdrawRequest, *, settled_refused: bool) -> None:
         decisions.check_withdrawal(

@@ -229,6 +229,46 @@ class Linker:
         await self._flush()
         return answer
 
+    async def start_waited(self, task: Task, step: Any, parties: list[Party]) -> str | None:
+        """Start the case a waiting step waits on (its issuer: the department that plays the step's
+        role), carrying the rest of this case's ladder on; its case id."""
+        assert step.waits_on is not None
+        ladder = self._start.ladder
+        rung = next((r for r in ladder or [] if ladder_parts.rung_step_id(r) == task.step), None)
+        respondent = next((p.department for p in parties if p.role == "respondent"), "")
+        concerns = [k.case_id for k in self._header.links if k.relation == "started_by"] or [
+            self._header.case_id
+        ]
+        return await self.start(
+            step.waits_on,
+            key="O" if rung is not None else f"T{task.seq}",
+            reason_zh=f"依{self._speaker.cite(step.article)}{step.name_zh}",
+            reason_en=f"{step.name_en} (art. {step.article})",
+            parties=ladder_parts.order_parties(step.actor, respondent, self._start.directory, parties),
+            facts={
+                "respondent": respondent,
+                "grounds": [rung.ground] if rung is not None and rung.ground else [],
+                "concerns": concerns,
+            },
+            ladder=ladder_parts.carried_after(ladder, task.step) if ladder is not None else None,
+        )
+
+    async def start_for_action(self, task: Task, action: Any, parties: list[Party]) -> bool:
+        """Start the case a decision starts (``Action.starts_case``, issued by ``Action.issuer``);
+        whether there was one to start."""
+        if action.starts_case is None or action.issuer is None:
+            return False
+        respondent = next((p.department for p in parties if p.role == "respondent"), "")
+        await self.start(
+            action.starts_case,
+            key=f"T{task.seq}",
+            reason_zh=f"{task.name_zh}:{action.name_zh}",
+            reason_en=f"{task.name_en}: {action.name_en}",
+            parties=ladder_parts.order_parties(action.issuer, respondent, self._start.directory, parties),
+            facts={"respondent": respondent, "grounds": [], "concerns": [self._header.case_id]},
+        )
+        return True
+
     # -- the inbound message: a linked case reports how it ended ----------------------------------
     def closed(self, report: LinkedCaseClosed) -> CaseLink | None:
         """Record a report from a case this one started: the link's status and result, on the

@@ -379,8 +379,9 @@ _WHAT = {
 }
 
 
-#: Creates (the case's first task had not opened in time), as opposed to acts on an existing case.
-_CREATES = frozenset({"application", "rectification_order", "complaint", "catalog_update"})
+#: Acts on an existing case; every other operation is a create (the case's first task had not opened
+#: in time), whatever its case type.
+_ACTS = frozenset({"decision", "withdrawal", "clock_change"})
 
 
 def case_path(case_id: str) -> str:
@@ -391,8 +392,8 @@ def case_path(case_id: str) -> str:
 def _pending_texts(exc: OutcomePending, retry_s: int) -> tuple[str, str]:
     case_id, key, waited = exc.case_id, exc.idempotency_key, f"{exc.waited_s:g}"
     where = f"GET {case_path(case_id)}"
-    if exc.operation in _CREATES:
-        what_zh, what_en = _WHAT[exc.operation]
+    if exc.operation not in _ACTS:
+        what_zh, what_en = _WHAT.get(exc.operation, ("案件", "case"))
         zh = (
             f"案件 {case_id} 已创建并交给流程引擎,但 {waited} 秒内第一个办理环节尚未开启(可能暂无工作进程"
             f"运行,或数据库繁忙);{what_zh}不会丢失。"

@@ -312,6 +312,29 @@ class RecordActivities:
             row.reason_zh, row.reason_en, row.wait = link.reason_zh, link.reason_en, link.wait
             row.status, row.result = link.status, link.result
             session.add(row)
+            if link.relation == "linked":
+                # The other case's side of the link (it may have closed: its history cannot take it,
+                # its timeline shows it from here).
+                mirror = session.exec(
+                    select(models.CaseLink).where(
+                        models.CaseLink.case_id == link.case_id,
+                        models.CaseLink.linked_case_id == delta.case_id,
+                        models.CaseLink.relation == "linked_from",
+                    )
+                ).first()
+                if mirror is None and delta.header is not None:
+                    session.add(
+                        models.CaseLink(
+                            case_id=link.case_id,
+                            linked_case_id=delta.case_id,
+                            linked_workflow_id=delta.workflow_id,
+                            case_type=delta.header.case_type,
+                            relation="linked_from",
+                            at=link.at,
+                            reason_zh=link.reason_zh,
+                            reason_en=link.reason_en,
+                        )
+                    )
 
     @activity.defn(name="mark_record_failed")
     def mark_record_failed(self, failure: RecordFailure) -> bool:
@@ -461,8 +484,10 @@ class RecordActivities:
 
     @staticmethod
     def _write_notices(session: Session, notices: list[Notice], now: datetime, workflow_id: str) -> int:
-        """Deliver notices to the departments' inboxes. Rendering happens here, not in the workflow,
-        so wording can improve without touching histories."""
+        """Deliver notices to the departments' inboxes, and to a person's (a citizen: no department,
+        its identity reference in ``recipient_person``). Rendering happens here, not in the
+        workflow, so wording can improve without touching histories. The log names a person by its
+        opaque reference only (the ID number never reaches a notice)."""
         if not notices:
             return 0
         keys = [n.key for n in notices]
@@ -478,6 +503,7 @@ class RecordActivities:
                     case_id=notice.case_id,
                     recipient_department=notice.recipient.department,
                     recipient_role=notice.recipient.role,
+                    recipient_person=notice.recipient.person or "",
                     kind=notice.kind,
                     text_zh=text_zh,
                     text_en=text_en,
@@ -491,6 +517,7 @@ class RecordActivities:
                 workflow_id=workflow_id,
                 department=notice.recipient.department,
                 role=notice.recipient.role,
+                person=notice.recipient.person or "",
                 kind=notice.kind,
             )
         return written

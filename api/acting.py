@@ -94,14 +94,16 @@ _GRANT_JSON = TypeAdapter(GrantTerms)
 
 
 def _update_id(operation: str, caller: Caller, key: str, body: Any) -> str:
-    """The Update's id: the caller's key, scoped to the department and role that send it and to the
-    request's content — a repeat of the same request is one Update (Temporal answers its first
-    outcome), while another department's key never is. Another body under the same key is refused
-    before it is sent (api/idempotency.py); the digest here keeps the ids of Updates sent before that
-    check was made (a key handed out then is still answered by the Update it names)."""
+    """The Update's id: the caller's key, scoped to who sends it (``Caller.principal``: the
+    department, or the person) and its role and to the request's content — a repeat of the same
+    request is one Update (Temporal answers its first outcome), while another caller's key never is
+    (two citizens, who have no department, included). A department's principal is its code, so its
+    ids are what they were. Another body under the same key is refused before it is sent
+    (api/idempotency.py); the digest here keeps the ids of Updates sent before that check was made
+    (a key handed out then is still answered by the Update it names)."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-    return f"{operation}:{caller.department}:{caller.role}:{key}:{digest}"
+    return f"{operation}:{caller.principal}:{caller.role}:{key}:{digest}"
 
 
 def answered_case(session: Session, case_id: str, answer: CaseAnswer) -> CaseOut:
@@ -166,7 +168,10 @@ async def act_on_case(
 
 
 def actor_of(caller: Caller) -> Actor:
-    return Actor(department=caller.department, role=caller.role, user=caller.label)  # type: ignore[arg-type]
+    """The caller as the engine sees it. A person's credential acts as its identity (the opaque
+    reference, never the ID number): the engine matches a person party by ``actor.user ==
+    party.person``. A department's credential acts under its label, as before."""
+    return Actor(department=caller.department, role=caller.role, user=caller.person or caller.label)  # type: ignore[arg-type]
 
 
 async def decide_case(
@@ -274,6 +279,8 @@ async def open_case(
     department_names: dict[str, str],
     directory: dict[str, str],
     counts_from: datetime | None = None,
+    person_names: dict[str, str] | None = None,
+    links: list | None = None,
 ) -> Opened:
     """Start a case of ``kind`` that the caller opens, as ``POST /applications`` starts an
     application: the key bound to the request (a retry reaches the same case id, another body under
@@ -302,6 +309,8 @@ async def open_case(
         directory=directory,
         fields=fields,
         counts_from=counts_from,
+        person_names=person_names,
+        links=links,
     )
     report = case_service.StartReport()
     try:
@@ -311,7 +320,7 @@ async def open_case(
             kind,
             inp,
             settle_timeout_s=settings.api_settle_timeout_s,
-            request_tag=idempotency.request_tag(caller.department, digest),
+            request_tag=idempotency.request_tag(caller.principal, digest),
             report=report,
         )
     except RequestMismatch:

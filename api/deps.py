@@ -1,10 +1,12 @@
 """Dependencies shared by the routes: the DB engine and short sessions, the Temporal client, the caller.
 
 Authentication and authorization are one dependency: :func:`caller_with_roles` resolves the bearer
-token to a department acting in a role (Hubei 27, Luzhou 34: identity authentication and access
-control on every call) and refuses roles the route does not admit, so no route checks roles itself.
-Which *case* a department may see or touch is one function, :func:`can_see_case`; which *task* it
-may decide is the workflow's update validator (it holds the state), surfaced by ``case_service``.
+token to a department acting in a role, a person of a department (its principal head), or a party
+who is not a department (a citizen, a legal person; Luoyang) — Hubei 27, Luzhou 34: identity
+authentication and access control on every call — and refuses roles the route does not admit, so no
+route checks roles itself. Which *case* a caller may see or touch is one function,
+:func:`can_see_case`; which *task* it may decide is the workflow's update validator (it holds the
+state), surfaced by ``case_service``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import structlog
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import false, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from api.errors import ApiError, unauthorized
 from govshare.cases.service import EngineUnavailable
-from govshare.core.models import Case, CaseParty, Credential, Department
+from govshare.core.models import Case, CaseParty, Credential, Department, PartyIdentity
 from govshare.core.seed import token_sha256
 from govshare.core.settings import Settings
 from govshare.core.temporal_client import connect_client
@@ -43,24 +46,68 @@ ALL_ROLES = (
     "coordinator",
     "government_office",
     "auditor",
+    "principal_head",
+    "citizen",
 )
-#: Roles that may change a case (an auditor reads and replays, it never acts).
-ACTING_ROLES = ("consumer", "provider", "platform", "leading_group", "coordinator", "government_office")
+#: Roles that may change a case (an auditor reads and replays, it never acts). A principal head
+#: (主要负责人) approves what the regulation gives it; a citizen (公民、法人和其他组织, Luoyang) acts in
+#: the cases it is party to.
+ACTING_ROLES = (
+    "consumer",
+    "provider",
+    "platform",
+    "leading_group",
+    "coordinator",
+    "government_office",
+    "principal_head",
+    "citizen",
+)
+#: Who a caller is (``Caller.party_kind``): a department's credential; a person acting in a
+#: department; a party who is not a department, of its identity's kind.
+PARTY_KINDS = ("department", "department_person", "person", "legal_person", "organisation")
 
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated caller: a department (部门) acting in one role, and the credential's label."""
+    """The authenticated caller: a department (部门) acting in one role, a person of a department (its
+    principal head: ``department`` and ``person``), or a party who is not a department (a citizen, a
+    legal person: ``person`` only, ``department`` ""). ``person`` is the identity's opaque reference
+    (``party_identity.id``), never its ID number; ``label`` is the credential's."""
 
     department: str
     department_name_zh: str
     department_name_en: str
     role: str
     label: str
+    person: str = ""
+    person_name: str = ""
+    party_kind: str = "department"
 
     @property
     def sees_all(self) -> bool:
         return self.role in OVERSIGHT_ROLES
+
+    @property
+    def principal(self) -> str:
+        """Who calls, as one key: what per-caller scopes (idempotency keys, Update ids) are keyed by.
+        A department's credential is its department (as before, so its keys and case ids stay what
+        they were); a person of a department is ``<department>/<person>``; a party without department
+        ``~<person>`` (department codes are plain letters: the ``~`` keeps it apart from every
+        department's scope). Two citizens never share a scope."""
+        if not self.person:
+            return self.department
+        if self.department:
+            return f"{self.department}/{self.person}"
+        return f"~{self.person}"
+
+    @property
+    def display_name_zh(self) -> str:
+        """How messages name the caller: the department, the person of it, or the party itself."""
+        if not self.person:
+            return self.department_name_zh
+        if self.department and not self.person_name.startswith(self.department_name_zh):
+            return f"{self.department_name_zh}{self.person_name}"
+        return self.person_name
 
 
 # Async (not def): a sync dependency costs a trip through the thread pool, and these only read app.state.
@@ -106,33 +153,54 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 _bearer = HTTPBearer(
     auto_error=False,
     scheme_name="BearerToken",
-    description="Department token / 部门访问令牌 (demo: `demo-rsj-consumer`, `demo-bdb-platform` …)",
+    description="Access token / 访问令牌: a department's, a principal head's or a citizen's (demo: "
+    "`demo-rsj-consumer`, `demo-bdb-platform`, `demo-gaj-head`, `demo-citizen` …)",
 )
 
 
 def _authenticate(engine: Engine, credentials: HTTPAuthorizationCredentials | None) -> Caller:
-    """The token's department and role. Its own short session: the connection goes back to the pool
-    before the request goes on (it is the first DB step of every authenticated request)."""
+    """The token's department, person and role. Its own short session: the connection goes back to
+    the pool before the request goes on (it is the first DB step of every authenticated request).
+
+    Department and identity are outer-joined: a citizen's credential has no department, a
+    department's none of the identity. A credential that names neither, or names one that does not
+    exist, identifies no one and is refused like an unknown token."""
     if credentials is None or not credentials.credentials.strip():
         raise unauthorized("缺少访问令牌(Authorization: Bearer <令牌>)", "missing bearer token")
     digest = token_sha256(credentials.credentials.strip())
     with Session(engine) as session:
         row = session.exec(
-            select(Credential, Department)
-            .join(Department, Department.code == Credential.department_code)  # type: ignore[arg-type]
+            select(Credential, Department, PartyIdentity)
+            .outerjoin(Department, Department.code == Credential.department_code)  # type: ignore[arg-type]
+            .outerjoin(PartyIdentity, PartyIdentity.id == Credential.person_id)  # type: ignore[arg-type]
             .where(Credential.token_sha256 == digest)
         ).first()
     if row is None:
         raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
-    credential, department = row
+    credential, department, identity = row
     if credential.revoked_at is not None:
         raise unauthorized("访问令牌已被吊销", "the bearer token has been revoked", code="invalid_token")
+    if (department is None and identity is None) or (
+        (credential.department_code is not None) != (department is not None)
+        or (credential.person_id is not None) != (identity is not None)
+    ):
+        log.warning("credential_identifies_no_one", credential_id=credential.id)
+        raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
+    if identity is None:
+        kind = "department"
+    elif department is not None:
+        kind = "department_person"
+    else:
+        kind = identity.kind
     return Caller(
-        department=department.code,
-        department_name_zh=department.name_zh,
-        department_name_en=department.name_en,
+        department=department.code if department else "",
+        department_name_zh=department.name_zh if department else "",
+        department_name_en=department.name_en if department else "",
         role=credential.role,
         label=credential.label,
+        person=identity.id if identity else "",
+        person_name=identity.name if identity else "",
+        party_kind=kind,
     )
 
 
@@ -155,13 +223,14 @@ def caller_with_roles(*roles: str) -> Callable[..., Caller]:
     ) -> Caller:
         caller = await run_in_threadpool(_authenticate, request.app.state.engine, credentials)
         bind_log_context(request, department=caller.department, role=caller.role)
+        if caller.person:  # the identity's opaque reference may be logged; its ID number never is
+            bind_log_context(request, person=caller.person)
         if caller.role not in admitted:
             wanted = sorted(admitted)
             raise ApiError(
                 403,
-                f"该操作仅限以下角色:{'、'.join(wanted)};"
-                f"当前身份为 {caller.department_name_zh}({caller.role})",
-                f"only {', '.join(wanted)} may do this; you are {caller.department} ({caller.role})",
+                f"该操作仅限以下角色:{'、'.join(wanted)};当前身份为 {caller.display_name_zh}({caller.role})",
+                f"only {', '.join(wanted)} may do this; you are {caller.principal} ({caller.role})",
                 code="role_not_allowed",
             )
         return caller
@@ -174,17 +243,28 @@ ConsumerCaller = Annotated[Caller, Depends(caller_with_roles("consumer"))]
 ActingCaller = Annotated[Caller, Depends(caller_with_roles(*ACTING_ROLES))]
 
 
+def _party_match(caller: Caller) -> Any:
+    """The party rows that make a case the caller's: its department's rows (a department credential,
+    or a person acting in it: a principal head sees its department's cases), and its own person's
+    rows. An empty department or person matches nothing: a citizen's row (department "") is never a
+    department's, and a caller without department sees only the cases it is itself party to."""
+    matches = []
+    if caller.department:
+        matches.append(CaseParty.department == caller.department)
+    if caller.person:
+        matches.append(CaseParty.person == caller.person)
+    if not matches:
+        return false()
+    return or_(*matches) if len(matches) > 1 else matches[0]
+
+
 def can_see_case(session: Session, caller: Caller, case: Case) -> bool:
     """Who may read a case: every party to it (any role, from the one party table that lists read
-    too), and the oversight roles."""
+    too: a department by its code, a citizen by its identity), and the oversight roles."""
     if caller.sees_all:
         return True
     return (
-        session.exec(
-            select(CaseParty.id).where(
-                CaseParty.case_id == case.id, CaseParty.department == caller.department
-            )
-        ).first()
+        session.exec(select(CaseParty.id).where(CaseParty.case_id == case.id, _party_match(caller))).first()
         is not None
     )
 
@@ -193,7 +273,7 @@ def visible_condition(caller: Caller) -> Any:
     """The list filter that matches :func:`can_see_case` (None: the caller sees every case)."""
     if caller.sees_all:
         return None
-    return col(Case.id).in_(select(CaseParty.case_id).where(CaseParty.department == caller.department))
+    return col(Case.id).in_(select(CaseParty.case_id).where(_party_match(caller)))
 
 
 def load_visible_case(session: Session, caller: Caller, case_id: str, request: Request) -> Case:

@@ -5,12 +5,13 @@ the same request is the same request again: it is taken at most once and answere
 outcome (a create: the case it created, ``200 Idempotent-Replayed``; an Update: Temporal answers a
 repeated Update id with its first outcome). The same key with another request — another body,
 another case, another operation or role — is refused ``422 idempotency_key_reused`` before anything
-is sent; it is never taken as a new request. Keys belong to a department: another department's key
-is its own.
+is sent; it is never taken as a new request. Keys belong to who calls (``Caller.principal``): a
+department, a person of a department, a citizen — another caller's key is its own, and two citizens
+(who have no department) never share a scope.
 
 How a key is bound to its request (:func:`bind`):
 
-- a key the client chose is *claimed* in the ``idempotencykey`` table, (department, key) unique,
+- a key the client chose is *claimed* in the ``idempotencykey`` table, (principal, key) unique,
   with a digest of the request (:func:`fingerprint`); a second request finds the row and is a replay
   (same digest) or refused (another digest). The claim is made before the request is sent, so two
   concurrent requests under one key agree on one outcome.
@@ -74,10 +75,11 @@ def write_fingerprint(operation: str, case_id: str, role: str, body: Any) -> str
     )
 
 
-def request_tag(department: str, digest: str) -> str:
-    """What a create's workflow keeps in its memo: who asked for what (another department's request,
-    even with the same body, is another request)."""
-    return hashlib.sha256(f"{department}\n{digest}".encode()).hexdigest()
+def request_tag(principal: str, digest: str) -> str:
+    """What a create's workflow keeps in its memo: who asked for what (another caller's request,
+    even with the same body, is another request). Pass ``Caller.principal`` (for a department's
+    credential it is the department's code, as the tags of running cases were made)."""
+    return hashlib.sha256(f"{principal}\n{digest}".encode()).hexdigest()
 
 
 def new_key(digest: str, now: datetime) -> str:
@@ -137,9 +139,9 @@ async def bind(
         return Binding(key, case_id or _derived(case_type, scope, caller, key, _generated_day(key)), now)
     named = case_id or _derived(case_type, scope, caller, key, now.astimezone(SHANGHAI).date())
     if case_id is not None:
-        return await run_db(engine, _claim, caller.department, key, digest, named, now, None)
+        return await run_db(engine, _claim, caller.principal, key, digest, named, now, None)
     try:
-        return await run_db(engine, _claim, caller.department, key, digest, named, now, CREATE_CLAIM_WAIT_S)
+        return await run_db(engine, _claim, caller.principal, key, digest, named, now, CREATE_CLAIM_WAIT_S)
     except OperationalError as err:
         if not _is_lock_error(err):
             raise
@@ -153,13 +155,13 @@ async def release(engine: Engine, caller: Caller, binding: Binding, digest: str)
     request (its first attempt could not claim it: the database was locked). The claim was wrong;
     left in place, it would refuse the first request's own retry."""
     if binding.claimed:
-        await run_db(engine, _release, caller.department, binding.key, digest)
+        await run_db(engine, _release, caller.principal, binding.key, digest)
 
 
-def _release(session: Session, department: str, key: str, digest: str) -> None:
+def _release(session: Session, principal: str, key: str, digest: str) -> None:
     row = session.exec(
         select(IdempotencyKey).where(
-            IdempotencyKey.department_code == department,
+            IdempotencyKey.department_code == principal,
             IdempotencyKey.key == key,
             IdempotencyKey.request_sha256 == digest,
         )
@@ -177,12 +179,13 @@ def _generated_day(key: str) -> date:
 
 def _derived(case_type: str | None, scope: str, caller: Caller, key: str, day: date) -> str:
     assert case_type is not None, "a create names its case type"
-    return case_service.case_id_for_key(case_type, caller.department, key, day, scope=scope)
+    # The principal: a department's is its code, so the ids its keys derive are what they were.
+    return case_service.case_id_for_key(case_type, caller.principal, key, day, scope=scope)
 
 
 def _claim(
     session: Session,
-    department: str,
+    principal: str,
     key: str,
     digest: str,
     case_id: str,
@@ -191,7 +194,8 @@ def _claim(
 ) -> Binding:
     """Claim ``key`` for the request ``digest`` (naming ``case_id``), or find the claim it already has.
 
-    The unique (department, key) row is written before the request is sent, so two concurrent
+    ``principal`` is the caller's scope (``Caller.principal``), kept in ``department_code``. The
+    unique (principal, key) row is written before the request is sent, so two concurrent
     requests under one key agree; a create's replay reuses the first attempt's record time (and
     case id: a key claimed before case ids were derived names a random one), so its deadlines are
     the same too (Hubei 22).
@@ -200,7 +204,7 @@ def _claim(
         for _attempt in range(2):
             existing = session.exec(
                 select(IdempotencyKey).where(
-                    IdempotencyKey.department_code == department, IdempotencyKey.key == key
+                    IdempotencyKey.department_code == principal, IdempotencyKey.key == key
                 )
             ).first()
             if existing is not None:
@@ -211,7 +215,7 @@ def _claim(
                 return Binding(key, existing.case_id, created, replayed=True)
             session.add(
                 IdempotencyKey(
-                    department_code=department,
+                    department_code=principal,
                     key=key,
                     request_sha256=digest,
                     case_id=case_id,

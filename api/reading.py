@@ -26,7 +26,7 @@ from api.responses import (
     DepartmentRef,
     as_aware,
 )
-from api.views import case_out, load_view, party_out
+from api.views import case_out, load_view, party_out, person_names
 from govshare.core.models import AuditEvent, Case, CaseParty, Department, Task
 from workflows import registry
 
@@ -36,6 +36,18 @@ def department_names(session: Session) -> dict[str, DepartmentRef]:
         d.code: DepartmentRef(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
         for d in session.exec(select(Department)).all()
     }
+
+
+def assignee_person(task: Task | None) -> str:
+    """The person an open task is assigned to ("" for a department): the task row has the
+    department and role only; a second-generation task's detail has the whole assignee."""
+    if task is None or not task.detail:
+        return ""
+    return str((task.detail.get("assignee") or {}).get("person") or "")
+
+
+# Persons are named with ``api.views.person_names`` (identity reference → name; only the name is
+# read, never the ID number). It lives in views because ``load_view`` names a case's persons with it.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -113,8 +125,9 @@ def list_case_rows(
             ):
                 open_tasks.setdefault(task.case_id, task)
         names = department_names(session)
+        persons = person_names(session, {assignee_person(t) for t in open_tasks.values()})
     return CaseList(
-        items=[summary(row, open_tasks.get(row.id), names) for row in rows],
+        items=[summary(row, open_tasks.get(row.id), names, persons) for row in rows],
         total=total,
         limit=limit,
         offset=offset,
@@ -126,7 +139,12 @@ def _summary_fields(row: Case) -> dict[str, str]:
     return {k: v for k, v in (row.summary or {}).items() if k not in CaseSummary.model_fields}
 
 
-def summary(row: Case, open_task: Task | None, names: dict[str, DepartmentRef]) -> CaseSummary:
+def summary(
+    row: Case,
+    open_task: Task | None,
+    names: dict[str, DepartmentRef],
+    persons: dict[str, str] | None = None,
+) -> CaseSummary:
     return CaseSummary(
         id=row.id,
         case_type=row.case_type,
@@ -142,7 +160,13 @@ def summary(row: Case, open_task: Task | None, names: dict[str, DepartmentRef]) 
         next_due_at=as_aware(open_task.due_at) if open_task else None,
         open_step=open_task.step if open_task else None,
         open_step_zh=open_task.name_zh if open_task else None,
-        open_assignee=party_out(open_task.assignee_department, open_task.assignee_role, names)
+        open_assignee=party_out(
+            open_task.assignee_department,
+            open_task.assignee_role,
+            names,
+            assignee_person(open_task),
+            persons,
+        )
         if open_task
         else None,
     )

@@ -69,13 +69,22 @@ class DepartmentRef(BaseModel):
 
 
 class PartyOut(DepartmentRef):
+    """A department in a role, or one person (a citizen: ``code`` ""; a principal head: its
+    department's code). A person is shown by reference and name, never by ID number."""
+
     role: str
+    person: str = Field(
+        default="", description="The person's identity reference (P-…), '' for a department / 当事人标识"
+    )
+    person_name: str = Field(default="", description="The person's name (李明, 某某公司) / 当事人名称")
 
 
 class ActorOut(BaseModel):
     department: str
     role: str
-    user: str = ""
+    user: str = Field(default="", description="The credential's label, or a person's identity reference")
+    person: str = Field(default="", description="Set when a person acted: its identity reference (P-…)")
+    person_name: str = Field(default="", description="The name of the person who acted / 办理人")
 
 
 class ActionOut(BaseModel):
@@ -152,7 +161,8 @@ class LinkOut(BaseModel):
 
 class CasePartyOut(DepartmentRef):
     role: str
-    person: str = ""
+    person: str = Field(default="", description="The person's identity reference (P-…), '' for a department")
+    person_name: str = Field(default="", description="The person's name / 当事人名称 (never the ID number)")
 
 
 class TaskOut(BaseModel):
@@ -372,6 +382,9 @@ class NotificationOut(BaseModel):
     kind: str
     recipient_department: str
     recipient_role: str
+    recipient_person: str = Field(
+        default="", description="The recipient's identity reference, '' for a department"
+    )
     text: str = Field(description="In the request's language (zh-CN unless Accept-Language: en)")
     text_zh: str
     text_en: str
@@ -386,6 +399,7 @@ class NotificationOut(BaseModel):
             kind=row.kind,
             recipient_department=row.recipient_department,
             recipient_role=row.recipient_role,
+            recipient_person=row.recipient_person or "",
             text=row.text_en if english else row.text_zh,
             text_zh=row.text_zh,
             text_en=row.text_en,
@@ -478,11 +492,36 @@ class ResourceList(Page):
 
 
 class MeOut(BaseModel):
-    department: str
-    department_name_zh: str
-    department_name_en: str
-    role: str
-    label: str
+    """Who the token is: its department (none for a citizen), its role, and for a person its identity.
+    The ID number is shown only here, to its owner, and masked."""
+
+    department: str = Field(
+        description="部门代码,公民、法人等非部门当事人为空 / department code, '' for a citizen"
+    )
+    department_name_zh: str = Field(default="", description="部门名称 / the department's Chinese name")
+    department_name_en: str = Field(default="", description="the department's English name")
+    role: str = Field(description="角色,如 consumer、principal_head、citizen / the role the token acts in")
+    label: str = Field(default="", description="令牌说明 / the credential's label")
+    party_kind: str = Field(
+        default="department",
+        description="身份类别 / who calls: department | department_person (部门人员,如主要负责人) | "
+        "person (公民) | legal_person (法人) | organisation (其他组织)",
+    )
+    person: str = Field(
+        default="", description="当事人标识(非证件号码) / identity reference (P-…), '' for a department"
+    )
+    person_name: str = Field(default="", description="当事人名称 / the person's or organisation's name")
+    id_type: str = Field(
+        default="",
+        description="证件类型 / resident_id | unified_social_credit_code | passport | other "
+        "('' for a department)",
+    )
+    id_number_masked: str = Field(
+        default="",
+        description="证件号码(仅本人可见,已脱敏:保留前3位和后4位)/ the ID number, masked "
+        "(first 3 and last 4 kept)",
+        examples=["410***********1234"],
+    )
 
 
 class HealthOut(BaseModel):

@@ -85,6 +85,9 @@ class CaseView:
     engine: int
     record_error: str = ""
     links: list[CaseLink] = field(default_factory=list)
+    #: Identity reference → name, for the persons the case names (parties, assignees, actors): the
+    #: view shows a person by name, never by ID number (``party_identity`` holds that).
+    person_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def open_tasks(self) -> list[Task]:
@@ -109,8 +112,62 @@ def load_view(session: Session, row: models.Case) -> CaseView:
             )
             if t.detail
         ]
-        return CaseView(header, parties, tasks, row.revision, 2, row.record_error, list(header.links))
+        links = list(header.links)
+        # Links another case made to this one that this case's history cannot hold (it may have
+        # closed before: a dispute over a refused application) — the projection's mirror rows.
+        for mirror in session.exec(
+            select(models.CaseLink).where(
+                models.CaseLink.case_id == row.id, models.CaseLink.relation == "linked_from"
+            )
+        ):
+            if not any(k.case_id == mirror.linked_case_id and k.relation == "linked_from" for k in links):
+                links.append(
+                    CaseLink(
+                        case_id=mirror.linked_case_id,
+                        workflow_id=mirror.linked_workflow_id,
+                        case_type=mirror.case_type,
+                        relation="linked_from",
+                        at=mirror.at,
+                        reason_zh=mirror.reason_zh,
+                        reason_en=mirror.reason_en,
+                    )
+                )
+        view = CaseView(header, parties, tasks, row.revision, 2, row.record_error, links)
+        view.person_names = person_names(session, _persons_named(view))
+        return view
     return view_of_state(_STATE.validate_python(row.detail), row.record_error)
+
+
+def person_names(session: Session, ids: set[str]) -> dict[str, str]:
+    """Identity reference → display name (``party_identity``) for ``ids``; only the name is read, so
+    no ID number leaves the table. References that name no identity (a credential's label where an
+    actor's ``user`` is) are simply absent."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(models.PartyIdentity.id, models.PartyIdentity.name).where(
+            col(models.PartyIdentity.id).in_(sorted(wanted))
+        )
+    ).all()
+    return {identity: name for identity, name in rows}
+
+
+def _persons_named(view: CaseView) -> set[str]:
+    """Every reference a rendered case may show as a person: parties and assignees by their
+    ``person``; actors (who submitted, decided, approved a clock change) by their ``user``, which is
+    the identity reference when a person's credential acted (``api.acting.actor_of``)."""
+    ids = {p.person for p in view.parties}
+    ids.add(view.header.submitted_by.user)
+    ids.update(b.responsible.person for b in view.header.breaches)
+    for task in view.tasks:
+        ids.add(task.assignee.person)
+        if task.breach is not None:
+            ids.add(task.breach.responsible.person)
+        if task.decision is not None:
+            ids.add(task.decision.actor.user)
+        ids.update(e.approved_by.user for e in task.clock if e.approved_by is not None)
+    return ids
 
 
 def view_of_state(state: CaseState, record_error: str = "") -> CaseView:
@@ -181,7 +238,8 @@ def case_out(
     header = view.header
     if calendar is None and any(t.closed_at is not None for t in view.tasks):
         calendar = WorkingDayCalendar.default()
-    timeline = [task_out(header, t, names, now, calendar=calendar) for t in view.tasks]
+    persons = view.person_names
+    timeline = [task_out(header, t, names, now, calendar=calendar, persons=persons) for t in view.tasks]
     open_tasks = [t for t in timeline if t.status == "open"]
     attributes = header.attributes
     roles: dict[str, DepartmentRef] = {}
@@ -210,19 +268,24 @@ def case_out(
         requested_fields=list(attributes.get("requested_fields") or []),
         requested_mode=attributes.get("requested_mode", ""),
         submitted_at=header.submitted_at,
-        submitted_by=_actor_out(header.submitted_by),
+        submitted_by=_actor_out(header.submitted_by, persons),
         grant=GrantOut(**grant) if grant else None,
         closed_at=header.closed_at,
         overdue=any(t.overdue for t in open_tasks),
         open_task=open_tasks[0] if open_tasks else None,
         open_tasks=open_tasks,
         timeline=timeline,
-        breaches=[_breach_out(b) for b in header.breaches],
+        breaches=[_breach_out(b, persons) for b in header.breaches],
         revision=view.revision,
         subject_zh=header.subject_zh,
         subject_en=header.subject_en,
         party_list=[
-            CasePartyOut(**_ref(p.department, names).model_dump(), role=p.role, person=p.person)
+            CasePartyOut(
+                **_ref(p.department, names).model_dump(),
+                role=p.role,
+                person=p.person,
+                person_name=persons.get(p.person, "") if p.person else "",
+            )
             for p in view.parties
         ],
         links=[_link_out(link) for link in view.links],
@@ -245,9 +308,12 @@ def task_out(
     now: datetime,
     *,
     calendar: WorkingDayCalendar | None = None,
+    persons: Mapping[str, str] | None = None,
 ) -> TaskOut:
     """One task of the timeline, from the task as the case recorded it (``calendar``: see
-    :func:`case_out`; only a closed task needs one)."""
+    :func:`case_out`; only a closed task needs one; ``persons``: identity reference → name, see
+    :attr:`CaseView.person_names`)."""
+    persons = persons or {}
     deadline = task.deadline
     working_days_taken = None
     if task.closed_at is not None:
@@ -259,21 +325,23 @@ def task_out(
         step=task.step,
         name_zh=task.name_zh,
         name_en=task.name_en,
-        assignee=party_out(task.assignee.department, task.assignee.role, names),
+        assignee=party_out(
+            task.assignee.department, task.assignee.role, names, task.assignee.person, persons
+        ),
         status=task.status,
         actions=task_actions(pinned, task) if task.status == "open" else [],
         opened_at=task.opened_at,
         **deadline_fields(pinned, task, now),
         remind_at=deadline.remind_at if deadline else None,
         reminded_at=task.reminded_at,
-        breach=_breach_out(task.breach) if task.breach else None,
-        decision=_decision_out(pinned, task),
+        breach=_breach_out(task.breach, persons) if task.breach else None,
+        decision=_decision_out(pinned, task, persons),
         closed_at=task.closed_at,
         working_days_taken=working_days_taken,
         step_article=task.article,
         group=task.group,
         suspended=task.suspended_at is not None,
-        clock=[_clock_entry_out(pinned, e) for e in task.clock],
+        clock=[_clock_entry_out(pinned, e, persons) for e in task.clock],
     )
 
 
@@ -351,12 +419,23 @@ def is_overdue(task: Task, now: datetime) -> bool:
     return task.status == "open" and task.deadline is not None and task.deadline.due_at <= now
 
 
-def party_out(code: str, role: str, names: dict[str, DepartmentRef]) -> PartyOut:
+def party_out(
+    code: str,
+    role: str,
+    names: dict[str, DepartmentRef],
+    person: str = "",
+    persons: Mapping[str, str] | None = None,
+) -> PartyOut:
+    """A department in a role, or a person (by reference and name: ``persons`` maps references to
+    names; a reference it lacks shows without a name)."""
     ref = _ref(code, names)
-    return PartyOut(code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role)
+    person_name = (persons or {}).get(person, "") if person else ""
+    return PartyOut(
+        code=code, name_zh=ref.name_zh, name_en=ref.name_en, role=role, person=person, person_name=person_name
+    )
 
 
-def _decision_out(pinned: Pinned, task: Task) -> DecisionOut | None:
+def _decision_out(pinned: Pinned, task: Task, persons: Mapping[str, str]) -> DecisionOut | None:
     decision = task.decision
     if decision is None:
         return None
@@ -365,7 +444,7 @@ def _decision_out(pinned: Pinned, task: Task) -> DecisionOut | None:
         action=decision.action,
         name_zh=info.name_zh if info else "",
         name_en=info.name_en if info else "",
-        actor=_actor_out(decision.actor),
+        actor=_actor_out(decision.actor, persons),
         decided_at=decision.decided_at,
         reason=decision.reason,
         note=decision.note,
@@ -375,7 +454,7 @@ def _decision_out(pinned: Pinned, task: Task) -> DecisionOut | None:
     )
 
 
-def _clock_entry_out(pinned: Pinned, entry: ClockEntry) -> ClockEntryOut:
+def _clock_entry_out(pinned: Pinned, entry: ClockEntry, persons: Mapping[str, str]) -> ClockEntryOut:
     return ClockEntryOut(
         kind=entry.kind,
         at=entry.at,
@@ -385,7 +464,7 @@ def _clock_entry_out(pinned: Pinned, entry: ClockEntry) -> ClockEntryOut:
         working_days=entry.working_days,
         starts_at=entry.starts_at,
         due_at=entry.due_at,
-        approved_by=_actor_out(entry.approved_by) if entry.approved_by else None,
+        approved_by=_actor_out(entry.approved_by, persons) if entry.approved_by else None,
         approver_name=entry.approver_name,
         reason=entry.reason,
     )
@@ -430,20 +509,36 @@ def _grant_out(grant: GrantTerms) -> GrantOut:
     )
 
 
-def _breach_out(breach: Breach) -> BreachOut:
+def _breach_out(breach: Breach, persons: Mapping[str, str]) -> BreachOut:
+    responsible = breach.responsible  # a party: a department in a role, or one person
+    person = responsible.person
     return BreachOut(
         step=breach.step,
         due_at=breach.due_at,
         detected_at=breach.detected_at,
         article=breach.article,
-        responsible=ActorOut(department=breach.responsible.department, role=breach.responsible.role),
+        responsible=ActorOut(
+            department=responsible.department,
+            role=responsible.role,
+            person=person,
+            person_name=persons.get(person, "") if person else "",
+        ),
         next_rung=breach.next_rung,
         next_rung_article=breach.next_rung_article,
     )
 
 
-def _actor_out(actor: Actor) -> ActorOut:
-    return ActorOut(department=actor.department, role=actor.role, user=actor.user)
+def _actor_out(actor: Actor, persons: Mapping[str, str]) -> ActorOut:
+    """An actor; when its ``user`` is an identity reference (a person's credential acted), the
+    person by reference and name as well."""
+    person = actor.user if actor.user and actor.user in persons else ""
+    return ActorOut(
+        department=actor.department,
+        role=actor.role,
+        user=actor.user,
+        person=person,
+        person_name=persons[person] if person else "",
+    )
 
 
 def _ref(code: str, names: dict[str, DepartmentRef]) -> DepartmentRef:

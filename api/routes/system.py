@@ -1,4 +1,8 @@
-"""Health and identity: ``GET /healthz`` (no token) and ``GET /me``."""
+"""Health and identity: ``GET /healthz`` (no token) and ``GET /me``.
+
+``/me`` is the one response that shows an identity's ID number, to the identity itself and masked
+(:func:`mask_id_number`); case views and notices show a person by reference and name only.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.deps import CurrentCaller
+from api.deps import CurrentCaller, EngineDep, run_db
 from api.errors import problem_response, problem_responses, retry_after_s
 from api.responses import HealthOut, MeOut, in_shanghai
 from govshare.core.heartbeat import worker_status
+from govshare.core.models import PartyIdentity
 from govshare.core.temporal_client import connect_client
 
 log = structlog.get_logger("govshare.api")
@@ -117,18 +122,47 @@ async def healthz(request: Request):
     )
 
 
+def mask_id_number(number: str) -> str:
+    """An ID number as its owner is shown it: the first 3 and last 4 characters, the rest ``*``
+    (``410302199001011234`` → ``410***********1234``). A number too short to keep 7 characters of
+    and still hide something is hidden whole."""
+    if len(number) <= 7:
+        return "*" * len(number)
+    return f"{number[:3]}{'*' * (len(number) - 7)}{number[-4:]}"
+
+
+def _own_identity(session: Session, person: str) -> tuple[str, str]:
+    """The caller's own ID type and masked number (read only for the identity the token is)."""
+    identity = session.get(PartyIdentity, person)
+    if identity is None:
+        return "", ""
+    return identity.id_type, mask_id_number(identity.id_number)
+
+
 @router.get(
     "/me",
     response_model=MeOut,
     summary="Who am I",
-    description="当前令牌对应的部门和角色。",
+    description="当前令牌对应的身份:部门(公民、法人等非部门当事人没有部门)、角色、身份类别;个人或单位令牌另有"
+    "当事人标识、名称、证件类型和脱敏后的证件号码(保留前3位和后4位,仅本人可见)。\n\n"
+    "The token's department (none for a citizen), role and party kind; for a person's token also its "
+    "identity reference, name, ID type and ID number masked (first 3 and last 4 kept) — shown only "
+    "here, only to the identity itself.",
     responses=problem_responses(401),
 )
-async def me(caller: CurrentCaller) -> MeOut:
+async def me(caller: CurrentCaller, engine: EngineDep) -> MeOut:
+    id_type, masked = ("", "")
+    if caller.person:
+        id_type, masked = await run_db(engine, _own_identity, caller.person)
     return MeOut(
         department=caller.department,
         department_name_zh=caller.department_name_zh,
         department_name_en=caller.department_name_en,
         role=caller.role,
         label=caller.label,
+        party_kind=caller.party_kind,
+        person=caller.person,
+        person_name=caller.person_name,
+        id_type=id_type,
+        id_number_masked=masked,
     )

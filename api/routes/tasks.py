@@ -13,7 +13,7 @@ from api.deps import CurrentCaller, EngineDep, Offset
 from api.errors import problem_responses
 from api.responses import InboxTask, TaskList, as_aware
 from api.views import deadline_fields, task_actions, task_of
-from govshare.core.models import Case, Task
+from govshare.core.models import Case, CaseParty, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -37,6 +37,14 @@ def list_tasks(
         Task.assignee_role == caller.role,
         Task.status == "open",
     ]
+    if not caller.department:
+        # A party who is not a department (a citizen): its tasks are in its own cases only, never
+        # another citizen's with the same empty department.
+        conditions.append(
+            col(Task.case_id).in_(
+                select(CaseParty.case_id).where(CaseParty.person == caller.person, CaseParty.person != "")
+            )
+        )
     # A synchronous route runs in one thread from start to end; its session ends inside it, before
     # the rows are turned into the answer.
     with Session(engine) as session:

@@ -7,6 +7,7 @@ revision never overwrites a newer one), and ``audit_event`` is append-only with 
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +24,43 @@ class Department(SQLModel, table=True):
     created_at: datetime
 
 
+class PartyIdentity(SQLModel, table=True):
+    """A party who is not a department (Luoyang: 公民、法人和其他组织 report doubtful data and apply for
+    open data), or a person acting in a department (its principal head 主要负责人, who approves
+    extensions). ``id`` is an opaque reference (``P-`` + 10 hex): it is what credentials, workflows,
+    case parties and notifications carry and what logs may show. The ID number is kept here only:
+    no case, log line or response carries it, except ``GET /me`` for the identity itself, masked."""
+
+    __tablename__ = "party_identity"
+
+    id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)  # person | legal_person | organisation
+    name: str  # display name: 李明 / 洛阳某某科技有限公司
+    id_type: str = Field(max_length=32)  # resident_id | unified_social_credit_code | passport | other
+    id_number: str = Field(max_length=64)
+    #: Set for a person acting for or in a department (e.g. its principal head); None for a citizen,
+    #: a legal person or an organisation acting for itself.
+    department: str | None = Field(default=None, foreign_key="department.code", index=True, max_length=64)
+    created_at: datetime
+
+
+def new_party_id() -> str:
+    """A fresh identity reference: ``P-`` and 10 hex digits, saying nothing about who it is."""
+    return f"P-{secrets.token_hex(5)}"
+
+
 class Credential(SQLModel, table=True):
-    """A bearer token belonging to one department acting in one role. Only the SHA-256 is stored."""
+    """A bearer token: a department acting in one role, a person of a department (``person_id`` and
+    ``department_code``: e.g. its principal head), or a party who is not a department (``person_id``
+    only: a citizen, a legal person). Only the SHA-256 is stored."""
 
     id: int | None = Field(default=None, primary_key=True)
     token_sha256: str = Field(unique=True, index=True, max_length=64)
-    department_code: str = Field(foreign_key="department.code", index=True)
-    role: str = Field(max_length=32)  # consumer | provider | platform | leading_group | auditor
+    department_code: str | None = Field(default=None, foreign_key="department.code", index=True)
+    person_id: str | None = Field(default=None, foreign_key="party_identity.id", index=True, max_length=64)
+    #: consumer | provider | platform | leading_group | coordinator | government_office | auditor |
+    #: principal_head | citizen
+    role: str = Field(max_length=32)
     label: str = ""  # who holds it, e.g. "demo: 市公安局 clerk"
     created_at: datetime
     revoked_at: datetime | None = None
@@ -231,6 +262,8 @@ class CaseParty(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_id", "role", "department", "person", name="uq_case_party"),
         Index("ix_case_party_department", "department", "case_id"),
+        #: A person's cases (a citizen sees exactly those, ``api.deps.visible_condition``).
+        Index("ix_case_party_person", "person", "case_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -280,15 +313,22 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Notification(SQLModel, table=True):
-    """A message to a department (an inbox entry), zh-CN first, English beside it."""
+    """A message to a department or to one person (an inbox entry), zh-CN first, English beside it.
+    A citizen's notice has no department and its ``recipient_person``; a person of a department
+    (a principal head) has both."""
 
-    __table_args__ = (Index("ix_notification_inbox", "recipient_department", "created_at"),)
+    __table_args__ = (
+        Index("ix_notification_inbox", "recipient_department", "created_at"),
+        Index("ix_notification_person_inbox", "recipient_person", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=200)  # idempotency: a retried activity writes nothing new
     case_id: str = Field(index=True, max_length=64)
     recipient_department: str = Field(max_length=64)
     recipient_role: str = Field(max_length=32)
+    #: The recipient's identity (``party_identity.id``), "" for a notice to a department.
+    recipient_person: str = Field(default="", max_length=64)
     kind: str = Field(max_length=48)
     text_zh: str
     text_en: str
@@ -299,7 +339,8 @@ class Notification(SQLModel, table=True):
 class IdempotencyKey(SQLModel, table=True):
     """A client's ``Idempotency-Key`` on a write, claimed for the request it stands for (its digest):
     the same request again is a retry (a create: the case it names), another is refused
-    (``api/idempotency.py``)."""
+    (``api/idempotency.py``). ``department_code`` holds the caller's scope (``Caller.principal``):
+    the department's code, or ``gaj/P-…`` / ``~P-…`` for a person's credential."""
 
     __table_args__ = (UniqueConstraint("department_code", "key", name="uq_idempotency_department_key"),)
 

@@ -9,6 +9,12 @@ dozen departments, every share type, sharing mode, kind and update period, each 
 profile's rules (``tests/test_catalog_lists.py``). The seed fills the providers' responsibility lists
 (责任清单) from the entries it publishes and states a few open demands (需求清单, :data:`DEMANDS`).
 
+Beside the departments, parties who are not departments (:data:`PARTIES`; Luoyang: 公民、法人和其他组织
+report doubtful data and apply for open data): a citizen (``demo-citizen``) and a company
+(``demo-company``), and a principal head (主要负责人) of each department that provides data
+(``demo-<department>-head``). Their identities have fixed references (``P-DEMO-CITIZEN``,
+``P-DEMO-COMPANY``, ``P-DEMO-<DEPARTMENT>-HEAD``) so tests and the README can name them.
+
 Tokens are deterministic (``demo-<department>-<role>``) so the README can show curl lines; they are
 public, which is why settings refuse ``SEED_DEMO`` in production. Only their SHA-256 is stored.
 """
@@ -25,7 +31,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from govshare.core import catalog, catalog_lists
-from govshare.core.models import Credential, Department, Resource, ResourceVersion, RoleAssignment
+from govshare.core.models import (
+    Credential,
+    Department,
+    PartyIdentity,
+    Resource,
+    ResourceVersion,
+    RoleAssignment,
+)
 from govshare.core.settings import Settings
 
 log = structlog.get_logger("govshare.core.seed")
@@ -33,10 +46,15 @@ log = structlog.get_logger("govshare.core.seed")
 
 @dataclass(frozen=True)
 class DemoToken:
+    """A demo token in force. ``department_name_zh`` is the Chinese name printed beside it: the
+    department's, or for a person's token who it is (公民 李明, 市公安局主要负责人); ``department`` is ""
+    for a citizen's token, ``person`` the identity reference of a person's token."""
+
     department: str
     department_name_zh: str
     role: str
     token: str
+    person: str = ""
 
 
 def token_sha256(token: str) -> str:
@@ -88,6 +106,85 @@ DEPARTMENTS: list[tuple[str, str, str, list[str]]] = [
     ("sthjj", "市生态环境局", "Municipal Ecology and Environment Bureau", ["provider", "consumer"]),
     ("swj", "市税务局", "Municipal Taxation Bureau", ["provider", "consumer"]),
 ]
+
+#: The role of a citizen's (or a legal person's, an organisation's) credential, and of a principal head's.
+CITIZEN_ROLE = "citizen"
+HEAD_ROLE = "principal_head"
+
+
+@dataclass(frozen=True)
+class DemoParty:
+    """A demo identity and its token: a party who is not a department (``department`` None) or a
+    person of a department (its principal head)."""
+
+    id: str
+    kind: str  # person | legal_person | organisation
+    name: str
+    id_type: str
+    id_number: str
+    token: str
+    role: str
+    label_zh: str  # printed beside the token
+    department: str | None = None
+
+
+#: Parties who are not departments (Luoyang: 公民、法人和其他组织). The ID numbers are made up.
+PARTIES: list[DemoParty] = [
+    DemoParty(
+        "P-DEMO-CITIZEN",
+        "person",
+        "李明",
+        "resident_id",
+        "410302199001011234",
+        "demo-citizen",
+        CITIZEN_ROLE,
+        "公民 李明",
+    ),
+    DemoParty(
+        "P-DEMO-COMPANY",
+        "legal_person",
+        "洛阳数智科技有限公司",
+        "unified_social_credit_code",
+        "91410300MA44XXXX7Q",
+        "demo-company",
+        CITIZEN_ROLE,
+        "法人 洛阳数智科技有限公司",
+    ),
+]
+
+
+def head_identity_id(department: str) -> str:
+    """The demo principal head's identity reference, e.g. ``P-DEMO-GAJ-HEAD``."""
+    return f"P-DEMO-{department.upper()}-HEAD"
+
+
+def head_token(department: str) -> str:
+    return f"demo-{department}-head"
+
+
+def demo_parties(platform_department: str = "bdb") -> list[DemoParty]:
+    """:data:`PARTIES`, then a principal head (主要负责人) of each department that plays ``provider``
+    in the demo (it approves its department's extensions)."""
+    heads = []
+    for code, name_zh, _name_en, roles in DEPARTMENTS:
+        code = platform_department if code == "bdb" else code
+        if "provider" not in roles:
+            continue
+        heads.append(
+            DemoParty(
+                head_identity_id(code),
+                "person",
+                f"{name_zh}主要负责人",
+                "other",
+                f"demo-{code}-head-0001",
+                head_token(code),
+                HEAD_ROLE,
+                f"{name_zh}主要负责人",
+                department=code,
+            )
+        )
+    return [*PARTIES, *heads]
+
 
 #: The demo role directory (role → department code; ``bdb`` stands for the settings'
 #: ``platform_department``): seeded only where the role has no row, never over an operator's choice.
@@ -478,6 +575,8 @@ def _demo_token_list(platform_department: str) -> list[DemoToken]:
         code = platform_department if code == "bdb" else code
         for role in roles:
             tokens.append(DemoToken(code, name_zh, role, demo_token(code, role)))
+    for party in demo_parties(platform_department):
+        tokens.append(DemoToken(party.department or "", party.label_zh, party.role, party.token, party.id))
     return tokens
 
 
@@ -488,7 +587,10 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
     primary key and it reads what the winner wrote). A database that already holds departments gets
     no department, credential or resource; the tokens returned are those of the demo credentials
     still present. The demo role directory (:data:`DIRECTORY`) is filled on every start, but only
-    for a role that has no row and whose department exists: an operator's choice stays.
+    for a role that has no row and whose department exists: an operator's choice stays. So are the
+    demo parties (:func:`demo_parties`): an identity or a token that is missing is added (a database
+    seeded before they were in the demo gets them), one present is left as it is (a revoked demo
+    token stays revoked).
     """
     now = datetime.now(UTC)
     with Session(engine) as session:
@@ -502,6 +604,7 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
                 session.rollback()
                 log.info("demo_seed_raced", note="another process seeded first")
         _seed_directory(session, now, platform_department)
+        _seed_parties(session, now, platform_department)
         present = {
             row
             for row in session.exec(
@@ -561,6 +664,56 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
     catalog_lists.sync_responsibilities(session, platform_department, versions, now)
     for demand in DEMANDS:
         catalog_lists.create_demand(session, **demand, now=now)
+
+
+def _seed_parties(session: Session, now: datetime, platform_department: str) -> None:
+    """Add the demo identities and their credentials that are missing (a head only where its
+    department exists). Never changes a row that is there. Logs identity references, never an ID
+    number."""
+    identities = set(session.exec(select(PartyIdentity.id)).all())
+    tokens = set(session.exec(select(Credential.token_sha256)).all())
+    departments = set(session.exec(select(Department.code)).all())
+    wanted = [
+        p for p in demo_parties(platform_department) if p.department is None or p.department in departments
+    ]
+    new_identities = [p for p in wanted if p.id not in identities]
+    new_tokens = [p for p in wanted if token_sha256(p.token) not in tokens]
+    if not new_identities and not new_tokens:
+        return
+    try:
+        for party in new_identities:
+            session.add(
+                PartyIdentity(
+                    id=party.id,
+                    kind=party.kind,
+                    name=party.name,
+                    id_type=party.id_type,
+                    id_number=party.id_number,
+                    department=party.department,
+                    created_at=now,
+                )
+            )
+        session.flush()  # identities before the credentials that reference them (no ORM relationships)
+        for party in new_tokens:
+            session.add(
+                Credential(
+                    token_sha256=token_sha256(party.token),
+                    department_code=party.department,
+                    person_id=party.id,
+                    role=party.role,
+                    label=f"demo: {party.label_zh} {party.role}",
+                    created_at=now,
+                )
+            )
+        session.commit()
+        log.info(
+            "demo_parties_seeded",
+            identities=[p.id for p in new_identities],
+            tokens=len(new_tokens),
+        )
+    except IntegrityError:
+        session.rollback()
+        log.info("demo_parties_raced", note="another process seeded them first")
 
 
 def _seed_directory(session: Session, now: datetime, platform_department: str) -> None:

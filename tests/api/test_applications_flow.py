@@ -61,6 +61,8 @@ async def test_apply_check_authorize_inform_granted(api):
         "name_zh": "市政务服务和大数据管理局",
         "name_en": "Municipal Government Services and Big Data Bureau",
         "role": "platform",
+        "person": "",
+        "person_name": "",
     }
     assert task["working_days"] == 3 and task["article"] == "19" and task["limit_basis"] == "statute"
     assert task["due_at"] and task["due_date"]

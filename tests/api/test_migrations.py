@@ -334,8 +334,10 @@ def test_baseline_database_keeps_its_data(engine: Engine, origin: str) -> None:
             (2, "decision", {"seq": 2}),
             (3, "task_opened", {"seq": 3}),
         ]
-        assert session.exec(select(models.Notification)).one().text_zh == "请授权"
-        assert session.exec(select(models.Credential)).one().department_code == "rsj"
+        notice = session.exec(select(models.Notification)).one()
+        assert (notice.text_zh, notice.recipient_person) == ("请授权", "")
+        credential = session.exec(select(models.Credential)).one()
+        assert (credential.department_code, credential.person_id) == ("rsj", None)
         assert session.get(models.Resource, "gaj-household-members").fields == ["name", "members"]
         keys = session.exec(select(models.IdempotencyKey)).all()
         assert len(keys) == (0 if origin == "before_idempotency" else 1)
@@ -408,6 +410,99 @@ def test_database_made_by_create_all_is_stamped_and_upgraded(engine: Engine, mad
     init_schema(engine)
     with Session(engine) as session:
         assert len(session.exec(select(models.CaseParty)).all()) == 4
+
+
+# -- 0007: parties who are not departments --------------------------------------------------------
+def test_0007_keeps_credentials_and_admits_persons(engine: Engine) -> None:
+    """From 0006 with a department's credential and notice: the credential keeps its row, indexes and
+    foreign key (SQLite rebuilds the table to drop NOT NULL), gains ``person_id``; a citizen's
+    credential (no department) can be stored, one naming an unknown identity cannot."""
+    from sqlalchemy.exc import IntegrityError
+
+    upgrade_to(engine, "0006")
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            meta.tables["department"].insert(),
+            {"code": "rsj", "name_zh": "人社局", "name_en": "", "created_at": NOW},
+        )
+        conn.execute(
+            meta.tables["credential"].insert(),
+            {
+                "token_sha256": "ab" * 32,
+                "department_code": "rsj",
+                "role": "consumer",
+                "label": "clerk",
+                "created_at": NOW,
+                "revoked_at": None,
+            },
+        )
+        conn.execute(
+            meta.tables["notification"].insert(),
+            {
+                "key": "n-1",
+                "case_id": "SA-1",
+                "recipient_department": "rsj",
+                "recipient_role": "consumer",
+                "kind": "task_assigned",
+                "text_zh": "请办理",
+                "text_en": "Please act",
+                "created_at": NOW,
+                "read_at": None,
+            },
+        )
+
+    init_schema(engine)
+
+    assert revision_of(engine) == HEAD and differences(engine) == []
+    indexes = {i["name"]: bool(i["unique"]) for i in inspect(engine).get_indexes("credential")}
+    assert indexes["ix_credential_token_sha256"] is True and "ix_credential_department_code" in indexes
+    assert "ix_credential_person_id" in indexes
+    fks = {
+        (tuple(f["constrained_columns"]), f["referred_table"])
+        for f in inspect(engine).get_foreign_keys("credential")
+    }
+    assert fks == {(("department_code",), "department"), (("person_id",), "party_identity")}
+    with Session(engine) as session:
+        kept = session.exec(select(models.Credential)).one()
+        assert (kept.department_code, kept.person_id, kept.role, kept.label) == (
+            "rsj",
+            None,
+            "consumer",
+            "clerk",
+        )
+        assert session.exec(select(models.Notification)).one().recipient_person == ""
+        session.add(
+            models.PartyIdentity(
+                id="P-0123456789",
+                kind="person",
+                name="李明",
+                id_type="resident_id",
+                id_number="410302199001011234",
+                created_at=NOW,
+            )
+        )
+        session.flush()
+        session.add(
+            models.Credential(
+                token_sha256="cd" * 32, person_id="P-0123456789", role="citizen", label="", created_at=NOW
+            )
+        )
+        session.commit()
+        session.add(
+            models.Credential(
+                token_sha256="ef" * 32, person_id="P-NOBODY", role="citizen", label="", created_at=NOW
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
+        session.add(
+            models.Credential(token_sha256="ab" * 32, department_code="rsj", role="x", created_at=NOW)
+        )
+        with pytest.raises(IntegrityError):  # the token's unique index survived
+            session.commit()
 
 
 # -- 4. idempotent, serialized, refusing what it does not know ------------------------------------

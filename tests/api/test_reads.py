@@ -135,6 +135,12 @@ async def test_me_and_health(api):
         "department_name_en": "Municipal Market Supervision Administration",
         "role": "provider",
         "label": "demo: 市市场监督管理局 provider",
+        # A department's credential names no person (a citizen's, a head's do: test_parties.py).
+        "party_kind": "department",
+        "person": "",
+        "person_name": "",
+        "id_type": "",
+        "id_number_masked": "",
     }
     # The worker's first heartbeat may precede its start by a moment when this test opens a session:
     # /healthz answers 503 "worker missing" until the next beat (2 s in the tests).

@@ -105,6 +105,20 @@ def render_notice(kind: str, p: dict[str, Any]) -> tuple[str, str]:
             f"[Deadline extended] '{step_en}' on case {case} was extended with approval; now due {due_en} "
             f"({art_en}).",
         )
+    if kind == "extension_refused":
+        reason = p.get("reason", "")
+        return (
+            f"【延期未获批准】案件 {case} 的“{step_zh}”延期申请未获主要负责人批准"
+            + (f",理由:{reason}" if reason else "")
+            + f";请于 {due_zh} 前完成(依据{art_zh})。",
+            f"[Extension refused] The principal head did not approve the extension of '{step_en}' on case "
+            f"{case}" + (f" ({reason})" if reason else "") + f"; it is still due {due_en} ({art_en}).",
+        )
+    if kind == "note_added":
+        return (
+            f"【案件记录】案件 {case}{res_zh}新增记录:{p.get('note_zh', '')}",
+            f"[Note] Case {case}{res_en}: {p.get('note_en', '')}",
+        )
     if kind == "clock_suspended":
         left = p.get("working_days_left")
         return (

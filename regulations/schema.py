@@ -108,22 +108,63 @@ class Action(_Strict):
     #: An activity the decision runs before it is taken (checking a change set, publishing it): the
     #: decision is refused, with the activity's reasons, when the activity refuses it.
     effect: str | None = None
+    #: The decision brings in another party in this role, named in its payload (``{"department":
+    #: …}``): a provider whose data disagrees joins a joint verification (Hubei 17).
+    adds_party: Role | None = None
+    #: In a step sent to several parties, one party's decision with this action ends the step at once
+    #: (a party declaring that negotiation has failed): the others need not answer.
+    ends_step: bool = False
+    #: The decision agrees to the case's latest proposal (a note of a ``proposal`` kind), named in its
+    #: payload (``{"proposal": n}``); the agreed terms are that proposal's.
+    agrees_to_proposal: bool = False
     next: list[Transition] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _starts_with_issuer(self) -> Action:
-        if (self.starts_case is None) != (self.issuer is None):
-            raise ValueError("'starts_case' and 'issuer' go together")
+        if self.issuer is not None and self.starts_case is None:
+            raise ValueError("'issuer' names who issues the case 'starts_case' starts")
         return self
 
 
 class Extension(_Strict):
-    """An approved extension of a step's limit (Luoyang 19, 32, 33: once, ≤ 10 WD, principal head)."""
+    """An approved extension of a step's limit (Luoyang 19, 32, 33: once, ≤ 10 WD, principal head).
+
+    The assignee asks, with a reason; the ``approver`` of the assignee's own department (its
+    principal head, a person) approves or refuses it as a task of their own beside the running one
+    (``approval = "on_system"``). Only where a profile says the approval happens off the system
+    (``approval = "off_system"``) does the assignee record it with the approver's typed name.
+    ``max_count`` counts requests: a second one is refused, whatever became of the first.
+    """
 
     max_working_days: int = Field(gt=0)
     max_count: int = Field(default=1, gt=0)
     approver: Role
     article: str = Field(min_length=1)
+    approval: Literal["on_system", "off_system"] = "on_system"
+    #: A limit for the approval task itself. The seeds set none: local policy, labelled as such.
+    approval_local_policy_working_days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _approver_is_a_person_of_the_department(self) -> Extension:
+        if self.approval == "on_system" and self.approver != "principal_head":
+            raise ValueError("an extension approved on the system is approved by the principal_head")
+        return self
+
+
+class NoteKind(_Strict):
+    """A kind of note a party may add to a running case beside deciding, changing the clock and
+    withdrawing (Hubei 23: while the data is checked, a party with valid proof is still served, and
+    the case records that instruction). ``by``: the roles that may add it."""
+
+    name_zh: str
+    name_en: str
+    article: str = Field(min_length=1)
+    by: list[Role] = Field(min_length=1)
+    text_required: bool = True
+    #: A proposal (协商方案): its payload holds the terms proposed. A decision that agrees to a
+    #: proposal (``Action.agrees_to_proposal``) names the latest one; once a party of the running
+    #: step has agreed, no new proposal is taken (the others agree to it, or negotiation fails).
+    proposal: bool = False
 
 
 class Suspension(_Strict):
@@ -153,6 +194,9 @@ class Step(_Strict):
     name_zh: str
     name_en: str
     actor: Role
+    #: Roles that play the step together with ``actor`` (a negotiation among consumer, provider and
+    #: platform, Hubei 25): sent to each party of each role (``assign = "each"``).
+    also: list[Role] = Field(default_factory=list)
     article: str = Field(min_length=1)
     working_days: int | None = Field(default=None, ge=0)
     statutory: Literal["none"] | None = None
@@ -171,6 +215,10 @@ class Step(_Strict):
     #: done when the case reports how it ended (its one action, by rule); the transitions may test
     #: the fact ``linked_result``. ``issuer`` (of the one action) names who issues that case.
     waits_on: str | None = None
+    #: The opener's own task at this (entry) step is taken by the create itself with this action:
+    #: a report filed is the report (Luzhou 26). Counted like any task, so one filed after the
+    #: step's limit is taken and marked late, with the step's article, not refused.
+    taken_at_opening: str | None = None
     actions: dict[str, Action] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -193,7 +241,18 @@ class Step(_Strict):
             raise ValueError("'local_policy_working_days' is only for steps with 'statutory = \"none\"'")
         return self._check_join()
 
+    @property
+    def roles(self) -> list[str]:
+        """Every role that plays the step: its actor, and those that play it with it."""
+        return [self.actor, *self.also]
+
     def _check_join(self) -> Step:
+        if self.also and self.assign != "each":
+            raise ValueError(
+                "a step played by several roles ('also') is sent to each party (assign = \"each\")"
+            )
+        if self.taken_at_opening is not None and self.taken_at_opening not in self.actions:
+            raise ValueError(f"taken_at_opening: '{self.taken_at_opening}' is not one of the step's actions")
         if self.waits_on is not None and (len(self.actions) != 1 or self.assign != "one"):
             raise ValueError("a step that waits on a linked case has one action and one task")
         if self.join == "quorum" and self.quorum is None:
@@ -305,6 +364,8 @@ class CaseType(_Strict):
     grounds: dict[str, Ground] = Field(default_factory=dict)
     #: Who may open a case of this type by hand (credential roles); empty: only the system does.
     opened_by: list[Role] = Field(default_factory=list)
+    #: Notes parties may add while the case runs (``POST /cases/{id}/notes``), by kind.
+    notes: dict[str, NoteKind] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> CaseType:
@@ -349,6 +410,8 @@ class CaseType(_Strict):
             if step_id not in self.reachable_steps():
                 raise ValueError(f"steps.{step_id}: not reached from entry nor from any decision")
         for step_id, step in self.steps.items():
+            if step.taken_at_opening is not None and not any(t.step == step_id for t in self.entry):
+                raise ValueError(f"steps.{step_id}: 'taken_at_opening' is for a step the entry opens")
             if step.limit_from == "decision" and any(t.step == step_id for t in self.entry):
                 raise ValueError(
                     f"entry: step '{step_id}' takes its limit from a decision; no decision opens it"
@@ -377,8 +440,8 @@ class CaseType(_Strict):
         return seen
 
     def roles_needed(self) -> set[str]:
-        """Roles that must have a party for a case of this type to run (every reachable step's actor)."""
-        return {self.steps[s].actor for s in self.reachable_steps()}
+        """Roles that must have a party for a case of this type to run (every reachable step's roles)."""
+        return {role for s in self.reachable_steps() for role in self.steps[s].roles}
 
 
 class ShareTypeRule(_Strict):

@@ -82,3 +82,22 @@ def test_an_untimed_task_and_an_issuer_set_period_are_told_as_such() -> None:
     zh, en = render_notice("task_assigned", period)
     assert "请于 2026-12-17 24:00 前完成" in zh and "期限由下达方设定,非法定时限" in zh
     assert "set by the issuer, not statute" in en
+
+
+def test_a_refused_extension_and_a_note_are_told_as_such() -> None:
+    params = {
+        "case_id": "DO-1",
+        "subject_zh": "数据疑义:户籍信息",
+        "step_zh": "校核数据",
+        "step_en": "Verification of the data",
+        "due_at": "2026-12-17T00:00:00+08:00",
+        "article": "19",
+        "profile_name_zh": "洛阳市政务数据资源共享管理暂行办法",
+    }
+    zh, en = render_notice("extension_refused", {**params, "reason": "应按期完成"})
+    assert zh.startswith("【延期未获批准】") and "应按期完成" in zh and "2026-12-16 24:00" in zh
+    assert "第19条" in zh and "still due" in en
+    zh, en = render_notice(
+        "note_added", {**params, "note_zh": "凭合法有效证明材料照常办理:已办理", "note_en": "x"}
+    )
+    assert zh == "【案件记录】案件 DO-1(数据疑义:户籍信息)新增记录:凭合法有效证明材料照常办理:已办理"

@@ -181,6 +181,13 @@ class Task:
     extensions_used: int = 0
     #: A task of a step that waits on a linked case: that case's id (the task is done when it closes).
     waits_on_case: str = ""
+    #: An approval task (the principal head's, beside the running one): the task whose extension
+    #: it approves or refuses, and what was asked.
+    approves: str = ""
+    requested_working_days: int | None = None
+    request_reason: str = ""
+    #: Extension requests made on this task (approved, refused or pending): at most the rule's count.
+    extension_requests: int = 0
 
 
 @dataclass
@@ -241,12 +248,27 @@ class ClockRequest:
     reason: str = ""
     #: Who approved it, as people name them (Luoyang 19: the provider's principal head, 主要负责人).
     approver_name: str = ""
+    #: Set by the engine alone: the head's approval task this extension comes from (``actor`` is
+    #: then the head). A request from outside that sets it is refused.
+    approval_task: str = ""
 
 
 @dataclass
 class WithdrawRequest:
     actor: Actor
     reason: str = ""
+
+
+@dataclass
+class NoteRequest:
+    """A note a party adds to a running case, of a kind its profile lists (Hubei 23: served on
+    valid proof while the data is checked; a dispute's messages and proposals)."""
+
+    actor: Actor
+    kind: str
+    text: str = ""
+    #: What a proposal proposes (its terms), as JSON.
+    payload: dict[str, Any] | None = None
 
 
 #: ApplicationError type of a projection write the database can never take (not retried).

@@ -33,6 +33,9 @@ class CaseStart:
     annex_titles_zh: dict[str, str] = field(default_factory=dict)
     #: Department code → Chinese name, so refusals and notices name departments as people know them.
     department_names: dict[str, str] = field(default_factory=dict)
+    #: Person reference → name, for the persons among the parties (a citizen, a principal head).
+    #: Never an ID number: that stays in the identity table, shown to its owner alone.
+    person_names: dict[str, str] = field(default_factory=dict)
     # -- second-generation engine ---------------------------------------------------------------
     #: Parties beyond those the case type derives (a second provider for a joint verification …).
     parties: list[Party] = field(default_factory=list)
@@ -85,6 +88,8 @@ class SharingApplicationInput:
     reason: str
     requested_fields: list[str] = field(default_factory=list)
     requested_mode: str = ""
+    #: The dispute whose settlement (or coordination, or ruling) started it, with the agreed scope.
+    settlement: str = ""
 
 
 # -- what the workflows ask the deadline activities (activities/deadlines.py) ------------------------

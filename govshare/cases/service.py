@@ -45,6 +45,7 @@ from workflows.case import (
     CaseFile,
     ClockRequest,
     DecisionRequest,
+    NoteRequest,
     ResourceSnapshot,
     TaskBrief,
     WithdrawRequest,
@@ -235,7 +236,8 @@ def check_parties(kind: registry.CaseKind, inp: Any) -> None:
     """A role some step needs with nobody to play it is refused before the case starts (422), never a
     workflow stuck at that step. The case type names its own parties (its registry entry)."""
     parties = kind.parties_of(inp)
-    missing = sorted(inp.case.rules.roles_needed() - {p.role for p in parties if p.department})
+    # A party is a department, or a person who is not one (a citizen, a company).
+    missing = sorted(inp.case.rules.roles_needed() - {p.role for p in parties if p.department or p.person})
     if missing:
         raise CaseInvalid(
             f"以下角色没有办理方:{'、'.join(missing)}", f"no party plays the role(s): {', '.join(missing)}"
@@ -243,7 +245,9 @@ def check_parties(kind: registry.CaseKind, inp: Any) -> None:
     # A quorum larger than the parties who can answer could never be reached: refused the same way.
     for step_id in sorted(inp.case.rules.reachable_steps()):
         step = inp.case.rules.steps[step_id]
-        able = {(p.department, p.person) for p in parties if p.role == step.actor and p.department}
+        able = {
+            (p.department, p.person) for p in parties if p.role in step.roles and (p.department or p.person)
+        }
         if step.assign == "each" and step.join == "quorum" and (step.quorum or 0) > len(able):
             raise CaseInvalid(
                 f"环节“{step.name_zh}”须{step.quorum}方一致,但只有{len(able)}方办理({step.actor})",
@@ -265,6 +269,8 @@ def new_case_input(
     directory: dict[str, str] | None = None,
     parties: list | None = None,
     counts_from: datetime | None = None,
+    person_names: dict[str, str] | None = None,
+    links: list | None = None,
 ) -> Any:
     """A case's input: the profile pinned (its rules for this case type, version and digest) into the
     start, and the fields its create route checked, put together by the case type (registry)."""
@@ -288,6 +294,7 @@ def new_case_input(
         platform_department=platform_department,
         annex_titles_zh=dict(profile.annex_titles_zh),
         department_names=dict(department_names or {}),
+        person_names=dict(person_names or {}),
         linked_types=linked_types(profile, rules),
         # The platform's department is also a setting (PLATFORM_DEPARTMENT): the directory's row,
         # when it has one, wins.
@@ -295,6 +302,7 @@ def new_case_input(
         escalation_type=escalation_type(),
         parties=list(parties or []),
         counts_from=counts_from,
+        links=list(links or []),
     )
     if directory is not None:
         check_directory(profile, kind.case_type, start.directory)
@@ -539,6 +547,25 @@ async def adjust_clock(
         )
     return await _update(
         client, case_id, "adjust_clock", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+    )
+
+
+async def note(
+    client: Client,
+    case_id: str,
+    request: NoteRequest,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+    generation: int = 2,
+) -> CaseAnswer:
+    """A note on a running case (second-generation cases only)."""
+    if generation == 1:
+        raise CaseConflict(
+            "该案件由旧版流程办理,不支持添加记录", "this case runs on the first-generation engine: no notes"
+        )
+    return await _update(
+        client, case_id, "note", request, update_id=update_id, settle_timeout_s=settle_timeout_s
     )
 
 

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
         ERROR_CONFLICT,
+        ERROR_INVALID,
         Breach,
         CaseAnswer,
         CaseFile,
@@ -41,15 +42,18 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         GrantTerms,
         LinkedCaseClosed,
+        NoteRequest,
         Party,
         Task,
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest, EffectResult
-    from workflows.engine import clock, decisions, effects
+    from workflows.engine import clock, decisions, effects, notes
+    from workflows.engine.approving import HeadApprovals
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
     from workflows.engine.linker import PATCH_LADDER, Linker
+    from workflows.engine.links import StartedCase
     from workflows.engine.recorder import Recorder, answer_of, case_header, notice_params
     from workflows.engine.words import SYSTEM_USER, Speaker, refuse
 
@@ -60,6 +64,9 @@ _LOCAL: dict[str, Any] = {"start_to_close_timeout": timedelta(seconds=10)}
 PATCH_WITHDRAW_SETTLED = "withdrawal-refused-once-settled"
 #: A case a decision starts is recorded on the deciding case at once, not with its next write.
 PATCH_LINK_RECORDED = "decision-started-case-recorded-at-once"
+#: An extension the principal head approves on the system is a task for the head (issue 20);
+#: histories written before recorded the approver's typed name at once.
+PATCH_HEAD_APPROVAL = "extension-approved-by-head"
 
 __all__ = ["SYSTEM_USER", "CaseEngine", "Outcome", "refuse"]
 
@@ -107,6 +114,7 @@ class CaseEngine:
             profile_name_zh=start.profile_name_zh,
             annex_titles_zh=dict(start.annex_titles_zh),
             department_names=dict(start.department_names),
+            person_names=dict(start.person_names),
             results={k: (zh, en) for k, (zh, en) in self.RESULTS.items()},
         )
         self._recorder = Recorder(self.header, self.parties)
@@ -118,6 +126,18 @@ class CaseEngine:
             recorder=self._recorder,
             compute=self._compute_deadline,
             notify=self._notify,
+            is_open=lambda: self.header.status == "in_progress",
+        )
+        self._approvals = HeadApprovals(
+            case_id=self.header.case_id,
+            rules=self._rules,
+            tasks=self.tasks,
+            speaker=self._speaker,
+            recorder=self._recorder,
+            clockwork=self._clockwork,
+            compute=self._compute_deadline,
+            notify=self._notify,
+            watch=self._watch_later,
             is_open=lambda: self.header.status == "in_progress",
         )
         self._linker = Linker(
@@ -153,6 +173,10 @@ class CaseEngine:
 
     @decide.validator
     def _check_decision(self, req: DecisionRequest) -> None:
+        approval = self._approvals.find(req)
+        if approval is not None:
+            self._check_approval(req, approval)
+            return
         task, action = decisions.check_decision(req, self._situation())
         if task.task_id in self._effects_running:
             raise refuse(
@@ -162,6 +186,10 @@ class CaseEngine:
             )
         if action.grant or action.payload:
             self.decision_payload(req, action)
+        if action.adds_party is not None:
+            decisions.added_party(req, action, self._situation(), self._start.department_names)
+        if action.agrees_to_proposal:
+            decisions.agreed_proposal(req, self._proposals(), self._speaker)
 
     @workflow.update
     async def adjust_clock(self, req: ClockRequest) -> CaseAnswer:
@@ -169,7 +197,58 @@ class CaseEngine:
 
     @adjust_clock.validator
     def _check_clock(self, req: ClockRequest) -> None:
-        self._clockwork.target(req)
+        if req.approval_task:
+            raise refuse(
+                ERROR_INVALID,
+                "延期的批准由主要负责人在其审批待办上作出",
+                "an approval is given on the head's approval task, not as a clock request",
+            )
+        _task, step = self._clockwork.target(req)
+        clock.check_request_on_system(req, step, self._speaker)
+
+    @workflow.update
+    async def note(self, req: NoteRequest) -> CaseAnswer:
+        """A note on the running case, of a kind its profile lists (``notes.py``)."""
+        notes.check(req, self._rules, self.parties, self._note_closed(), self._speaker, agreed=self._agreed())
+        if self._rules.notes[req.kind].proposal:
+            req.payload = self.check_proposal(req.payload)
+        entry = notes.entry(
+            req, self._rules, workflow.now(), len(self.header.attributes.get("notes", [])) + 1
+        )
+        self.header.attributes.setdefault("notes", []).append(entry)
+        self._recorder.header_changed()
+        zh, en = notes.words(req, self._rules, self._speaker)
+        self._recorder.event("note", req.actor, zh, en, {"kind": req.kind, "seq": entry["seq"]})
+        for party in notes.told(req, self.parties):
+            self._notify("note_added", party, None, note_zh=zh, note_en=en)
+        ticket = self._ticket()
+        await self._flush()
+        self._settled.add(ticket)
+        return self._answer()
+
+    @note.validator
+    def _check_note(self, req: NoteRequest) -> None:
+        notes.check(req, self._rules, self.parties, self._note_closed(), self._speaker, agreed=self._agreed())
+        if self._rules.notes[req.kind].proposal:
+            self.check_proposal(req.payload)
+
+    def _proposals(self) -> list[dict[str, Any]]:
+        return notes.proposals(self._rules, self.header.attributes.get("notes", []))
+
+    def _agreed(self) -> bool:
+        """Whether a party of a running step has agreed to the current proposal."""
+        open_groups = {t.group for t in self.tasks if t.status == "open"}
+        return any(
+            t.group in open_groups
+            and t.decision is not None
+            and t.decision.kind == "person"
+            and self._rules.steps[t.step].actions[t.decision.action].agrees_to_proposal
+            for t in self.tasks
+            if t.status == "done" and not t.approves
+        )
+
+    def _note_closed(self) -> bool:
+        return self.header.status != "in_progress" or self._withdrawn
 
     @workflow.update
     async def withdraw(self, req: WithdrawRequest) -> CaseAnswer:
@@ -233,6 +312,16 @@ class CaseEngine:
         """What a decision's effect activity is handed beyond the case's own (a change set …)."""
         return {"payload": payload or {}}
 
+    def check_proposal(self, payload: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The terms a proposal states, as the case type takes them (a refusal for terms it cannot
+        take); the engine has already refused a proposal without terms."""
+        return payload
+
+    def started_case(self, task: Task, action: Action) -> StartedCase | None:
+        """What a decision that starts a case of another kind (``starts_case`` without ``issuer``)
+        hands it: the fields of its input, parties, who it is for. None: nothing is started."""
+        return None
+
     def set_attribute(self, name: str, value: Any) -> None:
         """Change a case-type attribute; the next write carries the header."""
         self.header.attributes[name] = value
@@ -284,9 +373,16 @@ class CaseEngine:
         tasks = []
         for party in decisions.assignees(step, step_id, self.parties, self.header.case_id):
             tasks.append(await self._open_task(step_id, step, party, group, opened_by))
+        if step.taken_at_opening is not None and opened_by is None:
+            for task in tasks:
+                if decisions.is_assignee(self.header.submitted_by, task.assignee):
+                    self._take_at_opening(task, step, step.taken_at_opening)
         await self._flush()
         self._settle_through(snapshot)
-        self._ready = True
+        # A step the create took whole (a report filed is the report) is not where the case stands:
+        # the caller's answer waits for the next step's tasks.
+        if any(t.status == "open" for t in tasks):
+            self._ready = True
         for task in tasks:
             self._watchers.append(asyncio.create_task(self._watch(task)))
         await workflow.wait_condition(
@@ -298,6 +394,9 @@ class CaseEngine:
             return None
         outcome = self._join(step, tasks)
         assert outcome is not None
+        if step.assign == "each" and outcome.action.starts_case is not None:
+            decided = next((t for t in tasks if t.decision is outcome.decision), tasks[-1])
+            await self._start_from_action(decided, outcome.action)
         now = workflow.now()
         for task in tasks:
             if task.status == "open":  # joined on any / a quorum: the others need not act
@@ -325,6 +424,38 @@ class CaseEngine:
             self._recorder.header_changed()
             self.on_result(outcome)
         return outcome
+
+    def _take_at_opening(self, task: Task, step: Step, action_id: str) -> None:
+        """The create took the opener's own task (a report filed is the report, Luzhou 26), at the
+        time the platform recorded it; past the step's limit it is taken all the same and marked
+        late, with the step's article."""
+        at = self.header.submitted_at
+        action = step.actions[action_id]
+        task.decision = Decision(
+            action=action_id, actor=self.header.submitted_by, decided_at=at, article=task.article
+        )
+        task.status, task.closed_at = "done", at
+        self._recorder.touch(task, "decision", "status", "closed_at")
+        self._recorder.event(
+            "decision",
+            self.header.submitted_by,
+            f"{task.name_zh}:{action.name_zh}(随提交办理)",
+            f"{task.name_en}: {action.name_en} (taken by the submission)",
+            {"task_id": task.task_id, "step": task.step, "action": action_id, "overdue": False},
+        )
+        if task.deadline is None or at <= task.deadline.due_at:
+            return
+        task.overdue = True
+        self._recorder.touch(task, "overdue")
+        self.set_attribute("filed_late", True)
+        due = task.deadline.due_date
+        self._recorder.event(
+            "filed_late",
+            self.header.submitted_by,
+            f"逾期提交:{task.name_zh}应于 {due} 前办理,已受理并记为逾期({self._speaker.cite(task.article)})",
+            f"Filed late: {task.name_en} was due by {due}; accepted and marked late (art. {task.article})",
+            {"task_id": task.task_id, "due_at": task.deadline.due_at.isoformat(), "article": task.article},
+        )
 
     def _join(self, step: Step, tasks: list[Task]) -> Outcome | None:
         return decisions.join(step, tasks, self._rules, self._start.platform_department)
@@ -427,8 +558,10 @@ class CaseEngine:
         self._recorder.touch(task, "decision", "status", "closed_at")
 
     async def _start_from_action(self, task: Task, action: Action) -> None:
-        """A decision that starts a linked case (a complaint found to need a rectification order)."""
-        if not await self._linker.start_for_action(task, action, self.parties):
+        """A decision that starts a linked case (a complaint found to need a rectification order, a
+        settlement its sharing application)."""
+        started = self.started_case(task, action) if action.issuer is None else None
+        if not await self._linker.start_for_action(task, action, self.parties, started):
             return
         if workflow.patched(PATCH_LINK_RECORDED):
             await self._flush()  # the link, even when the step's own write went out while it started
@@ -512,6 +645,8 @@ class CaseEngine:
         are told; a rung with ``starts_case`` starts that case (a rectification order), once.
         """
         self._notify("breach", task.assignee, task)
+        if task.approves:  # a head's approval past its local-policy limit: told, no ladder
+            return
         platform = Party(department=self._start.platform_department, role="platform")
         if (platform.department, platform.role) != (task.assignee.department, task.assignee.role):
             self._notify("breach_supervision", platform, task)
@@ -520,6 +655,19 @@ class CaseEngine:
     # -- the clock of one task: adjustments (Updates) ---------------------------------------------
     async def _apply_clock(self, req: ClockRequest) -> CaseAnswer:
         async with self._clockwork.lock:
+            task, step = self._clockwork.target(req)
+            rule = step.extension
+            if (
+                req.kind == "extension"
+                and rule is not None
+                and rule.approval == "on_system"
+                and workflow.patched(PATCH_HEAD_APPROVAL)
+            ):
+                approval = await self._approvals.request(task, req)
+                ticket = self._ticket()
+                await self._flush()
+                self._settled.add(ticket)
+                return self._answer(approval.task_id)
             task, _change = await self._clockwork.adjust(req)
             ticket = self._ticket()
             await self._flush()
@@ -533,6 +681,36 @@ class CaseEngine:
             if changed:
                 await self._flush()
         return bool(changed)
+
+    def _add_party(self, party: Party) -> None:
+        """A decision brought in another party (a second provider for a joint verification)."""
+        self.parties.append(party)
+        self._recorder.parties_changed()
+        self._recorder.event(
+            "party_added",
+            None,
+            f"{self._speaker.who_zh(party)}加入本案",
+            f"{self._speaker.who_en(party)} joins the case",
+            {"role": party.role, "department": party.department},
+        )
+
+    # -- an extension the principal head approves (approving.py) --------------------------------
+    def _watch_later(self, task: Task) -> None:
+        self._watchers.append(asyncio.create_task(self._watch(task)))
+
+    def _check_approval(self, req: DecisionRequest, approval: Task) -> None:
+        if self._withdrawn:
+            raise refuse(ERROR_CONFLICT, "案件已办结,不能再作决定", "the case is closed")
+        self._approvals.check(req, approval)
+
+    async def _apply_approval(self, req: DecisionRequest, approval: Task) -> CaseAnswer:
+        async with self._clockwork.lock:
+            self._check_approval(req, approval)
+            await self._approvals.answer(req, approval)
+            ticket = self._ticket()
+            await self._flush()
+            self._settled.add(ticket)
+        return self._answer(approval.task_id)
 
     # -- links ----------------------------------------------------------------------------------
     async def start_linked_case(
@@ -560,10 +738,20 @@ class CaseEngine:
 
     # -- decisions (Updates) --------------------------------------------------------------------
     async def _apply_decision(self, req: DecisionRequest) -> CaseAnswer:
+        approval = self._approvals.find(req)
+        if approval is not None:
+            return await self._apply_approval(req, approval)
         task, action = decisions.check_decision(req, self._situation())
         payload = self.decision_payload(req, action) if (action.grant or action.payload) else None
         if action.effect is not None:
             payload = await self._run_effect(task, action, req, payload)
+        if action.adds_party is not None:
+            self._add_party(
+                decisions.added_party(req, action, self._situation(), self._start.department_names)
+            )
+        if action.agrees_to_proposal:
+            agreed = decisions.agreed_proposal(req, self._proposals(), self._speaker)
+            payload = {"proposal": agreed["seq"], "terms": agreed.get("payload") or {}}
         now = workflow.now()
         task.decision = Decision(
             action=req.action,
@@ -589,10 +777,11 @@ class CaseEngine:
         for role in action.notify:
             for party in self.parties:
                 if party.role == role:
-                    self._notify("decided", Party(department=party.department, role=role), task)
+                    self._notify("decided", Party(party.department, role, party.person), task)
         ticket = self._ticket()
-        await self._start_from_action(task, action)
         step = self._rules.steps[task.step]
+        if step.assign != "each":  # a joint step's action starts its case once, when the step joins
+            await self._start_from_action(task, action)
         if self._join(step, [t for t in self.tasks if t.group == task.group]) is None:
             # The step waits for the other parties: record this decision now; nothing else follows.
             await self._flush()
@@ -688,8 +877,7 @@ class CaseEngine:
             f"Case closed: {self.header.status}",
             {"result": self.header.result, "article": self.header.result_article},
         )
-        submitted = self.header.submitted_by
-        self._notify("case_closed", Party(department=submitted.department, role=submitted.role), None)
+        self._notify("case_closed", decisions.party_of(self.header.submitted_by), None)
         snapshot = self._tickets
         await self._flush()
         self._settle_through(snapshot)
@@ -717,9 +905,12 @@ class CaseEngine:
         return answer_of(self.header, self.tasks, revision)
 
     # -- recording ------------------------------------------------------------------------------
-    def _notify(self, kind: str, recipient: Party, task: Task | None) -> None:
-        params = notice_params(self.header, self._start, self._speaker, task, self.notice_params())
+    def _notify(self, kind: str, recipient: Party, task: Task | None, **extra: Any) -> None:
+        params = notice_params(
+            self.header, self._start, self._speaker, task, {**self.notice_params(), **extra}
+        )
         self._recorder.notice(kind, recipient, params)
 
     async def _flush(self) -> None:
+        self._approvals.drop_stale()
         await self._recorder.flush(self.tasks, self._live_answer)

@@ -162,23 +162,34 @@ def _check_extension(req: ClockRequest, task: Task, step: Step, speaker: Speaker
     rule = step.extension
     if rule is None:
         raise refuse(ERROR_INVALID, f"“{task.name_zh}”不得延期", f"step {task.step} allows no extension")
+    cite = speaker.cite(rule.article)
+    if req.approval_task:  # the head approved it (approvals.py checked the approval)
+        if task.overdue or task.suspended_at is not None:
+            raise refuse(
+                ERROR_CONFLICT,
+                "期限已过或已中止,不能延期",
+                "the deadline has passed or the clock is stopped; no extension",
+            )
+        return
     require_assignee(req.actor, task, speaker)
-    if rule.approver == "principal_head" and not req.approver_name.strip():
+    if rule.approval == "off_system" and not req.approver_name.strip():
         raise refuse(
             ERROR_INVALID,
-            f"延期须经主要负责人批准,请填写批准人({speaker.cite(rule.article)})",
-            f"an extension needs the principal head's approval: name the approver (art. {rule.article})",
+            f"延期须经主要负责人批准(系统外批准),请填写批准人({cite})",
+            f"an extension approved off the system: name the approver (art. {rule.article})",
         )
-    if task.extensions_used >= rule.max_count:
+    asked = max(task.extensions_used, task.extension_requests)
+    if asked >= rule.max_count:
         raise refuse(
             ERROR_CONFLICT,
-            f"“{task.name_zh}”已延期{task.extensions_used}次,不能再延期({speaker.cite(rule.article)})",
-            f"task {task.task_id} was already extended (at most {rule.max_count}, art. {rule.article})",
+            f"“{task.name_zh}”已申请延期{asked}次,延期以{rule.max_count}次为限,不能再申请({cite})",
+            f"task {task.task_id} already had {asked} extension request(s); at most {rule.max_count} "
+            f"(art. {rule.article})",
         )
     if not req.working_days or not 0 < req.working_days <= rule.max_working_days:
         raise refuse(
             ERROR_INVALID,
-            f"延期不得超过{rule.max_working_days}个工作日({speaker.cite(rule.article)})",
+            f"延期不得超过{rule.max_working_days}个工作日({cite})",
             f"an extension is 1 to {rule.max_working_days} working days (art. {rule.article})",
         )
     if task.overdue or task.suspended_at is not None:
@@ -189,6 +200,24 @@ def _check_extension(req: ClockRequest, task: Task, step: Step, speaker: Speaker
         )
     if not req.reason.strip():
         raise refuse(ERROR_INVALID, "延期须说明理由", "an extension needs a reason")
+
+
+def check_request_on_system(req: ClockRequest, step: Step, speaker: Speaker) -> None:
+    """A new extension request where the head approves on the system names no approver (the
+    validator's check only: histories written before recorded typed names under the same rules)."""
+    rule = step.extension
+    if (
+        req.kind == "extension"
+        and rule is not None
+        and rule.approval == "on_system"
+        and req.approver_name.strip()
+    ):
+        raise refuse(
+            ERROR_INVALID,
+            f"延期由本部门主要负责人在系统中审批,申请时不填写批准人({speaker.cite(rule.article)})",
+            f"the principal head approves the extension on the system; do not name an approver "
+            f"(art. {rule.article})",
+        )
 
 
 # -- the adjustments -------------------------------------------------------------------------------
@@ -214,13 +243,14 @@ def extension(
         reason=req.reason.strip(),
         basis="statute",
     )
+    approved_how = "批准人" if req.approval_task else "批准人(系统外批准)"
     return ClockChange(
         entry=entry,
         deadline=deadline,
         suspended_at=task.suspended_at,
         extends=True,
         zh=f"延期:{task.name_zh} 延长{plan.working_days}个工作日至 {deadline.due_date}"
-        f"(批准人:{entry.approver_name},{speaker.cite(entry.article)})",
+        f"({approved_how}:{entry.approver_name},{speaker.cite(entry.article)})",
         en=f"Extended: {task.name_en} by {plan.working_days} WD to {deadline.due_date} "
         f"(approved by {entry.approver_name}, art. {entry.article})",
         notice="clock_extended",

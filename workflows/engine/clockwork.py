@@ -18,7 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from calendars import Deadline
     from regulations.schema import CaseType, Step
-    from workflows.case import ERROR_CONFLICT, ClockRequest, Party, Task
+    from workflows.case import ERROR_CONFLICT, ERROR_INVALID, ClockRequest, Party, Task
     from workflows.contracts import WorkingDaysLeftRequest
     from workflows.engine import clock, decisions
     from workflows.engine.clock import ClockChange
@@ -59,6 +59,12 @@ class Clockwork:
         if not self._is_open():
             raise refuse(ERROR_CONFLICT, "案件已办结,不能调整期限", "the case is closed")
         task = decisions.task_by_id(self._tasks, req.task_id)
+        if task.approves:
+            raise refuse(
+                ERROR_INVALID,
+                f"“{task.name_zh}”是延期审批待办,不能调整其期限",
+                f"task {task.task_id} approves an extension; its clock cannot be changed",
+            )
         step = self._rules.steps[task.step]
         clock.check_change(req, task, step, self._parties, self._speaker)
         return task, step

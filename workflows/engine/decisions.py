@@ -57,13 +57,15 @@ class Situation:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def open_tasks(self) -> list[Task]:
-        return [t for t in self.tasks if t.status == "open"]
+        """The open tasks of the case's steps (a head's approval task beside one is not a step's)."""
+        return [t for t in self.tasks if t.status == "open" and not t.approves]
 
 
 # -- parties -----------------------------------------------------------------------------------------
 def assignees(step: Step, step_id: str, parties: list[Party], case_id: str) -> list[Party]:
-    """Who gets a task at this step: the first party playing its role, or each (``assign = "each"``)."""
-    playing = [p for p in parties if p.role == step.actor]
+    """Who gets a task at this step: the first party playing its role, or each (``assign = "each"``),
+    of each role that plays it (``also``)."""
+    playing = [p for p in parties if p.role in step.roles]
     if not playing:
         # The case service refuses such a case before it starts; if one gets here, fail it
         # visibly rather than leave a workflow stuck on a retrying task.
@@ -92,6 +94,12 @@ def is_assignee(actor: Actor, party: Party) -> bool:
     return not party.person or actor.user == party.person
 
 
+def party_of(actor: Actor) -> Party:
+    """The party an actor acts as: a department in a role, or a person without a department (a
+    citizen, a company: the actor's ``user`` is its identity reference)."""
+    return Party(actor.department, actor.role, "" if actor.department else actor.user)
+
+
 def system_actor(platform_department: str) -> Actor:
     """Who acts when the case acts by rule (a joint step's disagreement, a waited case's end)."""
     return Actor(platform_department, "platform", SYSTEM_USER)
@@ -115,6 +123,45 @@ def task_by_id(tasks: list[Task], task_id: str) -> Task:
     if task is None:
         raise refuse(ERROR_INVALID, f"案件中没有待办 {task_id}", f"no task {task_id} in this case")
     return task
+
+
+def added_party(req: DecisionRequest, action: Action, case: Situation, departments: dict[str, str]) -> Party:
+    """The party a decision brings in (``adds_party``): the department its payload names — a known
+    one, not already a party in that role (422 otherwise)."""
+    role = action.adds_party
+    assert role is not None
+    code = str((req.payload or {}).get("department", "")).strip()
+    role_zh = ROLE_ZH.get(role, role)
+    if not code or (departments and code not in departments):
+        raise refuse(
+            ERROR_INVALID,
+            f"请在 payload.department 中指明加入本案的{role_zh}(已登记的部门编码)",
+            f"name the {role} that joins the case in payload.department (a known department code)",
+        )
+    if any(p.role == role and p.department == code for p in case.parties):
+        raise refuse(
+            ERROR_INVALID,
+            f"{case.speaker.who_zh(Party(code, role))}已是本案当事方",  # type: ignore[arg-type]
+            f"{code} is already the case's {role}",
+        )
+    return Party(department=code, role=role)  # type: ignore[arg-type]
+
+
+def agreed_proposal(
+    req: DecisionRequest, proposals: list[dict[str, Any]], speaker: Speaker
+) -> dict[str, Any]:
+    """The proposal a decision agrees to: the latest one, named in its payload (422 otherwise)."""
+    if not proposals:
+        raise refuse(ERROR_CONFLICT, "尚无协商方案,请先提出方案", "no proposal yet: propose terms first")
+    latest = proposals[-1]
+    named = (req.payload or {}).get("proposal")
+    if named != latest["seq"]:
+        raise refuse(
+            ERROR_INVALID,
+            f"请在 payload.proposal 中写明所同意的最新方案编号({latest['seq']})",
+            f"name the latest proposal you agree to in payload.proposal ({latest['seq']})",
+        )
+    return latest
 
 
 # -- where a case goes next ----------------------------------------------------------------------------
@@ -231,11 +278,11 @@ def task_for_step(req: DecisionRequest, case: Situation) -> Task:
     named = case.rules.steps.get(req.step)
     if named is None:
         raise refuse(ERROR_INVALID, f"未知环节 {req.step}", f"unknown step {req.step}")
-    at_step = [t for t in case.tasks if t.status == "open" and t.step == req.step]
+    at_step = [t for t in case.open_tasks() if t.step == req.step]
     mine = [t for t in at_step if is_assignee(req.actor, t.assignee)]
     if mine:
         return mine[0]
-    if at_step or not (req.actor.role == named.actor and plays(req.actor, named.actor, case.parties)):
+    if at_step or not (req.actor.role in named.roles and plays(req.actor, req.actor.role, case.parties)):
         owner = at_step[0].assignee if at_step else None
         who_zh = speaker.who_zh(owner) if owner else ROLE_ZH.get(named.actor, named.actor)
         who_en = speaker.who_en(owner) if owner else named.actor
@@ -280,8 +327,8 @@ def check_withdrawal(
     Once a step has set the case's result (the provider granted or refused), the application is
     settled: withdrawing it then would show two outcomes at once, so it is refused with the state.
     """
-    if req.actor.department != submitted_by.department or req.actor.role != submitted_by.role:
-        raise refuse(ERROR_FORBIDDEN, "只有申请部门可以撤回申请", "only the applicant may withdraw")
+    if not is_assignee(req.actor, party_of(submitted_by)):
+        raise refuse(ERROR_FORBIDDEN, "只有申请人可以撤回申请", "only the applicant may withdraw")
     if status != "in_progress" or closed:
         raise refuse(ERROR_CONFLICT, "案件已办结,不能撤回", "the case is already closed")
     if result:
@@ -303,6 +350,9 @@ def join(step: Step, tasks: list[Task], rules: CaseType, platform_department: st
         return None
     if len(tasks) == 1 or step.join == "any":
         return outcome_of(decided[0], rules)
+    ending = [t for t in decided if step.actions[t.decision.action].ends_step]  # type: ignore[union-attr]
+    if ending:  # one party's decision ends the step (negotiation failed): the others need not answer
+        return outcome_of(ending[0], rules)
     counts = Counter(t.decision.action for t in decided)  # type: ignore[union-attr]
     if step.join == "all":
         if len(decided) < len(tasks):

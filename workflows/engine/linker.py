@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import CaseInput, CaseStart
     from workflows.engine import ladder as ladder_parts
     from workflows.engine import links
+    from workflows.engine.links import StartedCase
     from workflows.engine.recorder import Recorder
     from workflows.engine.words import Speaker
     from workflows.legacy import first_rung
@@ -159,6 +160,7 @@ class Linker:
         wait: bool = False,
         rules: CaseType | None = None,
         ladder: list[Rung] | None = None,
+        started: StartedCase | None = None,
     ) -> Any:
         """Start ``case_type`` as a child with a business-key id and record the link. With
         ``wait``, wait for its result, record it and return the answer; else return the case id
@@ -182,6 +184,7 @@ class Linker:
             parties=parties,
             now=workflow.now(),
             wait=wait,
+            submitted_by=started.submitted_by if started is not None else None,
         )
         if ladder is not None:
             child.start.ladder = list(ladder)
@@ -190,9 +193,16 @@ class Linker:
         link.reports = reports
         handle = None
         try:
+            # A case type of its own input shape (a sharing application) gets its fields beside the
+            # start; the others, the shared CaseInput with facts.
+            arg: Any = (
+                {"case": child.start, **started.fields}
+                if started is not None
+                else CaseInput(case=child.start, facts=dict(facts or {}))
+            )
             handle = await workflow.start_child_workflow(
                 child.workflow_type,
-                CaseInput(case=child.start, facts=dict(facts or {})),
+                arg,
                 id=child.workflow_id,
                 task_queue=workflow.info().task_queue,
                 result_type=CaseAnswer,
@@ -253,11 +263,26 @@ class Linker:
             ladder=ladder_parts.carried_after(ladder, task.step) if ladder is not None else None,
         )
 
-    async def start_for_action(self, task: Task, action: Any, parties: list[Party]) -> bool:
-        """Start the case a decision starts (``Action.starts_case``, issued by ``Action.issuer``);
+    async def start_for_action(
+        self, task: Task, action: Any, parties: list[Party], started: StartedCase | None = None
+    ) -> bool:
+        """Start the case a decision starts (``Action.starts_case``): an order issued by
+        ``Action.issuer``, or a case of another kind with what its case type hands it (``started``);
         whether there was one to start."""
-        if action.starts_case is None or action.issuer is None:
+        if action.starts_case is None:
             return False
+        if action.issuer is None:
+            if started is None:
+                return False
+            await self.start(
+                action.starts_case,
+                key=f"T{task.seq}",
+                reason_zh=f"{task.name_zh}:{action.name_zh}",
+                reason_en=f"{task.name_en}: {action.name_en}",
+                parties=list(started.parties),
+                started=started,
+            )
+            return True
         respondent = next((p.department for p in parties if p.role == "respondent"), "")
         await self.start(
             action.starts_case,

@@ -7,8 +7,9 @@ show the link. The engine calls Temporal; this module only decides what to start
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from workflows.case import Actor, CaseHeader, CaseLink, Party
 from workflows.contracts import CaseStart, LinkedCaseType
@@ -34,6 +35,17 @@ class ChildCase:
     link: CaseLink
 
 
+@dataclass
+class StartedCase:
+    """What a decision hands the case of another kind it starts (``Action.starts_case`` without an
+    issuer: a settlement's sharing application): the fields of that type's input beside its
+    ``case``, its parties beyond those the type derives, and who it is submitted for."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    parties: list[Party] = field(default_factory=list)
+    submitted_by: Actor | None = None
+
+
 def child_case(
     parent: CaseStart,
     header: CaseHeader,
@@ -46,6 +58,7 @@ def child_case(
     parties: list[Party],
     now: datetime,
     wait: bool,
+    submitted_by: Actor | None = None,
 ) -> ChildCase:
     """What starting ``case_type`` from this case means: the child pins this case's profile and the
     rules of its own type (pinned at this case's start), and both record the link."""
@@ -70,10 +83,11 @@ def child_case(
         deadline_cutoff=parent.deadline_cutoff,
         rules=linked.rules,
         submitted_at=now,
-        submitted_by=Actor(parent.platform_department, "platform", SYSTEM_USER),
+        submitted_by=submitted_by or Actor(parent.platform_department, "platform", SYSTEM_USER),
         platform_department=parent.platform_department,
         annex_titles_zh=dict(parent.annex_titles_zh),
         department_names=dict(parent.department_names),
+        person_names=dict(parent.person_names),
         parties=parties,
         links=[back],
         # What it may start in its turn, and who plays each role, as this case pinned them.

@@ -71,6 +71,11 @@ class Recorder:
         self.recorded: CaseAnswer | None = None
 
     # -- what changed ------------------------------------------------------------------------------
+
+    def parties_changed(self) -> None:
+        """A party joined the case (a decision brought it in): the next write carries the parties."""
+        self._parties_dirty = True
+
     def touch(self, task: Task, *fields: str) -> None:
         """``task`` changed: only ``fields`` of it, or (none named) all of it (a task just opened)."""
         if not fields:

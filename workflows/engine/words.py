@@ -5,6 +5,7 @@ Pure: no workflow API here, so the decision and clock checks that use it run in 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from temporalio.exceptions import ApplicationError
@@ -36,6 +37,12 @@ STATUS_ZH = {"in_progress": "办理中", "withdrawn": "已撤回", "closed": "�
 STATUS_EN = {"in_progress": "in progress", "withdrawn": "withdrawn", "closed": "closed"}
 
 
+def visible(text: str) -> bool:
+    """Whether ``text`` has something a person can see: not only spaces, controls or format
+    characters (zero-width spaces, joiners, direction marks)."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Zs") for ch in text)
+
+
 def refuse(error_type: str, zh: str, en: str) -> ApplicationError:
     """A refusal: English message, Chinese text in details (the API shows zh first)."""
     return ApplicationError(en, {"zh": zh, "en": en}, type=error_type, non_retryable=True)
@@ -50,18 +57,23 @@ class Speaker:
     department_names: dict[str, str] = field(default_factory=dict)
     #: The case type's result labels (``granted`` → (``同意授权``, ``granted``)), beside the shared ones.
     results: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Person reference → display name (a citizen, a principal head); never an ID number.
+    person_names: dict[str, str] = field(default_factory=dict)
 
     def cite(self, article: str) -> str:
         return cite_zh(article, self.profile_name_zh, self.annex_titles_zh)
 
     def who_zh(self, party: Party) -> str:
-        name = self.department_names.get(party.department)
-        who = f"{ROLE_ZH.get(party.role, party.role)}({name or party.department})"
-        return f"{who}{party.person}" if party.person else who
+        role = ROLE_ZH.get(party.role, party.role)
+        person = self.person_names.get(party.person, party.person)
+        if party.person and not party.department:  # a citizen, a company: no department
+            return f"{role}({person})"
+        who = f"{role}({self.department_names.get(party.department) or party.department})"
+        return f"{who}{person}" if party.person else who
 
     @staticmethod
     def who_en(party: Party) -> str:
-        return f"{party.role} {party.department}"
+        return f"{party.role} {party.department or party.person}"
 
     def status_zh(self, status: str) -> str:
         return self.results[status][0] if status in self.results else STATUS_ZH.get(status, status)

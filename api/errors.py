@@ -376,12 +376,17 @@ _WHAT = {
     "decision": ("办理决定", "decision"),
     "withdrawal": ("撤回申请", "withdrawal"),
     "clock_change": ("期限调整", "clock change"),
+    "note": ("记录", "note"),
+    "data_objection": ("数据疑义", "data objection"),
+    "dispute": ("共享争议", "dispute"),
+    "open_data_application": ("有条件开放数据申请", "conditional open-data application"),
+    "open_catalog_correction": ("开放目录更正申请", "open catalog correction"),
 }
 
 
 #: Acts on an existing case; every other operation is a create (the case's first task had not opened
 #: in time), whatever its case type.
-_ACTS = frozenset({"decision", "withdrawal", "clock_change"})
+_ACTS = frozenset({"decision", "withdrawal", "clock_change", "note"})
 
 
 def case_path(case_id: str) -> str:

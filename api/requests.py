@@ -274,7 +274,29 @@ class ClockCreate(RequestModel):
         default="", description="Why / 理由 (required for an extension or a suspension)"
     )
     approver_name: ShortText = Field(
-        default="", description="Who approved it, e.g. the principal head (Luoyang 19) / 批准人"
+        default="",
+        description="Only where the profile says the approval happens off the system "
+        '(`approval = "off_system"`): who approved it / 系统外批准的批准人。Where the principal head '
+        "approves on the system (Luoyang 19, 32, 33), leave it empty: the request opens the head's "
+        "approval task / 主要负责人在系统中审批时不填",
+    )
+
+
+class NoteCreate(RequestModel):
+    """A note on a running case (备注记录), of a kind its profile lists: e.g. Hubei 23 / Luoyang 19 —
+    a party with valid proof was served while the data is checked."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"kind": "served_with_proof", "text": "申请人持不动产登记证明,已照常办理户籍证明"}]
+        },
+    )
+
+    kind: Identifier = Field(description="The note's kind, as the case type's profile lists it / 记录类别")
+    text: NonBlank = Field(description="What is recorded / 记录内容")
+    payload: dict[str, StorableJSON] | None = Field(
+        default=None, description="Structured content where the kind takes it (a proposal's terms)"
     )
 
 
@@ -428,6 +450,123 @@ class CatalogUpdateCreate(RequestModel):
         if self.change_date is not None and self.change_date > datetime.now(SHANGHAI_TZ).date():
             raise PydanticCustomError(
                 "change_date_in_future", "变更日期不能晚于今天 / the change_date cannot be in the future"
+            )
+        return self
+
+
+class DataObjectionCreate(RequestModel):
+    """A report of doubtful or wrong data in a catalog entry (数据疑义 / 纠错): which records or
+    fields, what is wrong, the evidence, and when the problem was found (REGULATIONS.md §6)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "RES-POP-001",
+                    "records": ["户籍编号 4103020001"],
+                    "fields": ["address"],
+                    "problem": "住址与不动产登记信息不一致",
+                    "evidence": "不动产权证书(洛阳不动产权第0012345号)",
+                    "found_on": "2026-11-30",
+                    "profile": "luzhou",
+                }
+            ]
+        },
+    )
+
+    resource_id: Identifier = Field(description="The catalog entry the data comes from / 目录资源编号")
+    records: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
+    ] = Field(default_factory=list, max_length=200, description="Which records (their keys) / 涉及的记录")
+    fields: list[Identifier] = Field(
+        default_factory=list, max_length=200, description="Which of the entry's fields / 涉及的数据项"
+    )
+    problem: NonBlank = Field(description="What is wrong / 疑义或错误情况")
+    evidence: ShortText = Field(default="", description="The evidence / 证明材料")
+    found_on: date | None = Field(
+        default=None,
+        description="When the problem was found (default: today). Luzhou 26 counts the 3 working days "
+        "to report from it: a report filed later is taken and marked late / 发现问题的日期",
+    )
+    other_resource_id: Identifier | None = Field(
+        default=None,
+        description="Hubei 17: another provider's entry whose data disagrees with this one — one joint "
+        "verification with both providers / 数据不一致的另一部门目录资源",
+    )
+    profile: Identifier | None = Field(
+        default=None, description="Regulation profile id (default: the deployment's)"
+    )
+
+    @model_validator(mode="after")
+    def _found_not_later_than_today(self) -> DataObjectionCreate:
+        if self.found_on is not None and self.found_on > datetime.now(SHANGHAI_TZ).date():
+            raise PydanticCustomError(
+                "found_on_in_future", "发现问题的日期不能晚于今天 / found_on cannot be in the future"
+            )
+        if self.other_resource_id is not None and self.other_resource_id == self.resource_id:
+            raise PydanticCustomError(
+                "same_resource", "数据不一致的两个目录资源不能相同 / the two entries must differ"
+            )
+        return self
+
+
+class DisputeCreate(RequestModel):
+    """A consumer's dispute (共享争议): over a refused or rejected application of its own, or over a
+    not-shared entry it needs for its duties (Hubei 25, Luzhou 27, Jiangsu 16)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "application_id": "SA-20261130-7K2QXM",
+                    "matter": "提供部门以“无法律依据”为由拒绝,但社保待遇资格核验确需比对住址",
+                    "purpose": "社保待遇资格核验",
+                    "profile": "luzhou",
+                },
+                {
+                    "resource_id": "RES-TAX-009",
+                    "matter": "不予共享类资源,本部门履职确需使用",
+                    "duty": "《社会救助暂行办法》第十一条:核对申请人家庭收入",
+                    "purpose": "低保家庭收入核对",
+                    "profile": "jiangsu",
+                },
+            ]
+        },
+    )
+
+    application_id: CaseRef | None = Field(
+        default=None, description="The refused or rejected application disputed / 有异议的申请"
+    )
+    resource_id: Identifier | None = Field(
+        default=None, description="A not-shared entry needed for the caller's duties / 履职需要的不予共享资源"
+    )
+    matter: NonBlank = Field(description="What is disputed / 争议事项")
+    duty: ShortText = Field(
+        default="", description="The duty that needs the data (required for a not-shared entry) / 履职依据"
+    )
+    purpose: ShortText = Field(default="", description="What the data would be used for / 用途")
+    provincial: bool = Field(
+        default=False,
+        description="Provincial departments are involved (Jiangsu 16: the leading group coordinates) "
+        "/ 涉及省级部门",
+    )
+    profile: Identifier | None = Field(
+        default=None, description="Regulation profile id (default: the deployment's)"
+    )
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> DisputeCreate:
+        if (self.application_id is None) == (self.resource_id is None):
+            raise PydanticCustomError(
+                "one_subject",
+                "须指明有异议的申请(application_id)或不予共享的资源(resource_id),二者取一 / "
+                "name the application or the not-shared entry, one of them",
+            )
+        if self.resource_id is not None and not self.duty.strip():
+            raise PydanticCustomError(
+                "duty_required", "不予共享资源须说明履职依据(duty)/ a not-shared entry needs the duty"
             )
         return self
 

@@ -289,8 +289,10 @@ def test_sharing_escalation_ladder(profile_id):
 def test_every_case_type_has_an_escalation_ladder():
     for profile in list_profiles():
         for ct_id, ct in profile.case_types.items():
-            if (profile.id, ct_id) == ("luzhou", "complaint"):
-                # Luzhou 44 sets no time and no escalation for handling a complaint.
+            if (profile.id, ct_id) == ("luzhou", "complaint") or ct_id == "dispute":
+                # Luzhou 44 sets no time and no escalation for handling a complaint; Hubei 25, Luzhou
+                # 27, Jiangsu 16 none for a dispute's stages (it ends at the coordinator or the
+                # leading group as a step of its own).
                 assert ct.escalation == []
                 continue
             assert ct.escalation, f"{profile.id}.{ct_id}"
@@ -314,8 +316,8 @@ def test_luoyang_ladder_ends_in_handling_under_law():
 SHARING = [p for p in PROFILE_IDS if p != "yongcheng"]
 
 CASE_TYPES = {
-    "hubei": ["sharing_application", "catalog_update", "data_objection", "rectification_order"],
-    "jiangsu": ["sharing_application", "catalog_update", "data_objection", "rectification_order"],
+    "hubei": ["sharing_application", "catalog_update", "data_objection", "rectification_order", "dispute"],
+    "jiangsu": ["sharing_application", "catalog_update", "data_objection", "rectification_order", "dispute"],
     "luoyang": [
         "sharing_application",
         "catalog_update",
@@ -323,7 +325,14 @@ CASE_TYPES = {
         "open_data_application",
         "open_catalog_correction",
     ],
-    "luzhou": ["sharing_application", "catalog_update", "data_objection", "rectification_order", "complaint"],
+    "luzhou": [
+        "sharing_application",
+        "catalog_update",
+        "data_objection",
+        "rectification_order",
+        "complaint",
+        "dispute",
+    ],
     "yongcheng": [],
 }
 ALL_CASE_TYPES = [(p, ct) for p, cts in CASE_TYPES.items() for ct in cts]
@@ -556,7 +565,14 @@ def test_luzhou_objection_report_then_reply():
 def test_hubei_objection_and_joint_verification():
     # 第二十三条 提供部门及时校核, 确有错误的及时更正; 第十七条 部门间数据不一致的, 平台会同提供部门共同核实
     ct = load_profile("hubei").case_types["data_objection"]
-    assert [t.step for t in ct.entry] == ["objection_verification"]
+    # 第十七条: an inconsistency between two providers goes straight to their joint verification.
+    assert [(t.when, t.step) for t in ct.entry] == [
+        ({"inconsistency": True}, "joint_verification"),
+        ({}, "objection_verification"),
+    ]
+    assert ct.opened_by == ["consumer", "platform"]  # 第二十三条 the consumer; 第十七条 the platform's check
+    assert ct.steps["objection_verification"].actions["refer_joint_verification"].adds_party == "provider"
+    assert ct.notes["served_with_proof"].article == "23"
     assert _flow(ct) == {
         "objection_verification": {
             "correct": ("corrected", ["end"]),
@@ -594,6 +610,10 @@ def test_luoyang_open_data_answer():
     assert actions["refuse"].reason_required
     assert "依据" in actions["refuse"].name_zh
     assert all("citizen" in a.notify for a in actions.values())
+    # 第三十三条 "不同意的应当说明理由,并提供依据": the basis travels in the refusal's payload, checked.
+    assert (actions["refuse"].payload, actions["grant"].payload) == (True, False)
+    # 第三十三条 "公民、法人和其他组织通过开放系统……申请": citizens (and companies) open it, not departments.
+    assert ct.opened_by == ["citizen"]
 
 
 def test_luoyang_open_catalog_correction_then_change():
@@ -608,6 +628,12 @@ def test_luoyang_open_catalog_correction_then_change():
         "open_catalog_change": {"change": ("corrected", ["end"])},
     }
     assert ct.steps["open_catalog_correction"].actions["refuse"].reason_required
+    actions = ct.steps["open_catalog_correction"].actions
+    assert (actions["refuse"].payload, actions["agree"].payload) == (True, True)  # basis; legal basis (31)
+    # 第三十二条 "变更政务数据资源开放目录": the platform's change publishes the correction.
+    assert ct.steps["open_catalog_change"].actions["change"].effect == "change_open_catalog"
+    assert ct.opened_by == ["citizen"]
+    assert load_profile("luoyang").version == "1.7"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -892,7 +918,7 @@ def test_step_deadline_with_the_real_calendar():
 
 
 # -- each case type declares the facts its transitions test ------------------------------------------
-FACTS = 'facts = ["share_type", "controlled_parameters", "sharing_mode"]\n'
+FACTS = 'facts = ["share_type", "controlled_parameters", "sharing_mode", "settled_by_dispute"]\n'
 
 
 def test_a_fact_its_case_type_does_not_declare_is_refused(tmp_path):
@@ -900,15 +926,18 @@ def test_a_fact_its_case_type_does_not_declare_is_refused(tmp_path):
     path = _write_broken(tmp_path, test, '{ when = { resource_kind = "basic" }, end = true')
     message = _error(path)
     assert "case_types.sharing_application: entry: unknown fact(s) ['resource_kind']" in message
-    assert "declares facts = ['share_type', 'controlled_parameters', 'sharing_mode']" in message
+    assert (
+        "declares facts = ['share_type', 'controlled_parameters', 'sharing_mode', 'settled_by_dispute']"
+        in message
+    )
 
 
 def test_transitions_testing_facts_never_declared_are_refused(tmp_path):
     path = _write_broken(tmp_path, FACTS, "")
     assert _error(path) == (
         f"{path}: case_types.sharing_application: its transitions test ['controlled_parameters', "
-        "'share_type']; declare the facts its case type supplies: facts = ['controlled_parameters', "
-        "'share_type']"
+        "'settled_by_dispute', 'share_type']; declare the facts its case type supplies: facts = "
+        "['controlled_parameters', 'settled_by_dispute', 'share_type']"
     )
 
 
@@ -920,7 +949,8 @@ def test_rules_pinned_before_facts_were_declared_still_read():
     from regulations.schema import CaseType
 
     pinned = CaseType.model_validate(rules)
-    assert pinned.facts is None and pinned.facts_tested() == {"share_type", "controlled_parameters"}
+    assert pinned.facts is None
+    assert pinned.facts_tested() == {"share_type", "controlled_parameters", "settled_by_dispute"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -963,6 +993,7 @@ LADDERS = {
         "catalog_update": _with_item(_HUBEI_ORDER, 1),
         "data_objection": _with_item(_HUBEI_ORDER, 3),
         ORDER: [("report_upward", "leading_group", "31", None, None, ["done"], False)],
+        "dispute": [],
     },
     "luzhou": {
         "sharing_application": _with_item(_LUZHOU_ORDER, 1),
@@ -973,12 +1004,14 @@ LADDERS = {
             ("efficiency_supervision", "leading_group", "42", None, None, ["done"], True),
         ],
         "complaint": [],
+        "dispute": [],
     },
     "jiangsu": {
         "sharing_application": _with_item(_JIANGSU_ORDER, 3),
         "catalog_update": _with_item(_JIANGSU_ORDER, 1),
         "data_objection": _with_item(_JIANGSU_ORDER, 4),
         ORDER: [("report_to_provincial_government", "leading_group", "25", None, None, ["done"], False)],
+        "dispute": [],
     },
     "luoyang": {
         "sharing_application": [

@@ -16,7 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows import catalog_update, complaint, escalation, rectification_order, sharing_application
+from workflows import (
+    catalog_update,
+    complaint,
+    data_objection,
+    dispute,
+    escalation,
+    open_data,
+    rectification_order,
+    sharing_application,
+)
 from workflows.case import Party
 from workflows.contracts import CaseInput, CaseStart, LinkedCaseType, SharingApplicationInput
 from workflows.engine.words import STATUS_EN, STATUS_ZH
@@ -172,6 +181,66 @@ CATALOG_UPDATE = register(
     )
 )
 
+DATA_OBJECTION = register(
+    CaseKind(
+        case_type="data_objection",
+        prefix="DO",
+        id_name="DataObjection",
+        workflow=data_objection.DataObjectionWorkflow,
+        workflow_type=data_objection.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="数据疑义校核",
+        name_en="Data objection",
+        parties=data_objection.parties_of,
+        start_summary=data_objection.start_summary,
+    )
+)
+
+DISPUTE = register(
+    CaseKind(
+        case_type="dispute",
+        prefix="DS",
+        id_name="Dispute",
+        workflow=dispute.DisputeWorkflow,
+        workflow_type=dispute.WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="共享争议",
+        name_en="Sharing dispute",
+        parties=dispute.parties_of,
+        start_summary=dispute.start_summary,
+    )
+)
+
+OPEN_DATA_APPLICATION = register(
+    CaseKind(
+        case_type="open_data_application",
+        prefix="OD",
+        id_name="OpenDataApplication",
+        workflow=open_data.OpenDataApplicationWorkflow,
+        workflow_type=open_data.APPLICATION_WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="有条件开放数据申请",
+        name_en="Conditional open-data application",
+        parties=open_data.parties_of,
+        start_summary=open_data.application_start_summary,
+    )
+)
+
+OPEN_CATALOG_CORRECTION = register(
+    CaseKind(
+        case_type="open_catalog_correction",
+        prefix="OC",
+        id_name="OpenCatalogCorrection",
+        workflow=open_data.OpenCatalogCorrectionWorkflow,
+        workflow_type=open_data.CORRECTION_WORKFLOW_TYPE,
+        input_type=CaseInput,
+        name_zh="开放目录更正申请",
+        name_en="Open catalog correction",
+        parties=open_data.parties_of,
+        start_summary=open_data.correction_start_summary,
+    )
+)
+
 #: Not a profile's case type: made from a case type's ladder when a breach starts it.
 ESCALATION = register(
     CaseKind(
@@ -190,7 +259,11 @@ ESCALATION = register(
 __all__ = [
     "CATALOG_UPDATE",
     "COMPLAINT",
+    "DATA_OBJECTION",
+    "DISPUTE",
     "ESCALATION",
+    "OPEN_CATALOG_CORRECTION",
+    "OPEN_DATA_APPLICATION",
     "RECTIFICATION_ORDER",
     "SHARING_APPLICATION",
     "CaseInput",

@@ -29,7 +29,7 @@ from api.deps import (
 )
 from api.errors import pending_responses, problem_responses
 from api.reading import case_events, list_case_rows, read_case
-from api.requests import ClockCreate, DecisionCreate, WithdrawalCreate
+from api.requests import ClockCreate, DecisionCreate, NoteCreate, WithdrawalCreate
 from api.responses import (
     AuditEventList,
     CaseList,
@@ -39,6 +39,7 @@ from govshare.cases import service as case_service
 from govshare.core.models import Case
 from workflows.case import (
     ClockRequest,
+    NoteRequest,
 )
 
 log = structlog.get_logger("govshare.api")
@@ -73,6 +74,10 @@ WITHDRAWAL_KEY = idempotency_header(
 CLOCK_KEY = idempotency_header(
     "Optional. The same change sent again with the same key is taken once; the same key with another "
     "request is refused (422). 同一幂等键重复提交只办理一次。"
+)
+NOTE_KEY = idempotency_header(
+    "Optional. The same note sent again with the same key is recorded once; the same key with another "
+    "request is refused (422). 同一幂等键重复提交只记录一次。"
 )
 
 
@@ -176,10 +181,16 @@ async def decide(
     "/{case_id}/tasks/{seq}/clock",
     response_model=CaseOut,
     summary="Change one task's clock: extension, suspension, resume",
-    description="调整待办期限:经批准的延期(须填写批准人,按规范的延期条款)、中止计时与恢复计时(剩余工作日顺延)。\n\n"
-    "An approved extension (the profile's extension rule: who approves, how many working days, how "
-    "often), or a suspension and its resume (the working days left carry over). Each is recorded on "
-    "the task's clock with its own article and who approved it.",
+    description="调整待办期限:申请延期、中止计时与恢复计时(剩余工作日顺延)。须经主要负责人批准的延期(洛阳第十九、"
+    "三十二、三十三条),申请后由本部门主要负责人在其“审批延期申请”待办上批准或不批准"
+    "(`POST /cases/{id}/decisions`,`approve` / `refuse`),批准后期限顺延;"
+    "延期以一次、不超过10个工作日为限。\n\n"
+    "An extension under the profile's rule (who approves, how many working days, how often): where the "
+    "principal head approves on the system, the request opens the head's approval task beside the "
+    "running one (answered with `approve` / `refuse` on the decisions path; the approved extension "
+    "names the head); only where the profile says the approval is given off the system is the "
+    "approver's name typed here. A suspension and its resume (the working days left carry over). "
+    "Each change is recorded on the task's clock with its own article and who approved it.",
     responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
 )
 async def change_clock(
@@ -213,6 +224,48 @@ async def change_clock(
             client,
             case_id,
             change,
+            update_id=update_id,
+            settle_timeout_s=settings.api_settle_timeout_s,
+            generation=generation,
+        ),
+    )
+
+
+@router.post(
+    "/{case_id}/notes",
+    response_model=CaseOut,
+    summary="Add a note to a running case",
+    description="在办理中的案件上添加记录(不改变待办与期限),类别由规范配置列出:例如湖北第二十三条、洛阳第十九条——"
+    "校核期间,已提供合法有效证明材料的,受理单位照常办理,并在案件中记录。\n\n"
+    "A note of a kind the case type's profile lists (`notes`), by a party in a role the kind admits; "
+    "it changes no task or deadline, is kept on the case (`attributes.notes`) and in the audit trail, "
+    "and the other parties are told. Another kind → 422; a role the kind does not admit → 403; a "
+    "closed case → 409.",
+    responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
+)
+async def add_note(
+    case_id: CaseId,
+    request: Request,
+    caller: ActingCaller,
+    engine: EngineDep,
+    settings: SettingsDep,
+    body: Annotated[NoteCreate, Body()],
+    idempotency_key: Annotated[str | None, NOTE_KEY] = None,
+) -> CaseOut:
+    note = NoteRequest(actor=actor_of(caller), kind=body.kind, text=body.text, payload=body.payload)
+    return await act_on_case(
+        request,
+        engine,
+        settings,
+        caller,
+        case_id,
+        "note",
+        body,
+        idempotency_key,
+        lambda client, update_id, generation: case_service.note(
+            client,
+            case_id,
+            note,
             update_id=update_id,
             settle_timeout_s=settings.api_settle_timeout_s,
             generation=generation,

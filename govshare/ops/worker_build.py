@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.catalog import CatalogActivities, FreshnessActivities
 from activities.deadlines import DeadlineActivities
+from activities.open_catalog import OpenCatalogActivities
 from activities.records import RecordActivities
 from calendars import WorkingDayCalendar
 from workflows import registry
@@ -51,6 +52,7 @@ def build_worker(
     deadlines = DeadlineActivities(calendar)
     records = RecordActivities(engine)
     catalog = CatalogActivities(engine)
+    open_catalog = OpenCatalogActivities(engine)
     freshness = FreshnessActivities(engine)
     return Worker(
         client,
@@ -68,6 +70,7 @@ def build_worker(
             records.send_notices,
             catalog.check_change_set,
             catalog.publish_change_set,
+            open_catalog.change_open_catalog,
             freshness.sweep_freshness,
         ],
         # The activities are synchronous (SQLAlchemy, the calendar): run them on a thread pool.

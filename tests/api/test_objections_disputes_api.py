@@ -217,3 +217,74 @@ async def test_a_refused_application_disputed_and_settled_starts_a_linked_applic
         api, CONSUMER, applied["id"], lambda c: any(k["case_id"] == dispute_id for k in c.get("links", []))
     )
     assert old["status"] == "refused"
+
+
+async def test_a_data_objection_runs_end_to_end_under_every_profile_that_has_it(api):
+    """Created at its own resource, decided through /cases, under each profile's own steps."""
+    first_step = {
+        "hubei": "objection_verification",
+        "jiangsu": "objection_verification",
+        "luoyang": "data_verification",
+        "luzhou": "objection_reply",
+    }
+    for profile, step in first_step.items():
+        case = await post(api, "/data-objections", CONSUMER, report(profile=profile), 201)
+        (task,) = case["open_tasks"]
+        assert (task["step"], task["assignee"]["code"]) == (step, "gaj"), profile
+        done = await post(
+            api,
+            f"/cases/{case['id']}/decisions",
+            GAJ,
+            {"task_id": task["task_id"], "action": "confirm", "reason": "经核对档案,数据无误"},
+        )
+        assert done["status"] == "confirmed", profile
+        told = (await api.http.get("/notifications", headers=auth(CONSUMER))).json()["items"]
+        assert any(n["case_id"] == case["id"] for n in told), profile
+
+
+async def test_a_dispute_runs_end_to_end_under_every_profile_that_has_it(api):
+    """Hubei: the three parties agree that no access is given; Jiangsu and Luzhou: negotiation fails
+    and the coordinator decides — only the coordinator."""
+    for profile in ("hubei", "jiangsu", "luzhou"):
+        dispute = await post(
+            api,
+            "/disputes",
+            CONSUMER,
+            {
+                "resource_id": "gaj-criminal-investigation",
+                "matter": "履职确需",
+                "duty": "刑罚执行衔接",
+                "profile": profile,
+            },
+            201,
+        )
+        decisions = f"/cases/{dispute['id']}/decisions"
+        negotiators = {t["assignee"]["code"] for t in dispute["open_tasks"]}
+        if profile == "hubei":
+            assert negotiators == {"rsj", "gaj", "bdb"}
+            for token in (CONSUMER, GAJ, PLATFORM):
+                last = await post(
+                    api,
+                    decisions,
+                    token,
+                    {"step": "negotiation", "action": "agree_no_access", "reason": "涉密"},
+                )
+            assert last["result"] == "settled_no_access"
+            continue
+        assert negotiators == {"rsj", "gaj"}, profile
+        failed = await post(
+            api, decisions, GAJ, {"step": "negotiation", "action": "fail", "reason": "涉及侦查秘密"}
+        )
+        (coordination,) = failed["open_tasks"]
+        assert (coordination["step"], coordination["assignee"]["code"]) == ("coordination", "jxw"), profile
+        decide = {
+            "task_id": coordination["task_id"],
+            "action": "coordinate_no_access",
+            "reason": "依法不予共享",
+        }
+        await post(api, decisions, GAJ, decide, 403)
+        closed = await post(api, decisions, "demo-jxw-coordinator", decide)
+        assert closed["result"] == "coordinated_no_access", profile
+    # Only a not-shared entry is disputed without an application.
+    body = {"resource_id": ENTRY, "matter": "x", "duty": "y", "profile": "luzhou"}
+    await post(api, "/disputes", CONSUMER, body, 422)

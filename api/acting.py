@@ -345,6 +345,50 @@ async def open_case(
     return Opened(case_id=case_id, answer=answer, key=binding.key, replayed=replayed)
 
 
+async def create_case(
+    request: Request,
+    response: Response,
+    engine: Engine,
+    settings: Any,
+    caller: Caller,
+    *,
+    kind: registry.CaseKind,
+    profile_id: str,
+    body: Any,
+    idempotency_key: str | None,
+    department_names: dict[str, str],
+    directory: dict[str, str],
+    fields: dict[str, Any],
+    counts_from: datetime | None = None,
+    links: list | None = None,
+) -> tuple[Opened, CaseOut]:
+    """What a create route does once it has checked its request: open the case (the request's
+    fingerprint under the case type's name, the caller's own name for a person) and answer it as
+    it then stands."""
+    operation = kind.case_type
+    opened = await open_case(
+        request,
+        response,
+        engine,
+        settings,
+        caller,
+        kind=kind,
+        operation=operation,
+        profile_id=profile_id,
+        digest=idempotency.fingerprint(
+            {"operation": operation, **body.model_dump(mode="json"), "profile": profile_id}
+        ),
+        idempotency_key=idempotency_key,
+        department_names=department_names,
+        directory=directory,
+        fields=fields,
+        counts_from=counts_from,
+        person_names={caller.person: caller.person_name} if caller.person else None,
+        links=links,
+    )
+    return opened, await run_db(engine, answered_case, opened.case_id, opened.answer)
+
+
 def profile_with(profile_id: str, case_type: str, name_zh: str) -> Profile:
     """The profile a create names, with its rules for ``case_type``: 422 for an unknown profile, and
     for one without the case type (naming the profile)."""

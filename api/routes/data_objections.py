@@ -20,7 +20,7 @@ import structlog
 from fastapi import APIRouter, Body, Request, Response
 from sqlmodel import Session
 
-from api import acting, idempotency, reading
+from api import acting, reading
 from api.deps import ActingCaller, Caller, EngineDep, SettingsDep, run_db
 from api.errors import ApiError, pending_responses, problem_responses
 from api.requests import DataObjectionCreate
@@ -155,22 +155,18 @@ async def create_data_objection(
         "department": caller.department,
         "person": "" if caller.department else caller.person,
     }
-    opened = await acting.open_case(
+    opened, answered = await acting.create_case(
         request,
         response,
         engine,
         settings,
         caller,
         kind=registry.DATA_OBJECTION,
-        operation="data_objection",
         profile_id=profile_id,
-        digest=idempotency.fingerprint(
-            {"operation": "data_objection", **body.model_dump(mode="json"), "profile": profile_id}
-        ),
+        body=body,
         idempotency_key=idempotency_key,
         department_names=checked["names"],
         directory=checked["directory"],
-        person_names={caller.person: caller.person_name} if caller.person else None,
         fields={
             "reporter": reporter,
             "source": "quality_check" if caller.role == "platform" else "report",
@@ -196,4 +192,4 @@ async def create_data_objection(
         profile=profile_id,
         status=opened.answer.status,
     )
-    return await run_db(engine, acting.answered_case, opened.case_id, opened.answer)
+    return answered

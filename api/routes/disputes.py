@@ -18,7 +18,7 @@ import structlog
 from fastapi import APIRouter, Body, Request, Response
 from sqlmodel import Session
 
-from api import acting, idempotency, reading
+from api import acting, reading
 from api.deps import ActingCaller, Caller, EngineDep, SettingsDep, can_see_case, run_db
 from api.errors import ApiError, pending_responses, problem_responses
 from api.requests import DisputeCreate
@@ -192,18 +192,15 @@ async def create_dispute(
                 reason_en="the dispute is over this application's outcome",
             )
         )
-    opened = await acting.open_case(
+    _opened, answered = await acting.create_case(
         request,
         response,
         engine,
         settings,
         caller,
         kind=registry.DISPUTE,
-        operation="dispute",
         profile_id=profile_id,
-        digest=idempotency.fingerprint(
-            {"operation": "dispute", **body.model_dump(mode="json"), "profile": profile_id}
-        ),
+        body=body,
         idempotency_key=idempotency_key,
         department_names=checked["names"],
         directory=checked["directory"],
@@ -222,4 +219,4 @@ async def create_dispute(
     log.info(
         "dispute_opened", provider=checked["provider"], application_id=body.application_id, profile=profile_id
     )
-    return await run_db(engine, acting.answered_case, opened.case_id, opened.answer)
+    return answered

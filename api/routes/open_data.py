@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 from sqlmodel import Session
 
-from api import acting, idempotency, reading
+from api import acting, reading
 from api.deps import ActingCaller, Caller, EngineDep, SettingsDep, run_db
 from api.errors import ApiError, pending_responses, problem_responses
 from api.requests import Identifier, NonBlank, RequestModel, ShortText
@@ -350,22 +350,18 @@ async def create_open_data_application(
     profile_id = body.profile or settings.default_profile
     checked = await run_db(engine, _check_application, caller, body, profile_id)
     entry: Resource = checked["entry"]
-    opened = await acting.open_case(
+    opened, answered = await acting.create_case(
         request,
         response,
         engine,
         settings,
         caller,
         kind=registry.OPEN_DATA_APPLICATION,
-        operation="open_data_application",
         profile_id=profile_id,
-        digest=idempotency.fingerprint(
-            {"operation": "open_data_application", **body.model_dump(mode="json"), "profile": profile_id}
-        ),
+        body=body,
         idempotency_key=idempotency_key,
         department_names=checked["names"],
         directory=checked["directory"],
-        person_names={caller.person: caller.person_name} if caller.person else None,
         fields={
             **_common_facts(caller, entry),
             "open_type": entry.open_type,
@@ -382,7 +378,7 @@ async def create_open_data_application(
         profile=profile_id,
         status=opened.answer.status,
     )
-    return await run_db(engine, acting.answered_case, opened.case_id, opened.answer)
+    return answered
 
 
 @router.post(
@@ -416,22 +412,18 @@ async def create_open_catalog_correction(
     profile_id = body.profile or settings.default_profile
     checked = await run_db(engine, _check_correction, caller, body, profile_id)
     entry: Resource = checked["entry"]
-    opened = await acting.open_case(
+    opened, answered = await acting.create_case(
         request,
         response,
         engine,
         settings,
         caller,
         kind=registry.OPEN_CATALOG_CORRECTION,
-        operation="open_catalog_correction",
         profile_id=profile_id,
-        digest=idempotency.fingerprint(
-            {"operation": "open_catalog_correction", **body.model_dump(mode="json"), "profile": profile_id}
-        ),
+        body=body,
         idempotency_key=idempotency_key,
         department_names=checked["names"],
         directory=checked["directory"],
-        person_names={caller.person: caller.person_name} if caller.person else None,
         fields={
             **_common_facts(caller, entry),
             "correction": checked["correction"],
@@ -448,4 +440,4 @@ async def create_open_catalog_correction(
         profile=profile_id,
         status=opened.answer.status,
     )
-    return await run_db(engine, acting.answered_case, opened.case_id, opened.answer)
+    return answered

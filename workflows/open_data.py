@@ -198,15 +198,20 @@ def application_summary(inp: CaseInput) -> dict[str, str]:
     }
 
 
-def application_subject(inp: CaseInput) -> tuple[str, str]:
+def _subject(inp: CaseInput, zh: str, en: str) -> tuple[str, str]:
     facts = inp.facts
     name_zh = facts.get("resource_name_zh") or facts.get("resource_id", "")
     name_en = facts.get("resource_name_en") or facts.get("resource_id", "")
-    return f"有条件开放数据申请:{name_zh}", f"Conditional open-data application: {name_en}"
+    return f"{zh}:{name_zh}", f"{en}: {name_en}"
 
 
-def application_start_summary(inp: CaseInput) -> str:
+def start_summary(inp: CaseInput) -> str:
+    """What an operator reads in the Temporal UI's list (both open-data case types)."""
     return f"{_applicant_words(inp)} → {inp.facts.get('resource_id', '')}({inp.case.profile_id})"
+
+
+def application_subject(inp: CaseInput) -> tuple[str, str]:
+    return _subject(inp, "有条件开放数据申请", "Conditional open-data application")
 
 
 def open_data_terms(
@@ -362,14 +367,7 @@ def correction_summary(inp: CaseInput) -> dict[str, str]:
 
 
 def correction_subject(inp: CaseInput) -> tuple[str, str]:
-    facts = inp.facts
-    name_zh = facts.get("resource_name_zh") or facts.get("resource_id", "")
-    name_en = facts.get("resource_name_en") or facts.get("resource_id", "")
-    return f"开放目录更正申请:{name_zh}", f"Open catalog correction: {name_en}"
-
-
-def correction_start_summary(inp: CaseInput) -> str:
-    return f"{_applicant_words(inp)} → {inp.facts.get('resource_id', '')}({inp.case.profile_id})"
+    return _subject(inp, "开放目录更正申请", "Open catalog correction")
 
 
 def correction_agreement(

@@ -222,7 +222,7 @@ OPEN_DATA_APPLICATION = register(
         name_zh="有条件开放数据申请",
         name_en="Conditional open-data application",
         parties=open_data.parties_of,
-        start_summary=open_data.application_start_summary,
+        start_summary=open_data.start_summary,
     )
 )
 
@@ -237,7 +237,7 @@ OPEN_CATALOG_CORRECTION = register(
         name_zh="开放目录更正申请",
         name_en="Open catalog correction",
         parties=open_data.parties_of,
-        start_summary=open_data.correction_start_summary,
+        start_summary=open_data.start_summary,
     )
 )
 

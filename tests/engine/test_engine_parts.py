@@ -440,3 +440,50 @@ def test_a_department_answers_for_itself_in_a_role_it_plays_in_one_case_only() -
     assert not decisions.is_assignee(Actor("gaj", "auditor", "u"), respondent)
     assert not decisions.is_assignee(Actor("scjgj", "provider", "u"), respondent)
     assert not decisions.is_assignee(Actor("gaj", "provider", "u"), Party(department="gaj", role="platform"))
+
+
+def test_the_heads_approval_task_and_who_may_answer_it() -> None:
+    """approvals.py: the head of the assignee's own department; untimed unless the profile sets a
+    local-policy limit (labelled so); only the head answers, a refusal gives its reason, nothing is
+    extended once the task has closed."""
+    from regulations.schema import Extension
+    from workflows.engine import approvals
+
+    rule = Extension(max_working_days=10, approver="principal_head", article="19")
+    t = task(1, "joint_verification", "gaj")
+    ask = ClockRequest(Actor("gaj", "provider", "clerk"), t.task_id, "extension", 5, "数据量大")
+    approval = approvals.approval_task(t, rule, ask, task_id="C/9", seq=9, now=T0)
+    assert (approval.assignee, approval.approves, approval.requested_working_days) == (
+        Party("gaj", "principal_head"),
+        t.task_id,
+        5,
+    )
+    assert (approval.limit_basis, approval.clock) == ("none", [])
+    timed = Extension(
+        max_working_days=10, approver="principal_head", article="19", approval_local_policy_working_days=2
+    )
+    held = approvals.approval_task(t, timed, ask, task_id="C/9", seq=9, now=T0)
+    assert held.limit_basis == "local_policy" and held.clock[0].basis == "local_policy"
+
+    def refusal(actor: Actor, action: str, reason: str = "", target: Task = t) -> str:
+        req = DecisionRequest(actor, action, task_id="C/9", reason=reason)
+        with pytest.raises(ApplicationError) as err:
+            approvals.check_approval(req, approval, target, rule, SPEAKER)
+        return err.value.type or ""
+
+    assert refusal(Actor("gaj", "provider", "clerk"), "approve") == ERROR_FORBIDDEN
+    assert refusal(Actor("scjgj", "principal_head", "P-X"), "approve") == ERROR_FORBIDDEN
+    assert refusal(Actor("gaj", "principal_head", "P-H"), "refuse") == ERROR_INVALID
+    assert refusal(Actor("gaj", "principal_head", "P-H"), "extend") == ERROR_INVALID
+    closed = task(1, "joint_verification", "gaj", status="done")
+    assert refusal(Actor("gaj", "principal_head", "P-H"), "approve", target=closed) == ERROR_CONFLICT
+    approvals.check_approval(
+        DecisionRequest(Actor("gaj", "principal_head", "P-H"), "approve", task_id="C/9"),
+        approval,
+        t,
+        rule,
+        SPEAKER,
+    )
+    on_system = pytest.raises(ValueError, match="principal_head")
+    with on_system:
+        Extension(max_working_days=10, approver="platform", article="19")

@@ -7,8 +7,8 @@ pinned profile rules (pydantic models), which the default JSON converter cannot 
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from govshare.core.converter import DATA_CONVERTER
 from govshare.core.settings import Settings, get_settings
 
 
@@ -17,5 +17,5 @@ async def connect_client(settings: Settings | None = None) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )

@@ -39,12 +39,12 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import TypeAdapter
 from sqlalchemy import Engine, exc
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.messages import render_notice
-from govshare.core import models
+from govshare.core import audit_trail, models
 from workflows.case import (
     RECORD_REJECTED,
     CaseDelta,
@@ -453,6 +453,10 @@ class RecordActivities:
 
     @staticmethod
     def _append_event_rows(session: Session, case_id: str, events: list, now: datetime) -> None:
+        """Append a case's new events, each chained to the one before it (``hash``, ``prev_hash``:
+        ``govshare.core.audit_trail``). A seq the table holds is a retry and skipped. The first event
+        written after 0008 (or the case's first) follows ``GENESIS``; a case's writes are serialized
+        by its workflow, and (case_id, seq) is unique, so the chain cannot fork."""
         if not events:
             return
         seqs = [e.seq for e in events]
@@ -463,24 +467,33 @@ class RecordActivities:
                 )
             )
         )
-        for event in events:
-            if event.seq in existing:
-                continue
-            session.add(
-                models.AuditEvent(
-                    case_id=case_id,
-                    seq=event.seq,
-                    at=event.at,
-                    kind=event.kind,
-                    actor_department=event.actor.department if event.actor else "",
-                    actor_role=event.actor.role if event.actor else "system",
-                    actor_user=event.actor.user if event.actor else "",
-                    summary_zh=event.summary_zh,
-                    summary_en=event.summary_en,
-                    data=event.data,
-                    recorded_at=now,
-                )
+        fresh = sorted((e for e in events if e.seq not in existing), key=lambda e: e.seq)
+        if not fresh:
+            return
+        before = session.exec(
+            select(models.AuditEvent.hash)
+            .where(models.AuditEvent.case_id == case_id, models.AuditEvent.seq < fresh[0].seq)
+            .order_by(col(models.AuditEvent.seq).desc())
+            .limit(1)
+        ).first()
+        prev_hash = before or audit_trail.GENESIS
+        for event in fresh:
+            row = models.AuditEvent(
+                case_id=case_id,
+                seq=event.seq,
+                at=event.at,
+                kind=event.kind,
+                actor_department=event.actor.department if event.actor else "",
+                actor_role=event.actor.role if event.actor else "system",
+                actor_user=event.actor.user if event.actor else "",
+                summary_zh=event.summary_zh,
+                summary_en=event.summary_en,
+                data=audit_trail.json_value(event.data),
+                recorded_at=now,
+                prev_hash=prev_hash,
             )
+            row.hash = prev_hash = audit_trail.audit_hash(row.model_dump(), prev_hash)
+            session.add(row)
 
     @staticmethod
     def _write_notices(session: Session, notices: list[Notice], now: datetime, workflow_id: str) -> int:

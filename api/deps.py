@@ -222,7 +222,7 @@ def caller_with_roles(*roles: str) -> Callable[..., Caller]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
         caller = await run_in_threadpool(_authenticate, request.app.state.engine, credentials)
-        bind_log_context(request, department=caller.department, role=caller.role)
+        bind_log_context(request, department=caller.department, role=caller.role, label=caller.label)
         if caller.person:  # the identity's opaque reference may be logged; its ID number never is
             bind_log_context(request, person=caller.person)
         if caller.role not in admitted:

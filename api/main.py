@@ -27,22 +27,26 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api.access_log import AccessLogMiddleware
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
 from api.requests import INVALID_CHARACTERS, unstorable_message
 from api.routes import (
     applications,
+    audit,
     cases,
     catalog_lists,
     catalog_updates,
     complaints,
     data_objections,
+    deadline_audit,
     disputes,
     notifications,
     open_data,
     orders,
     oversight,
     resources,
+    statistics,
     system,
     tasks,
 )
@@ -401,8 +405,10 @@ def create_app(
     app.state.temporal_client = temporal_client
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(AccessLogMiddleware)  # outermost: every read recorded after its answer
     routes = (
         applications,
+        audit,
         cases,
         orders,
         complaints,
@@ -411,10 +417,12 @@ def create_app(
         disputes,
         open_data,
         oversight,
+        deadline_audit,
         tasks,
         notifications,
         resources,
         catalog_lists,
+        statistics,
         system,
     )
     for module in routes:

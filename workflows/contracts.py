@@ -55,6 +55,9 @@ class CaseStart:
     #: How this case starts the escalation that climbs its ladder (pinned; None in cases started
     #: before escalations were cases: their breach names the first rung only).
     escalation_type: LinkedCaseType | None = None
+    #: The server has the case search attributes registered (checked when the case starts): the
+    #: case keeps them up to date (``workflows/engine/attributes.py``). False in histories before.
+    search_attributes: bool = False
 
 
 @dataclass

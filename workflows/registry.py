@@ -86,6 +86,11 @@ def by_case_type(case_type: str) -> CaseKind | None:
     return _KINDS.get(case_type)
 
 
+def kinds() -> list[CaseKind]:
+    """Every registered case type, in registration order."""
+    return list(_KINDS.values())
+
+
 def by_case_id(case_id: str) -> CaseKind | None:
     prefix = case_id.split("-", 1)[0]
     return next((k for k in _KINDS.values() if k.prefix == prefix), None)
@@ -270,6 +275,7 @@ __all__ = [
     "CaseKind",
     "by_case_id",
     "by_case_type",
+    "kinds",
     "linked_type",
     "register",
     "workflows",

@@ -22,6 +22,8 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
@@ -51,6 +53,7 @@ from workflows.case import (
     WithdrawRequest,
 )
 from workflows.contracts import CaseStart, LinkedCaseType
+from workflows.engine import attributes
 from workflows.legacy.shapes import CaseState
 
 log = structlog.get_logger("govshare.cases.service")
@@ -378,6 +381,63 @@ async def start_case(
         raise _pending(inp.case.case_id, "create", settle_timeout_s, err, started=progress.started) from err
 
 
+#: (server, namespace) → when the case search attributes were last found missing; once found
+#: registered, they are taken as registered for the life of the process.
+_ATTRIBUTES_REGISTERED: dict[tuple[str, str], bool] = {}
+_ATTRIBUTES_MISSING_SINCE: dict[tuple[str, str], float] = {}
+#: How long a "not registered" answer is believed before the server is asked again.
+ATTRIBUTES_RECHECK_S = 60.0
+
+
+async def attributes_registered(client: Client) -> bool:
+    """Whether the server has the case search attributes (``workflows/engine/attributes.py``)
+    registered with their types. A server that cannot say (the time-skipping test server) has not."""
+    where = (client.service_client.config.target_host, client.namespace)
+    if _ATTRIBUTES_REGISTERED.get(where):
+        return True
+    loop = asyncio.get_running_loop()
+    missing_since = _ATTRIBUTES_MISSING_SINCE.get(where)
+    if missing_since is not None and loop.time() - missing_since < ATTRIBUTES_RECHECK_S:
+        return False
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        present = {name: type_name(value) for name, value in listed.custom_attributes.items()}
+        found = all(present.get(name) == kind for name, kind in attributes.TYPE_NAMES.items())
+    except RPCError as err:
+        log.info("search_attributes_unknown", error=str(err))
+        found = False
+    if found:
+        _ATTRIBUTES_REGISTERED[where] = True
+    else:
+        _ATTRIBUTES_MISSING_SINCE[where] = loop.time()
+        log.warning(
+            "search_attributes_not_registered",
+            note="cases will not be findable by GovshareCaseType etc. in Temporal; see README",
+        )
+    return found
+
+
+def type_name(value: int) -> str:
+    """Temporal's name for an indexed-value type (``INDEXED_VALUE_TYPE_KEYWORD`` → ``Keyword``)."""
+    raw = IndexedValueType.Name(value).removeprefix("INDEXED_VALUE_TYPE_")
+    return {"KEYWORD_LIST": "KeywordList"}.get(raw, raw.capitalize())
+
+
+def _initial_attributes(kind: registry.CaseKind, inp: Any):  # -> TypedSearchAttributes
+    start = inp.case
+    return attributes.initial(
+        {
+            attributes.CASE_TYPE.name: kind.case_type,
+            attributes.PROFILE.name: start.profile_id,
+            attributes.STATUS.name: "in_progress",
+            attributes.DEPARTMENT.name: sorted({p.department for p in kind.parties_of(inp) if p.department}),
+            attributes.OVERDUE.name: False,
+        }
+    )
+
+
 async def _start_and_settle(
     client: Client,
     task_queue: str,
@@ -388,6 +448,7 @@ async def _start_and_settle(
     request_tag: str | None,
 ) -> CaseAnswer:
     workflow_id = kind.workflow_id(inp.case.case_id)
+    inp.case.search_attributes = await attributes_registered(client)
     try:
         handle = await client.start_workflow(
             kind.workflow_type,
@@ -398,6 +459,8 @@ async def _start_and_settle(
             # What an operator reads in the Temporal UI's list of cases.
             static_summary=summary or None,
             memo={REQUEST_MEMO: request_tag} if request_tag else None,
+            # Found in Temporal's own lists from the start; the case keeps them up to date.
+            search_attributes=_initial_attributes(kind, inp) if inp.case.search_attributes else None,
         )
     except WorkflowAlreadyStartedError:
         # A retried create (same Idempotency-Key, hence the same case id): answer with the case

@@ -11,7 +11,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 
@@ -310,6 +310,47 @@ class AuditEvent(SQLModel, table=True):
     summary_en: str = ""
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     recorded_at: datetime
+    #: The case's hash chain (migration 0008, ``govshare.core.audit_trail``): ``hash`` is SHA-256 over
+    #: the row's content and ``prev_hash``, the hash of the case's event before it (64 zeros for its
+    #: first). NULL on rows written before 0008 (``govshare audit verify``: unchained).
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+
+
+class AccessEvent(SQLModel, table=True):
+    """One read of a case or of shared data over the API (Hubei 27, Luzhou 34/35: who read what, when,
+    from where — an auditor's reads too), written after the answer by ``api/access_log.py``.
+
+    Append-only (PostgreSQL and SQLite refuse UPDATE and DELETE, migration 0008) and one hash chain
+    in ``id`` order: ``id`` is given by the writer (the head's plus one, under the chain's lock), and
+    ``hash`` covers the row's content and ``prev_hash`` (``govshare.core.audit_trail``). ``department``,
+    ``role``, ``user`` (the credential's label) and ``person`` are "" for an unauthenticated request."""
+
+    __tablename__ = "access_event"
+    __table_args__ = (
+        #: Who read this case / resource.
+        Index("ix_access_event_subject", "subject_type", "subject_id", "id"),
+        #: What this department read.
+        Index("ix_access_event_department", "department", "id"),
+    )
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    at: datetime
+    department: str = Field(default="", max_length=64)
+    role: str = Field(default="", max_length=32)
+    user: str = Field(default="", max_length=200)
+    person: str = Field(default="", max_length=64)
+    method: str = Field(max_length=16)
+    path: str
+    #: case (one case: /cases/{id}…, /applications/{id}…) | cases (a list) | resource | resources (a
+    #: query) | resource_export
+    subject_type: str = Field(default="", max_length=16)
+    subject_id: str = Field(default="", max_length=128)
+    query: str = ""
+    status: int
+    client: str = Field(default="", max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 class Notification(SQLModel, table=True):

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: schedule-to-start timeout) before another worker takes them, so a decision just after a worker
     #: restart still gets its answer.
     api_settle_timeout_s: float = Field(default=15.0, gt=0)
+    #: Proxies whose ``X-Forwarded-For`` the access log believes (comma-separated addresses or
+    #: networks, e.g. ``10.0.0.5,10.1.0.0/16``). A read's client is the peer's address unless the peer
+    #: is listed: then the nearest address in ``X-Forwarded-For`` that is not a listed proxy. Empty
+    #: (the default): the header is ignored, as anyone can send it.
+    trusted_proxies: str = ""
 
     # -- worker heartbeat (GET /healthz: is a worker serving the task queue?) -------------------
     #: How often a worker (``python worker.py``) writes its heartbeat row.
@@ -90,6 +95,16 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        import ipaddress
+
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the entry
+        return ",".join(entries)
 
     @model_validator(mode="after")
     def _no_demo_in_production(self) -> Settings:

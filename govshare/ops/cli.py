@@ -773,6 +773,12 @@ def replay_command(parser: argparse.ArgumentParser) -> Handler:
         "histories", nargs="*", help="history JSON files (as exported by the Temporal UI/CLI)"
     )
     parser.add_argument("--workflow-id", action="append", default=[], help="fetch this workflow's history")
+    parser.add_argument(
+        "--all", action="store_true", help="every case history the engine keeps, in parallel, with a summary"
+    )
+    parser.add_argument("--since", type=_iso_date, help="with --all: cases started on or after YYYY-MM-DD")
+    parser.add_argument("--type", dest="case_type", help="with --all: only cases of this type")
+    parser.add_argument("--concurrency", type=int, default=16, help="with --all: histories fetched at once")
 
     def handle(args: argparse.Namespace) -> int:
         import asyncio
@@ -780,8 +786,10 @@ def replay_command(parser: argparse.ArgumentParser) -> Handler:
 
         from govshare.ops.replay import load_history_file, replay_history
 
+        if args.all:
+            return _replay_all(args)
         if not args.histories and not args.workflow_id:
-            raise CliError("give history files or --workflow-id")
+            raise CliError("give history files, --workflow-id or --all")
 
         async def go() -> int:
             histories = []
@@ -811,6 +819,47 @@ def replay_command(parser: argparse.ArgumentParser) -> Handler:
 
     return handle
 
+
+def _iso_date(text: str) -> Any:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text}") from None
+
+
+def _replay_all(args: argparse.Namespace) -> int:
+    """``govshare replay --all``: every kept history replayed, with progress and a summary."""
+    import asyncio
+
+    from govshare.core.temporal_client import connect_client
+    from govshare.ops.audit_history import Progress, replay_all
+
+    async def go() -> int:
+        client = await connect_client()
+        bar = Progress("replay")
+        summary = await replay_all(
+            client,
+            case_type=args.case_type,
+            since=args.since,
+            concurrency=args.concurrency,
+            progress=bar.step,
+        )
+        bar.close()
+        for workflow_id, failure in summary.failed:
+            print(f"FAIL {workflow_id}: {_one_line(failure)}")
+        print(
+            f"{summary.replayed} replayed, {len(summary.failed)} failed in {summary.seconds:.1f} s "
+            f"({summary.rate:.0f} histories/s)"
+        )
+        return 1 if summary.failed else 0
+
+    return asyncio.run(go())
+
+
+# Commands that live in modules of their own register themselves when imported.
+from govshare.ops import audit_cli, statistics_cli  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -62,6 +62,7 @@ from typing import IO, TYPE_CHECKING
 import structlog
 
 from govshare.core.settings import Settings, get_settings
+from workflows.engine import attributes
 
 if TYPE_CHECKING:
     from govshare.core.seed import DemoToken
@@ -467,6 +468,9 @@ class Launcher:
             command += ["--dynamic-config-value", value]
         if self.settings.temporal_namespace != "default":
             command += ["--namespace", self.settings.temporal_namespace]
+        # The case search attributes (GovshareCaseType …): cases are found in Temporal's own lists.
+        for name, kind in attributes.TYPE_NAMES.items():
+            command += ["--search-attribute", f"{name}={kind}"]
         print(f"启动 Temporal 开发服务器 / starting the Temporal dev server ({db_file}) …", flush=True)
         child = self._spawn("temporal", command)
         child.healthy = self._temporal_up

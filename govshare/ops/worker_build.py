@@ -16,27 +16,19 @@ import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.catalog import CatalogActivities, FreshnessActivities
 from activities.deadlines import DeadlineActivities
 from activities.open_catalog import OpenCatalogActivities
 from activities.records import RecordActivities
 from calendars import WorkingDayCalendar
+from govshare.cases.replaying import SANDBOX_RUNNER
 from workflows import registry
+from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.freshness import FreshnessSweepWorkflow
 
 #: Every registered case type's workflow, and the frozen generations their old histories ran on.
 WORKFLOWS = registry.workflows()
-
-#: Our deterministic, side-effect-free modules are passed through the workflow sandbox whole (with
-#: their submodules), so the pydantic converter resolves their dataclasses' type hints against the
-#: real modules, and they are imported once per worker rather than once per workflow run.
-SANDBOX_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "calendars", "regulations", "activities", "pydantic", "pydantic_core", "workalendar"
-    )
-)
 
 log = structlog.get_logger("govshare.worker")
 
@@ -58,7 +50,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         # Read at build time, so a case type registered after import (tests) is run too.
-        workflows=[*registry.workflows(), FreshnessSweepWorkflow],
+        workflows=[*registry.workflows(), FreshnessSweepWorkflow, AuditAnchorWorkflow],
         workflow_runner=SANDBOX_RUNNER,
         activities=[
             deadlines.compute_deadline,

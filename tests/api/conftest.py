@@ -33,6 +33,7 @@ from govshare.core.heartbeat import Heartbeat
 from govshare.core.models import Credential, Department
 from govshare.core.seed import seed_demo, token_sha256
 from govshare.core.settings import Settings
+from workflows.engine import attributes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_helpers import CONSUMER, auth
@@ -121,6 +122,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         ui=False,
         dev_server_log_level="error",
         dev_server_startup_timeout=timedelta(seconds=60),
+        # As `govshare run` registers them: cases keep their search attributes (issue 21).
+        search_attributes=attributes.KEYS,
     )
     yield env
     await env.shutdown()

@@ -505,6 +505,76 @@ def test_0007_keeps_credentials_and_admits_persons(engine: Engine) -> None:
             session.commit()
 
 
+# -- 0008: the audit trail's chains, append-only tables -------------------------------------------
+@pytest.mark.parametrize("origin", ["from_0007", "create_all"])
+def test_0008_keeps_old_events_unchained_and_refuses_rewrites(engine: Engine, origin: str) -> None:
+    """From 0007 with an audit event (or from ``create_all``): the event keeps its row with NULL
+    hashes (``verify``: unchained before 0008), ``access_event`` exists, and from then on both
+    tables refuse UPDATE and DELETE (PostgreSQL: the trigger function; SQLite: triggers) while
+    taking inserts."""
+    from govshare.core import audit_trail
+
+    if origin == "from_0007":
+        upgrade_to(engine, "0007")
+        meta = MetaData()
+        meta.reflect(engine)
+        with engine.begin() as conn:
+            conn.execute(
+                meta.tables["auditevent"].insert(),
+                {
+                    "case_id": "SA-OLD",
+                    "seq": 1,
+                    "at": NOW,
+                    "kind": "case_submitted",
+                    "actor_department": "rsj",
+                    "actor_role": "consumer",
+                    "actor_user": "",
+                    "summary_zh": "提交",
+                    "summary_en": "submitted",
+                    "data": {},
+                    "recorded_at": NOW,
+                },
+            )
+    else:
+        SQLModel.metadata.create_all(engine)  # tables and columns already there: 0008 adds the triggers
+
+    init_schema(engine)
+
+    assert revision_of(engine) == HEAD and differences(engine) == []
+    assert {"prev_hash", "hash"} <= columns(engine, "auditevent")
+    assert "ix_access_event_subject" in {i["name"] for i in inspect(engine).get_indexes("access_event")}
+    if origin == "from_0007":
+        with Session(engine) as session:
+            old = session.exec(select(models.AuditEvent)).one()
+            assert (old.kind, old.hash, old.prev_hash) == ("case_submitted", None, None)
+    else:
+        with Session(engine) as session:
+            session.add(
+                models.AuditEvent(
+                    case_id="SA-NEW", seq=1, at=NOW, kind="case_submitted", recorded_at=NOW, hash="ab" * 32
+                )
+            )
+            session.commit()
+    head = audit_trail.append_access_events(
+        engine, [audit_trail.AccessRecord(at=NOW, method="GET", path="/cases", status=200)]
+    )
+    assert head[0] == 1
+    for statement in (
+        "UPDATE auditevent SET summary_zh = '改'",
+        "DELETE FROM auditevent",
+        "UPDATE access_event SET status = 500",
+        "DELETE FROM access_event",
+    ):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM auditevent")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM access_event")).scalar() == 1
+    init_schema(engine)  # a second start: nothing more, still refused
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM access_event"))
+
+
 # -- 4. idempotent, serialized, refusing what it does not know ------------------------------------
 def test_upgrade_head_twice_is_a_no_op(engine: Engine) -> None:
     assert migrate(engine) == (None, HEAD)

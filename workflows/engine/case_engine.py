@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest, EffectResult
-    from workflows.engine import clock, decisions, effects, notes
+    from workflows.engine import attributes, clock, decisions, effects, notes
     from workflows.engine.approving import HeadApprovals
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
@@ -913,4 +913,15 @@ class CaseEngine:
 
     async def _flush(self) -> None:
         self._approvals.drop_stale()
+        self._keep_attributes()
         await self._recorder.flush(self.tasks, self._live_answer)
+
+    def _keep_attributes(self) -> None:
+        """Bring the case's search attributes in line with it (only where the server has them: the
+        case pinned that at its start), once per change."""
+        if not self._start.search_attributes:
+            return
+        wanted = attributes.values(self.header, self.parties, self.tasks)
+        changes = attributes.updates(attributes.current(workflow.info().typed_search_attributes), wanted)
+        if changes:
+            workflow.upsert_search_attributes(changes)

@@ -94,6 +94,7 @@ def child_case(
         linked_types=dict(parent.linked_types),
         directory=dict(parent.directory),
         escalation_type=parent.escalation_type,
+        search_attributes=parent.search_attributes,
     )
     link = CaseLink(
         case_id=case_id,

@@ -16,20 +16,31 @@ from typing import Any
 
 from pydantic import TypeAdapter
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
-from temporalio.converter import DataConverter
+from temporalio.converter import CompositePayloadConverter, DataConverter
 
 #: One adapter per type hint for the whole process.
 _ADAPTERS: Any = functools.lru_cache(maxsize=4096)(TypeAdapter)
 
 
+def _prototype() -> PydanticPayloadConverter:
+    made = PydanticPayloadConverter()
+    for converter in made.converters.values():
+        if isinstance(converter, PydanticJSONPlainPayloadConverter):
+            converter._type_adapter = _ADAPTERS
+    return made
+
+
+#: The encoding converters, made once: they hold no state but the shared adapter cache (the SDK makes
+#: a payload converter per workflow run and per command's serialization context).
+_CONVERTERS = tuple(_prototype().converters.values())
+
+
 class SharedPydanticPayloadConverter(PydanticPayloadConverter):
-    """The contrib pydantic payload converter, whose JSON converter uses the process-wide cache."""
+    """The contrib pydantic payload converter, its encoding converters (and the JSON one's type
+    adapters) shared by every instance in the process."""
 
     def __init__(self) -> None:
-        super().__init__()
-        for converter in self.converters.values():
-            if isinstance(converter, PydanticJSONPlainPayloadConverter):
-                converter._type_adapter = _ADAPTERS
+        CompositePayloadConverter.__init__(self, *_CONVERTERS)
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)

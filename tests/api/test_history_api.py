@@ -138,3 +138,105 @@ def test_the_attributes_a_case_keeps():
     assert {c.key.name for c in changes} == {"GovshareStatus", "GovshareNextDue"}
     cleared = attributes.updates({**held, "GovshareNextDue": due}, held)
     assert [(c.key.name, c.value) for c in cleared] == [("GovshareNextDue", None)]
+
+
+async def test_every_case_type_rebuilt_from_history_agrees_with_its_projection(api):
+    """One case of each type a person opens, created at its own resource and taken a step: each
+    rebuilt from its history agrees with the projection, attributes included."""
+    from api_helpers import LEADING_GROUP
+
+    created = [
+        await post(
+            api,
+            "/rectification-orders",
+            LEADING_GROUP,
+            {
+                "respondent_department": "gaj",
+                "grounds": ["31(2)"],
+                "period_working_days": 10,
+                "description": "人口基本信息未按时限提供",
+                "profile": "hubei",
+            },
+            201,
+        ),
+        await post(
+            api,
+            "/complaints",
+            CONSUMER,
+            {
+                "respondent_department": "scjgj",
+                "addressed_to": "leading_group",
+                "conduct": "拖延办理",
+                "profile": "luzhou",
+            },
+            201,
+        ),
+        await post(
+            api,
+            "/catalog-updates",
+            PLATFORM,
+            {"department": "gaj", "reason": "own", "description": "户籍信息项调整", "profile": "hubei"},
+            201,
+        ),
+        await post(
+            api,
+            "/data-objections",
+            CONSUMER,
+            {
+                "resource_id": "gaj-household-members",
+                "fields": ["members"],
+                "problem": "缺少新生儿",
+                "profile": "luoyang",
+            },
+            201,
+        ),
+        await post(
+            api,
+            "/disputes",
+            CONSUMER,
+            {
+                "resource_id": "gaj-criminal-investigation",
+                "matter": "履职确需",
+                "duty": "刑罚执行",
+                "profile": "luzhou",
+            },
+            201,
+        ),
+    ]
+    created.append(
+        await post(
+            api,
+            "/applications",
+            CONSUMER,
+            {
+                "resource_id": "gaj-household-members",
+                "purpose": "审核",
+                "reason": "核对",
+                "profile": "luzhou",
+            },
+            201,
+        )
+    )
+    types = {c["case_type"] for c in created}
+    assert types == {
+        "rectification_order",
+        "complaint",
+        "catalog_update",
+        "data_objection",
+        "dispute",
+        "sharing_application",
+    }
+    for case in created:
+        record: dict[str, Any] = {}
+        for _ in range(50):
+            record = (
+                await api.http.get(
+                    f"/cases/{case['id']}/history?include_history=false", headers=auth(AUDITOR)
+                )
+            ).json()
+            if record["agrees"]:
+                break
+            await asyncio.sleep(0.05)
+        assert record["agrees"], (case["case_type"], record["differences"])
+        assert record["search_attributes"]["GovshareCaseType"] == case["case_type"]
+        assert record["tasks"] and record["timeline"][0]["kind"] == "case_submitted"

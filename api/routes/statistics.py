@@ -17,6 +17,7 @@ Who may read:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Literal
 
@@ -168,22 +169,37 @@ def _department_for(caller: Caller, department: str | None) -> str | None:
     return caller.department
 
 
-def _report(
-    engine,
-    caller: Caller,
-    *,
-    period: str | None,
-    date_from: date | None,
-    date_to: date | None,
-    case_type: str | None,
-    department: str | None,
-    role: str,
-) -> stats.Report:
-    department = _department_for(caller, department)
+@dataclass(frozen=True)
+class Scope:
+    """What every statistics route is asked for, beside the case type: the period, the department
+    and the role in which departments are counted."""
+
+    period: str | None
+    date_from: date | None
+    date_to: date | None
+    department: str | None
+    role: str
+
+
+def _scope(
+    period: PeriodQuery = None,
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    department: DepartmentQuery = None,
+    role: RoleQuery = "provider",
+) -> Scope:
+    return Scope(period, date_from, date_to, department, role)
+
+
+ScopeQuery = Annotated[Scope, Depends(_scope)]
+
+
+def _report(engine, caller: Caller, scope: Scope, case_type: str | None) -> stats.Report:
+    department = _department_for(caller, scope.department)
     try:
-        chosen = stats.parse_period(period, date_from=date_from, date_to=date_to)
+        chosen = stats.parse_period(scope.period, date_from=scope.date_from, date_to=scope.date_to)
         with Session(engine) as session:
-            return stats.compute(session, chosen, case_type=case_type, department=department, role=role)
+            return stats.compute(session, chosen, case_type=case_type, department=department, role=scope.role)
     except stats.PeriodError as err:
         raise ApiError(422, err.zh, err.en, code=err.code) from None
 
@@ -218,23 +234,10 @@ def _filename(report: stats.Report, suffix: str) -> str:
 def get_statistics(
     caller: StatisticsCaller,
     engine: EngineDep,
-    period: PeriodQuery = None,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
+    scope: ScopeQuery,
     case_type: CaseTypeQuery = None,
-    department: DepartmentQuery = None,
-    role: RoleQuery = "provider",
 ) -> StatisticsOut:
-    report = _report(
-        engine,
-        caller,
-        period=period,
-        date_from=date_from,
-        date_to=date_to,
-        case_type=case_type,
-        department=department,
-        role=role,
-    )
+    report = _report(engine, caller, scope, case_type)
     return StatisticsOut.model_validate(report.to_dict())
 
 
@@ -255,24 +258,11 @@ def get_statistics(
 def get_statistics_csv(
     caller: StatisticsCaller,
     engine: EngineDep,
-    period: PeriodQuery = None,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
+    scope: ScopeQuery,
     case_type: CaseTypeQuery = None,
-    department: DepartmentQuery = None,
-    role: RoleQuery = "provider",
     table: Annotated[Literal["figures", "refusals"], Query(description="figures | refusals")] = "figures",
 ) -> Response:
-    report = _report(
-        engine,
-        caller,
-        period=period,
-        date_from=date_from,
-        date_to=date_to,
-        case_type=case_type,
-        department=department,
-        role=role,
-    )
+    report = _report(engine, caller, scope, case_type)
     name = _filename(report, f"-{table}.csv")
     return Response(
         stats.to_csv(report, table).encode("utf-8"),
@@ -302,25 +292,12 @@ def get_statistics_csv(
 def get_statistics_chart(
     caller: StatisticsCaller,
     engine: EngineDep,
-    period: PeriodQuery = None,
-    date_from: FromQuery = None,
-    date_to: ToQuery = None,
+    scope: ScopeQuery,
     case_type: Annotated[
         str, Query(max_length=32, description="The case type charted (default sharing_application)")
     ] = "sharing_application",
-    department: DepartmentQuery = None,
-    role: RoleQuery = "provider",
 ) -> Response:
-    report = _report(
-        engine,
-        caller,
-        period=period,
-        date_from=date_from,
-        date_to=date_to,
-        case_type=case_type,
-        department=department,
-        role=role,
-    )
+    report = _report(engine, caller, scope, case_type)
     try:
         png = stats.render_chart(report, case_type)
     except stats.ChartFontMissing as err:

@@ -145,7 +145,7 @@ PARTIES: list[DemoParty] = [
         "legal_person",
         "洛阳数智科技有限公司",
         "unified_social_credit_code",
-        "91410300MA44XXXX7Q",
+        "91410300MA44B2R37Q",
         "demo-company",
         CITIZEN_ROLE,
         "法人 洛阳数智科技有限公司",

@@ -35,7 +35,7 @@ COMPANY = "demo-company"
 GAJ_HEAD = "demo-gaj-head"
 CITIZEN_ID = "P-DEMO-CITIZEN"
 CITIZEN_NUMBER = "410302199001011234"
-COMPANY_NUMBER = "91410300MA44XXXX7Q"
+COMPANY_NUMBER = "91410300MA44B2R37Q"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
@@ -129,7 +129,7 @@ async def test_citizen_company_and_head_authenticate_and_see_themselves(api):
         "洛阳数智科技有限公司",
     )
     assert company["id_type"] == "unified_social_credit_code"
-    assert company["id_number_masked"] == "914***********XX7Q"
+    assert company["id_number_masked"] == "914***********R37Q"
 
     head = (await _get(api, GAJ_HEAD, "/me")).json()
     assert (head["department"], head["department_name_zh"], head["role"], head["party_kind"]) == (
@@ -144,7 +144,7 @@ async def test_citizen_company_and_head_authenticate_and_see_themselves(api):
     dept = await _get(api, GAJ, "/me")
     assert dept.json()["party_kind"] == "department" and dept.json()["person"] == ""
     assert dept.json()["id_type"] == dept.json()["id_number_masked"] == ""
-    assert "1234" not in dept.text and "XX7Q" not in dept.text
+    assert "1234" not in dept.text and "R37Q" not in dept.text
 
 
 async def test_a_credential_that_names_no_one_is_refused(api):

@@ -64,6 +64,56 @@ class Credential(SQLModel, table=True):
     label: str = ""  # who holds it, e.g. "demo: 市公安局 clerk"
     created_at: datetime
     revoked_at: datetime | None = None
+    #: The user the token was issued to (``govshare tokens issue``); None for a department's own
+    #: token (the demo tokens, tokens made before users existed).
+    user_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    #: After this instant the token is refused (``govshare tokens issue --days``); None: no expiry.
+    expires_at: datetime | None = None
+
+
+class UserAccount(SQLModel, table=True):
+    """A person who signs in to the pages (issue 22): a clerk, a reviewer, a head, an auditor of a
+    department (``department_code``) holding one or more roles there, or a citizen acting for itself
+    (no department, role ``citizen``). Every user is also a party identity (``person_id``): what the
+    engine records as the person who claimed or decided a task, and what the pages show by name.
+
+    The password is kept only as an Argon2id hash (argon2-cffi); a user signed in through OIDC may
+    have none. ``oidc_subject`` is ``<issuer>|<sub>``, set on the first OIDC sign-in."""
+
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, index=True, max_length=64)
+    display_name: str
+    department_code: str | None = Field(default=None, foreign_key="department.code", index=True)
+    person_id: str = Field(foreign_key="party_identity.id", index=True, max_length=64)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    password_hash: str | None = None
+    oidc_subject: str | None = Field(default=None, unique=True, max_length=300)
+    created_at: datetime
+    password_changed_at: datetime | None = None
+    disabled_at: datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser (issue 22): the cookie holds a random token, the row only its SHA-256.
+    ``role`` is the role the user acts in now (a user with several switches between them);
+    ``csrf_token`` is the value every form of the session must send back. Signing out sets
+    ``ended_at``; a session also ends ``expires_at`` or after a quiet ``WEB_SESSION_IDLE_MINUTES``."""
+
+    __tablename__ = "web_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True, index=True, max_length=64)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    role: str = Field(max_length=32)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    #: How the session was opened: password | oidc.
+    method: str = Field(default="password", max_length=16)
 
 
 class RoleAssignment(SQLModel, table=True):
@@ -228,7 +278,11 @@ class Case(SQLModel, table=True):
 class Task(SQLModel, table=True):
     """Projection of one task (a waiting step) — the inbox of a department."""
 
-    __table_args__ = (Index("ix_task_inbox", "assignee_department", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_task_inbox", "assignee_department", "status", "due_at"),
+        #: A person's 已办 (done by me) list.
+        Index("ix_task_decided_by", "decided_by", "closed_at"),
+    )
 
     id: str = Field(primary_key=True, max_length=128)
     case_id: str = Field(foreign_key="case.id", index=True, max_length=64)
@@ -251,6 +305,10 @@ class Task(SQLModel, table=True):
     #: The step run the task belongs to (a step sent to several parties has one task each).
     group: str = ""
     suspended: bool = False
+    #: The person who claimed the task (签收; their identity reference), "" while unclaimed.
+    claimed_by: str = Field(default="", max_length=64)
+    #: Who decided it (the decision's ``actor.user``): a person's "done by me" list reads it.
+    decided_by: str = Field(default="", max_length=128)
     #: Second-generation cases: the whole task (clock, decision, breach) as JSON.
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 

@@ -87,6 +87,32 @@ class Settings(BaseSettings):
     #: A task queue whose newest heartbeat is older than this has no live worker (healthz 503).
     worker_heartbeat_stale_s: float = Field(default=20.0, gt=0)
 
+    # -- the pages (issue 22): sessions and, when configured, OpenID Connect ---------------------
+    #: A signed-in browser's session ends this many hours after sign-in, whatever it does.
+    web_session_hours: float = Field(default=10.0, gt=0)
+    #: … and after this many quiet minutes (no page asked for).
+    web_session_idle_minutes: float = Field(default=60.0, gt=0)
+    #: Wrong passwords for one username before sign-in pauses (per process; 15 minutes).
+    web_login_max_failures: int = Field(default=10, ge=1)
+    #: OIDC sign-in: the issuer (its ``/.well-known/openid-configuration`` is read), the client
+    #: registered there and its secret, and the redirect the provider sends the browser back to
+    #: (``<public address>/ui/oidc/callback``). Empty issuer: OIDC off, passwords only.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_redirect_uri: str = ""
+    #: The claims that name the user's department and roles (a string or a list of strings), and
+    #: the display name; a user signing in for the first time is created from them.
+    oidc_department_claim: str = "department"
+    oidc_roles_claim: str = "roles"
+    oidc_name_claim: str = "name"
+    oidc_scopes: str = "openid profile"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Session cookies are ``Secure`` (HTTPS only) everywhere but a development machine."""
+        return self.environment.strip().lower() not in ("development", "dev", "test")
+
     @field_validator("database_url")
     @classmethod
     def _normalise_db_url(cls, value: str) -> str:

@@ -463,7 +463,11 @@ def test_0007_keeps_credentials_and_admits_persons(engine: Engine) -> None:
         (tuple(f["constrained_columns"]), f["referred_table"])
         for f in inspect(engine).get_foreign_keys("credential")
     }
-    assert fks == {(("department_code",), "department"), (("person_id",), "party_identity")}
+    assert fks == {
+        (("department_code",), "department"),
+        (("person_id",), "party_identity"),
+        (("user_id",), "user_account"),  # 0009: tokens issued to a user
+    }
     with Session(engine) as session:
         kept = session.exec(select(models.Credential)).one()
         assert (kept.department_code, kept.person_id, kept.role, kept.label) == (

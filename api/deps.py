@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
@@ -26,7 +27,7 @@ from temporalio.client import Client
 
 from api.errors import ApiError, unauthorized
 from govshare.cases.service import EngineUnavailable
-from govshare.core.models import Case, CaseParty, Credential, Department, PartyIdentity
+from govshare.core.models import Case, CaseParty, Credential, Department, PartyIdentity, UserAccount
 from govshare.core.seed import token_sha256
 from govshare.core.settings import Settings
 from govshare.core.temporal_client import connect_client
@@ -164,22 +165,33 @@ def _authenticate(engine: Engine, credentials: HTTPAuthorizationCredentials | No
 
     Department and identity are outer-joined: a citizen's credential has no department, a
     department's none of the identity. A credential that names neither, or names one that does not
-    exist, identifies no one and is refused like an unknown token."""
+    exist, identifies no one and is refused like an unknown token. A token issued to a user
+    (``govshare tokens issue``) is refused once it expires or while its user is disabled."""
     if credentials is None or not credentials.credentials.strip():
         raise unauthorized("缺少访问令牌(Authorization: Bearer <令牌>)", "missing bearer token")
     digest = token_sha256(credentials.credentials.strip())
     with Session(engine) as session:
         row = session.exec(
-            select(Credential, Department, PartyIdentity)
+            select(Credential, Department, PartyIdentity, UserAccount)
             .outerjoin(Department, Department.code == Credential.department_code)  # type: ignore[arg-type]
             .outerjoin(PartyIdentity, PartyIdentity.id == Credential.person_id)  # type: ignore[arg-type]
+            .outerjoin(UserAccount, UserAccount.id == Credential.user_id)  # type: ignore[arg-type]
             .where(Credential.token_sha256 == digest)
         ).first()
     if row is None:
         raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
-    credential, department, identity = row
+    credential, department, identity, user = row
     if credential.revoked_at is not None:
         raise unauthorized("访问令牌已被吊销", "the bearer token has been revoked", code="invalid_token")
+    expires = credential.expires_at
+    if expires is not None and expires.tzinfo is None:  # SQLite hands it back naive (UTC)
+        expires = expires.replace(tzinfo=UTC)
+    if expires is not None and expires <= datetime.now(UTC):
+        raise unauthorized("访问令牌已过期", "the bearer token has expired", code="invalid_token")
+    if credential.user_id is not None and (user is None or user.disabled_at is not None):
+        raise unauthorized(
+            "访问令牌所属用户已停用", "the bearer token's user has been disabled", code="invalid_token"
+        )
     if (department is None and identity is None) or (
         (credential.department_code is not None) != (department is not None)
         or (credential.person_id is not None) != (identity is not None)

@@ -590,7 +590,8 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
     for a role that has no row and whose department exists: an operator's choice stays. So are the
     demo parties (:func:`demo_parties`): an identity or a token that is missing is added (a database
     seeded before they were in the demo gets them), one present is left as it is (a revoked demo
-    token stays revoked).
+    token stays revoked). The demo users (``govshare.core.users.demo_users``) likewise: a missing one
+    is added, one present never changed (a changed password stays).
     """
     now = datetime.now(UTC)
     with Session(engine) as session:
@@ -605,6 +606,10 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
                 log.info("demo_seed_raced", note="another process seeded first")
         _seed_directory(session, now, platform_department)
         _seed_parties(session, now, platform_department)
+        # The demo users (password ``govshare-demo``): a clerk per department, the heads, the citizen.
+        from govshare.core.users import seed_demo_users  # users builds on this module
+
+        seed_demo_users(session, now, platform_department)
         present = {
             row
             for row in session.exec(

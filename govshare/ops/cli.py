@@ -859,7 +859,7 @@ def _replay_all(args: argparse.Namespace) -> int:
 
 
 # Commands that live in modules of their own register themselves when imported.
-from govshare.ops import audit_cli, statistics_cli  # noqa: E402,F401
+from govshare.ops import audit_cli, statistics_cli, users_cli  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

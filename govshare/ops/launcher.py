@@ -66,6 +66,7 @@ from workflows.engine import attributes
 
 if TYPE_CHECKING:
     from govshare.core.seed import DemoToken
+    from govshare.core.users import DemoUser
 
 #: Seconds each child gets to stop after SIGTERM before it is killed.
 STOP_GRACE_S = 15.0
@@ -297,6 +298,8 @@ class Launcher:
     stopping: threading.Event = field(default_factory=threading.Event)
     own_temporal: bool = False
     restart_limit: int = RESTART_LIMIT
+    #: The demo users present after seeding (printed in the banner with the sign-in address).
+    demo_users: list[DemoUser] = field(default_factory=list)
 
     @property
     def var_dir(self) -> Path:
@@ -510,13 +513,20 @@ class Launcher:
 
     # -- 2. database ----------------------------------------------------------------------------
     def _prepare_database(self) -> list[DemoToken]:
+        from sqlmodel import Session
+
         from govshare.core.db import init_schema, make_engine
         from govshare.core.seed import seed_if_enabled
+        from govshare.core.users import demo_users_present
 
         engine = make_engine(self.settings.database_url)
         try:
             init_schema(engine)
-            return seed_if_enabled(engine, self.settings)
+            tokens = seed_if_enabled(engine, self.settings)
+            if self.settings.seed_demo:
+                with Session(engine) as session:
+                    self.demo_users = demo_users_present(session, self.settings.platform_department)
+            return tokens
         except Exception as err:
             raise LaunchError(f"数据库不可用 / the app database failed: {err}") from err
         finally:
@@ -758,6 +768,8 @@ class Launcher:
             lines += self._walkthrough(api)
         else:
             lines.append("(没有演示令牌 / no demo tokens: SEED_DEMO is off)")
+        if self.demo_users:
+            lines += ["", *demo_users_block(self.demo_users, api, self.settings.platform_department)]
         lines += ["", "按 Ctrl-C 停止 / press Ctrl-C to stop", ""]
         print("\n".join(lines), flush=True)
 
@@ -780,6 +792,29 @@ class Launcher:
             f'  {decide} {platform}\' -d \'{{"step":"notify_consumer","action":"inform"}}\'',
             "  curl -s $B/applications/$ID -H 'Authorization: Bearer demo-rsj-consumer'",
         ]
+
+
+def demo_users_block(users: list[DemoUser], api: str, platform_department: str = "bdb") -> list[str]:
+    """The banner's demo users: the sign-in address, the password, a few key users, the rest in a line."""
+    from govshare.core.users import DEMO_PASSWORD, KEY_DEMO_USERS
+
+    def key(username: str) -> str:  # the key users are named with the demo's platform code ``bdb``
+        return f"{platform_department}-clerk" if username == "bdb-clerk" else username
+
+    by_name = {u.username: u for u in users}
+    shown = [by_name[key(name)] for name in KEY_DEMO_USERS if key(name) in by_name]
+    lines = [
+        f"演示用户 / demo users — 登录 sign in: {api}/ui/  密码 password: {DEMO_PASSWORD}",
+    ]
+    width = max(len(u.username) for u in shown) if shown else 0
+    for u in shown:
+        roles = ", ".join(u.roles)
+        lines.append(f"  {u.username:<{width}}  {u.display_name}  {u.department_name_zh}  {roles}")
+    if any(u.username.endswith("-clerk") and u not in shown for u in users):
+        lines.append(
+            "  … 以及每个部门一名经办人 / and one clerk per department: <code>-clerk (govshare users list)"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

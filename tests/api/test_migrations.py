@@ -706,3 +706,126 @@ def test_command_line_upgrade_and_current(tmp_path: Path) -> None:
     assert "schema migrated" in first and f"empty → {HEAD}" in first
     assert f"at {HEAD}" in run("upgrade", "head")
     assert f"{HEAD} (head)" in run("current")
+
+
+# -- 0009: users, browser sessions, tokens of users, claims ---------------------------------------
+def test_0009_keeps_credentials_and_tasks(engine: Engine) -> None:
+    """From 0008 with a department's credential and an open task: the credential keeps its row, its
+    indexes and foreign keys (SQLite rebuilds the table to add ``user_id``'s), with ``user_id`` and
+    ``expires_at`` NULL (a department's token without expiry, as before); the task is unclaimed and
+    undecided (""); ``user_account`` and ``web_session`` exist, and a user's token can be stored."""
+    upgrade_to(engine, "0008")
+    meta = MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    with engine.begin() as conn:
+        conn.execute(
+            t["department"].insert(), {"code": "rsj", "name_zh": "人社局", "name_en": "", "created_at": NOW}
+        )
+        conn.execute(
+            t["credential"].insert(),
+            {
+                "token_sha256": "ab" * 32,
+                "department_code": "rsj",
+                "role": "consumer",
+                "label": "clerk",
+                "created_at": NOW,
+            },
+        )
+        conn.execute(
+            t["case"].insert(),
+            {
+                "id": "SA-0009",
+                "workflow_id": "SharingApplication:SA-0009",
+                "case_type": "sharing_application",
+                "profile_id": "hubei",
+                "profile_version": "1.1",
+                "status": "platform_check",
+                "result": "",
+                "subject_zh": "测试",
+                "submitted_at": NOW,
+                "overdue": False,
+                "revision": 1,
+                "updated_at": NOW,
+                "detail": {},
+            },
+        )
+        conn.execute(
+            t["task"].insert(),
+            {
+                "id": "SA-0009:1",
+                "case_id": "SA-0009",
+                "seq": 1,
+                "step": "platform_check",
+                "name_zh": "规范性检查",
+                "name_en": "Normative check",
+                "assignee_department": "rsj",
+                "assignee_role": "platform",
+                "status": "open",
+                "opened_at": NOW,
+                "article": "19",
+                "limit_basis": "statute",
+                "provisional": False,
+                "overdue": False,
+                "action": "",
+            },
+        )
+
+    init_schema(engine)
+
+    assert revision_of(engine) == HEAD and differences(engine) == []
+    assert {"user_account", "web_session"} <= set(inspect(engine).get_table_names())
+    assert {"user_id", "expires_at"} <= columns(engine, "credential")
+    indexes = {i["name"]: bool(i["unique"]) for i in inspect(engine).get_indexes("credential")}
+    assert indexes["ix_credential_token_sha256"] is True
+    assert {"ix_credential_department_code", "ix_credential_person_id", "ix_credential_user_id"} <= set(
+        indexes
+    )
+    assert "ix_task_decided_by" in {i["name"] for i in inspect(engine).get_indexes("task")}
+    with Session(engine) as session:
+        kept = session.exec(select(models.Credential)).one()
+        assert (kept.token_sha256, kept.department_code, kept.role, kept.label) == (
+            "ab" * 32,
+            "rsj",
+            "consumer",
+            "clerk",
+        )
+        assert (kept.user_id, kept.expires_at, kept.revoked_at) == (None, None, None)
+        task = session.exec(select(models.Task)).one()
+        assert (task.id, task.status, task.claimed_by, task.decided_by) == ("SA-0009:1", "open", "", "")
+        # A user, and a token of the user that expires, can be stored now.
+        session.add(
+            models.PartyIdentity(
+                id="P-0123456789",
+                kind="person",
+                name="张伟",
+                id_type="other",
+                id_number="",
+                department="rsj",
+                created_at=NOW,
+            )
+        )
+        session.flush()
+        user = models.UserAccount(
+            username="zhangwei",
+            display_name="张伟",
+            department_code="rsj",
+            person_id="P-0123456789",
+            roles=["consumer"],
+            created_at=NOW,
+        )
+        session.add(user)
+        session.flush()
+        session.add(
+            models.Credential(
+                token_sha256="cd" * 32,
+                department_code="rsj",
+                person_id="P-0123456789",
+                role="consumer",
+                created_at=NOW,
+                user_id=user.id,
+                expires_at=NOW,
+            )
+        )
+        session.commit()
+        assert session.exec(select(models.UserAccount)).one().roles == ["consumer"]

@@ -26,7 +26,7 @@ from api.errors import ApiError
 from api.requests import WithdrawalCreate
 from api.views import CaseView, case_out, person_names
 from govshare.core.db import init_schema, make_engine
-from govshare.core.models import Case, CaseParty, Credential, Notification, PartyIdentity
+from govshare.core.models import Case, CaseParty, Credential, Notification, PartyIdentity, UserAccount
 from govshare.core.seed import seed_demo, token_sha256
 from workflows.case import Actor, CaseHeader, Decision, Notice, Party, Task
 
@@ -402,10 +402,13 @@ def test_seed_adds_the_parties_to_a_database_seeded_before_and_keeps_what_is_the
     try:
         init_schema(engine)
         seed_demo(engine)
-        # As a database seeded before the demo had parties: no identity, no person's token.
+        # As a database seeded before the demo had parties: no identity, no person's token (and no
+        # user: users came later still, each is an identity).
         with Session(engine) as session:
             for credential in session.exec(select(Credential).where(col(Credential.person_id).is_not(None))):
                 session.delete(credential)
+            for user in session.exec(select(UserAccount)):
+                session.delete(user)
             session.flush()
             for identity in session.exec(select(PartyIdentity)):
                 session.delete(identity)

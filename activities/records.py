@@ -67,6 +67,20 @@ _TASK_JSON = TypeAdapter(Task)
 #: psycopg's "PostgreSQL text fields cannot contain NUL"; encoding errors come from lone surrogates).
 _UNSTORABLE = (exc.DataError, UnicodeError, ValueError)
 
+#: The task row's ``claimed_by`` and ``decided_by`` columns (a person's claimed and done lists)
+#: hold an identity reference (``P-…``) or a credential's label; a label longer than the column is
+#: kept clipped there rather than refused (the task's ``detail`` keeps it whole).
+_CLAIMED_BY_MAX = models.Task.__table__.c.claimed_by.type.length  # type: ignore[attr-defined]
+_DECIDED_BY_MAX = models.Task.__table__.c.decided_by.type.length  # type: ignore[attr-defined]
+
+
+def task_people(task: Task) -> tuple[str, str]:
+    """What the task row's ``claimed_by`` and ``decided_by`` columns hold for ``task``: who claimed
+    it (签收) and who decided it (the decision's ``actor.user``), "" for none."""
+    decided_by = task.decision.actor.user if task.decision is not None else ""
+    return task.claimed_by[:_CLAIMED_BY_MAX], decided_by[:_DECIDED_BY_MAX]
+
+
 #: Characters no database text column takes; replaced by U+FFFD in the fallback write.
 _REPLACEMENT = "\ufffd"
 
@@ -278,6 +292,7 @@ class RecordActivities:
             row.closed_at = task.closed_at
             row.group = task.group
             row.suspended = task.suspended_at is not None
+            row.claimed_by, row.decided_by = task_people(task)
             row.detail = _TASK_JSON.dump_python(task, mode="json")
             session.add(row)
         session.flush()
@@ -444,6 +459,7 @@ class RecordActivities:
             task_row.overdue = task.overdue
             task_row.action = task.decision.action if task.decision else ""
             task_row.closed_at = task.closed_at
+            task_row.claimed_by, task_row.decided_by = task_people(task)
             session.add(task_row)
         cls._append_events(session, record, now)
 

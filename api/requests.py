@@ -300,6 +300,13 @@ class NoteCreate(RequestModel):
     )
 
 
+class ClaimCreate(RequestModel):
+    """Claiming a task (签收): nothing to say beyond who calls (the caller's person, or its
+    credential's label), so the body is empty (``{}``) or absent."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}]})
+
+
 class WithdrawalCreate(RequestModel):
     """The applicant withdraws its application (撤回申请)."""
 

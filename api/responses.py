@@ -219,6 +219,13 @@ class TaskOut(BaseModel):
     clock: list[ClockEntryOut] = Field(
         default_factory=list, description="How the deadline came to be: base limit, then each adjustment"
     )
+    claimed_by: str = Field(
+        default="",
+        description="Who claimed the task (签收): a person's identity reference (P-…) or a credential's "
+        "label; only they decide it or change its clock. '' while unclaimed",
+    )
+    claimed_by_name: str = Field(default="", description="The claimer's name / 签收人")
+    claimed_at: ShanghaiTime | None = Field(default=None, description="When it was claimed / 签收时间")
 
 
 class AuditEventOut(BaseModel):
@@ -370,6 +377,8 @@ class InboxTask(BaseModel):
     explanation_zh: list[str] = []
     explanation_en: list[str] = []
     actions: list[ActionOut] = []
+    claimed_by: str = Field(default="", description="Who claimed the task (签收), '' while unclaimed")
+    claimed_by_name: str = Field(default="", description="The claimer's name / 签收人")
 
 
 class TaskList(Page):

@@ -342,6 +342,9 @@ def task_out(
         group=task.group,
         suspended=task.suspended_at is not None,
         clock=[_clock_entry_out(pinned, e, persons) for e in task.clock],
+        claimed_by=task.claimed_by,
+        claimed_by_name=task.claimed_by_name,
+        claimed_at=task.claimed_at,
     )
 
 

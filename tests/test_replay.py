@@ -164,3 +164,13 @@ async def test_replay_detects_a_changed_second_generation_workflow() -> None:
     result = await replayer.replay_workflow(load_history_file(source), raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()
+
+
+def test_claim_samples_exist() -> None:
+    """Issue 22: tasks claimed (签收), refused to another, released, claimed again, decided by the
+    claimer (tests/histories/record_issue22_claims.py)."""
+    names = {p.name for p in HISTORIES}
+    assert {
+        "DataObjection__DO-SAMPLE-K1-LUOYANG-CLAIMED.json",
+        "SharingApplication__SA-SAMPLE-K1-HUBEI-CLAIMED.json",
+    } <= names

@@ -188,6 +188,12 @@ class Task:
     request_reason: str = ""
     #: Extension requests made on this task (approved, refused or pending): at most the rule's count.
     extension_requests: int = 0
+    #: Claimed (签收) by one person of the assignee: the claimer's ``Actor.user`` (an identity
+    #: reference ``P-…``, or a credential's label), the name the API gave, and when. While it is set,
+    #: only the claimer decides the task or changes its clock (``workflows/engine/claims.py``).
+    claimed_by: str = ""
+    claimed_by_name: str = ""
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -269,6 +275,18 @@ class NoteRequest:
     text: str = ""
     #: What a proposal proposes (its terms), as JSON.
     payload: dict[str, Any] | None = None
+
+
+@dataclass
+class ClaimRequest:
+    """Claiming an open task (签收) for one person of its assignee, or releasing the claim
+    (``release``: 退回签收), sent as a workflow Update by the API."""
+
+    actor: Actor
+    task_id: str
+    #: The claimer's display name (the API gives it: the person's name, or the credential's label).
+    name: str = ""
+    release: bool = False
 
 
 #: ApplicationError type of a projection write the database can never take (not retried).

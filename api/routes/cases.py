@@ -18,10 +18,13 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Body, Header, Path, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
 
 from api.acting import act_on_case, actor_of, decide_case, withdraw_case
 from api.deps import (
     ActingCaller,
+    Caller,
     CurrentCaller,
     EngineDep,
     Offset,
@@ -29,7 +32,7 @@ from api.deps import (
 )
 from api.errors import pending_responses, problem_responses
 from api.reading import case_events, list_case_rows, read_case
-from api.requests import ClockCreate, DecisionCreate, NoteCreate, WithdrawalCreate
+from api.requests import ClaimCreate, ClockCreate, DecisionCreate, NoteCreate, WithdrawalCreate
 from api.responses import (
     AuditEventList,
     CaseList,
@@ -38,6 +41,7 @@ from api.responses import (
 from govshare.cases import service as case_service
 from govshare.core.models import Case
 from workflows.case import (
+    ClaimRequest,
     ClockRequest,
     NoteRequest,
 )
@@ -75,6 +79,11 @@ CLOCK_KEY = idempotency_header(
     "Optional. The same change sent again with the same key is taken once; the same key with another "
     "request is refused (422). 同一幂等键重复提交只办理一次。"
 )
+CLAIM_KEY = idempotency_header(
+    "Optional. The same claim (or release) sent again with the same key is taken once and answered "
+    "with its first outcome; the same key with another request is refused (422). "
+    "同一幂等键重复提交只办理一次。"
+)
 NOTE_KEY = idempotency_header(
     "Optional. The same note sent again with the same key is recorded once; the same key with another "
     "request is refused (422). 同一幂等键重复提交只记录一次。"
@@ -86,6 +95,7 @@ NOTE_KEY = idempotency_header(
 # --------------------------------------------------------------------------------------------------
 
 CaseId = Annotated[str, Path(max_length=128, description="Case id, e.g. SA-20261201-7K3Q9X / 案件编号")]
+TaskSeq = Annotated[int, Path(ge=1, le=10_000, description="The task's number in the case (`seq`)")]
 
 
 @router.get(
@@ -229,6 +239,106 @@ async def change_clock(
             generation=generation,
         ),
     )
+
+
+class _ClaimTarget(BaseModel):
+    """What a claim's key is bound to: the task (in the path, not the body) and claim or release.
+    An Idempotency-Key reused for another task is refused rather than answered with the first."""
+
+    task: int
+    release: bool
+
+
+CLAIM_RULES = (
+    "Any person who answers for the task's assignee may claim it while it is open (a person's "
+    "credential, or a department's under its label); while claimed, only the claimer decides the "
+    "task or changes its clock, and the task shows `claimed_by` / `claimed_by_name` / `claimed_at`; "
+    "the decision records the person (`decision.actor.user`). Not the task's assignee → 403; a "
+    "department not party to the case → 404; a task claimed by someone else, a task no longer open, "
+    "a closed case → 409; an unknown task, a case of the first-generation engine → 422."
+)
+
+
+async def _claim(
+    request: Request,
+    caller: Caller,
+    engine: Engine,
+    settings: Any,
+    case_id: str,
+    seq: int,
+    idempotency_key: str | None,
+    *,
+    release: bool,
+) -> CaseOut:
+    claim = ClaimRequest(
+        actor=actor_of(caller),
+        task_id=f"{case_id}/{seq}",
+        name=caller.person_name or caller.label,
+        release=release,
+    )
+    return await act_on_case(
+        request,
+        engine,
+        settings,
+        caller,
+        case_id,
+        "release" if release else "claim",
+        _ClaimTarget(task=seq, release=release),
+        idempotency_key,
+        lambda client, update_id, generation: case_service.claim(
+            client,
+            case_id,
+            claim,
+            update_id=update_id,
+            settle_timeout_s=settings.api_settle_timeout_s,
+            generation=generation,
+        ),
+    )
+
+
+@router.post(
+    "/{case_id}/tasks/{seq}/claim",
+    response_model=CaseOut,
+    summary="Claim a task (签收)",
+    description="签收待办:办理部门(或本人)中的一名办理人签收后,该待办只能由签收人作出决定或调整期限,"
+    "避免两人同时办理同一事项;决定记录办理人。已由他人签收 → 409(并告知签收人);"
+    "重复签收本人已签收的待办不作改变。\n\n" + CLAIM_RULES,
+    responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
+)
+async def claim_task(
+    case_id: CaseId,
+    seq: TaskSeq,
+    request: Request,
+    caller: ActingCaller,
+    engine: EngineDep,
+    settings: SettingsDep,
+    body: Annotated[ClaimCreate | None, Body()] = None,
+    idempotency_key: Annotated[str | None, CLAIM_KEY] = None,
+) -> CaseOut:
+    del body  # nothing in it: who claims is the caller
+    return await _claim(request, caller, engine, settings, case_id, seq, idempotency_key, release=False)
+
+
+@router.delete(
+    "/{case_id}/tasks/{seq}/claim",
+    response_model=CaseOut,
+    summary="Release a claimed task (退回签收)",
+    description="退回签收:只有签收人本人可以退回,退回后同一办理部门的其他办理人可以签收。"
+    "未签收 → 409;由他人签收 → 403。\n\n"
+    "Only the claimer releases its claim; then another person of the assignee may claim the task. "
+    "A task not claimed → 409; claimed by someone else → 403. " + CLAIM_RULES,
+    responses={**pending_responses(), **problem_responses(401, 403, 404, 409, 422, 503)},
+)
+async def release_task(
+    case_id: CaseId,
+    seq: TaskSeq,
+    request: Request,
+    caller: ActingCaller,
+    engine: EngineDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, CLAIM_KEY] = None,
+) -> CaseOut:
+    return await _claim(request, caller, engine, settings, case_id, seq, idempotency_key, release=True)
 
 
 @router.post(

@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
+from activities.records import task_people
 from govshare.core.converter import DATA_CONVERTER
 from workflows.case import AuditEvent, CaseDelta, CaseHeader, CaseLink, Party, Task
 from workflows.engine import attributes
@@ -34,7 +35,19 @@ FIRST_GENERATION = "SharingApplication"
 _TASK = TypeAdapter(Task)
 
 #: The fields of a task the projection and the rebuilt record must agree on.
-TASK_FIELDS = ("step", "status", "overdue", "closed_at", "due_at", "assignee", "action")
+TASK_FIELDS = (
+    "step",
+    "status",
+    "overdue",
+    "closed_at",
+    "due_at",
+    "assignee",
+    "action",
+    "claimed_by",
+    "decided_by",
+)
+#: The task row's own columns of who claimed and who decided (``activities.records.task_people``).
+TASK_COLUMNS = ("claimed_by", "decided_by")
 
 
 @dataclass
@@ -219,6 +232,9 @@ def task_lines(rebuilt: Rebuilt) -> list[dict[str, Any]]:
                     }
                     for c in task.clock
                 ],
+                "claimed_by": task.claimed_by,
+                "claimed_by_name": task.claimed_by_name,
+                "claimed_at": task.claimed_at.isoformat() if task.claimed_at else None,
                 "reminded_at": task.reminded_at.isoformat() if task.reminded_at else None,
                 "overdue": task.overdue,
                 "breach": {
@@ -230,7 +246,11 @@ def task_lines(rebuilt: Rebuilt) -> list[dict[str, Any]]:
                 else None,
                 "decision": {
                     "action": task.decision.action,
-                    "by": {"department": task.decision.actor.department, "role": task.decision.actor.role},
+                    "by": {
+                        "department": task.decision.actor.department,
+                        "role": task.decision.actor.role,
+                        "user": task.decision.actor.user,
+                    },
                     "at": task.decision.decided_at.isoformat(),
                     "reason": task.decision.reason,
                     "kind": task.decision.kind,
@@ -266,6 +286,8 @@ def _task_fields(task: Task) -> dict[str, Any]:
         "due_at": _instant(task.deadline.due_at) if task.deadline else None,
         "assignee": (task.assignee.department, task.assignee.role, task.assignee.person),
         "action": task.decision.action if task.decision else None,
+        "claimed_by": task.claimed_by,
+        "decided_by": task.decision.actor.user if task.decision else "",
     }
 
 
@@ -279,10 +301,12 @@ def compare(
     events: list[tuple[int, str, str]],
     attributes: dict[str, Any] | None = None,
     expected_attributes: dict[str, Any] | None = None,
+    columns: dict[str, tuple[str, str]] | None = None,
 ) -> list[Difference]:
     """Every way the projection (status, result, revision, tasks, audit rows as (seq, kind, summary))
     differs from the record rebuilt from history; and, given them, how Temporal's search attributes
-    differ from what the projection says they should be."""
+    differ from what the projection says they should be. ``columns``: the task rows' own
+    ``claimed_by`` and ``decided_by`` by task id, held against what the history says they hold."""
     found: list[Difference] = []
     header = rebuilt.header or rebuilt.first_generation
     if header is not None:
@@ -304,6 +328,13 @@ def compare(
         for name in TASK_FIELDS:
             if a[name] != b[name]:
                 found.append(Difference(f"task {task_id} {name}", a[name], b[name]))
+        if columns is not None and task_id in columns:
+            for name, recorded, projected in zip(
+                TASK_COLUMNS, task_people(mine), columns[task_id], strict=True
+            ):
+                # A row written before the column existed holds "" (migration 0009 added no data).
+                if recorded != projected and not (name == "decided_by" and projected == ""):
+                    found.append(Difference(f"task {task_id} column {name}", recorded, projected))
     if rebuilt.engine == 1 and not rebuilt.writes:
         events = []  # recorded through a local activity: the history keeps no event to hold them to
     recorded_events = [(e.seq, e.kind, e.summary_zh) for e in sorted(rebuilt.events, key=lambda e: e.seq)]
@@ -395,6 +426,10 @@ async def check_case(client: Any, engine: Any, case_id: str) -> CaseCheck:
             Party(department=p.department, role=p.role, person=p.person)  # type: ignore[arg-type]
             for p in session.exec(select(models.CaseParty).where(models.CaseParty.case_id == case_id)).all()
         ]
+        columns = {
+            t.id: (t.claimed_by, t.decided_by)
+            for t in session.exec(select(models.Task).where(models.Task.case_id == case_id)).all()
+        }
     handle = client.get_workflow_handle(row.workflow_id)
     history = await handle.fetch_history()
     rebuilt = rebuild(history)
@@ -412,6 +447,7 @@ async def check_case(client: Any, engine: Any, case_id: str) -> CaseCheck:
         events=events,
         attributes=held,
         expected_attributes=expected,
+        columns=columns,
     )
     return CaseCheck(row.id, row.workflow_id, row.case_type, history, rebuilt, differences)
 

@@ -45,6 +45,7 @@ from workflows.case import (
     Actor,
     CaseAnswer,
     CaseFile,
+    ClaimRequest,
     ClockRequest,
     DecisionRequest,
     NoteRequest,
@@ -629,6 +630,27 @@ async def note(
         )
     return await _update(
         client, case_id, "note", request, update_id=update_id, settle_timeout_s=settle_timeout_s
+    )
+
+
+async def claim(
+    client: Client,
+    case_id: str,
+    request: ClaimRequest,
+    *,
+    update_id: str | None = None,
+    settle_timeout_s: float | None = None,
+    generation: int = 2,
+) -> CaseAnswer:
+    """Claim an open task for one person of its assignee (签收), or release the claim
+    (``request.release``; second-generation cases only: the frozen first generation has no claims)."""
+    if generation == 1:
+        raise CaseInvalid(
+            "该案件由旧版流程办理,不支持签收待办",
+            "this case runs on the first-generation engine: no task claims",
+        )
+    return await _update(
+        client, case_id, "claim", request, update_id=update_id, settle_timeout_s=settle_timeout_s
     )
 
 

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         Breach,
         CaseAnswer,
         CaseFile,
+        ClaimRequest,
         ClockRequest,
         Decision,
         DecisionRequest,
@@ -48,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest, EffectResult
-    from workflows.engine import attributes, clock, decisions, effects, notes
+    from workflows.engine import attributes, claims, clock, decisions, effects, notes
     from workflows.engine.approving import HeadApprovals
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
@@ -203,8 +204,38 @@ class CaseEngine:
                 "延期的批准由主要负责人在其审批待办上作出",
                 "an approval is given on the head's approval task, not as a clock request",
             )
-        _task, step = self._clockwork.target(req)
+        task, step = self._clockwork.target(req)
         clock.check_request_on_system(req, step, self._speaker)
+        claims.check_clock(req, task)
+
+    @workflow.update
+    async def claim(self, req: ClaimRequest) -> CaseAnswer:
+        """Claim an open task for one person of its assignee (签收), or release the claim
+        (``claims.py``): the task records who; only they decide it or change its clock meanwhile."""
+        task = self._check_claim_request(req)
+        claimed = claims.change(req, task, workflow.now())
+        if claimed is None:  # the claimer claims its own task again: nothing changes
+            return self._answer(task.task_id)
+        claims.apply(task, claimed)
+        self._recorder.touch(task, *claims.CHANGED_FIELDS)
+        self._recorder.event(claimed.kind, req.actor, claimed.zh, claimed.en, claimed.data)
+        ticket = self._ticket()
+        await self._flush()
+        self._settled.add(ticket)
+        return self._answer(task.task_id)
+
+    @claim.validator
+    def _check_claim(self, req: ClaimRequest) -> None:
+        self._check_claim_request(req)
+
+    def _check_claim_request(self, req: ClaimRequest) -> Task:
+        return claims.check(
+            req,
+            self.tasks,
+            closed=self.header.status != "in_progress" or self._withdrawn,
+            busy=req.task_id in self._effects_running,
+            speaker=self._speaker,
+        )
 
     @workflow.update
     async def note(self, req: NoteRequest) -> CaseAnswer:
@@ -656,6 +687,7 @@ class CaseEngine:
     async def _apply_clock(self, req: ClockRequest) -> CaseAnswer:
         async with self._clockwork.lock:
             task, step = self._clockwork.target(req)
+            claims.check_clock(req, task)  # a claim made while the request waited for the lock
             rule = step.extension
             if (
                 req.kind == "extension"

@@ -118,6 +118,26 @@ def require_assignee(actor: Actor, task: Task, speaker: Speaker) -> None:
         )
 
 
+def claimer_words(task: Task) -> str:
+    """Who claimed a task, as people read it: the name the claim recorded, else the reference."""
+    return task.claimed_by_name or task.claimed_by
+
+
+def require_claimer(
+    actor: Actor, task: Task, then_zh: str = "由其办理", then_en: str = "only they decide it"
+) -> None:
+    """A claimed task (签收, ``claims.py``) is worked by its claimer alone: anyone else of the
+    assignee is refused (409), naming who claimed it. An unclaimed task (every task of a history
+    written before claims existed) passes."""
+    if task.claimed_by and actor.user != task.claimed_by:
+        who = claimer_words(task)
+        raise refuse(
+            ERROR_CONFLICT,
+            f"待办“{task.name_zh}”已由{who}签收,{then_zh}",
+            f"task {task.task_id} is claimed by {who}; {then_en}",
+        )
+
+
 def task_by_id(tasks: list[Task], task_id: str) -> Task:
     task = next((t for t in tasks if t.task_id == task_id), None)
     if task is None:
@@ -231,6 +251,8 @@ def check_decision(req: DecisionRequest, case: Situation) -> tuple[Task, Action]
             )
     else:
         task = task_for_step(req, case)
+    # Claimed by one person of the assignee: only that person decides it.
+    require_claimer(req.actor, task)
     if task.waits_on_case or case.rules.steps[task.step].waits_on:
         raise refuse(
             ERROR_CONFLICT,

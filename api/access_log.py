@@ -71,6 +71,10 @@ _CASE_COLLECTIONS = (
 _CASE = re.compile(rf"^/(?:{_CASE_COLLECTIONS})(?:/(?P<id>[^/]+)(?P<rest>/.*)?)?/?$")
 _CASE_LISTS = re.compile(r"^/(?:tasks|oversight)(?:/.*)?$")
 _RESOURCE = re.compile(r"^/resources(?:/(?P<id>[^/]+)(?P<rest>/.*)?)?/?$")
+#: The pages (issue 22) read the same things: a case page, the lists of cases, the catalog.
+_PAGE_CASE = re.compile(r"^/ui/cases/(?P<id>[^/]+)(?:/.*)?$")
+_PAGE_CASE_LISTS = re.compile(r"^/ui/(?:|done|mine|cases|oversight)$")
+_PAGE_CATALOG = re.compile(r"^/ui/catalog(?:/(?P<id>[^/]+)(?:/.*)?)?/?$")
 
 
 def subject(path: str) -> tuple[str, str] | None:
@@ -80,6 +84,8 @@ def subject(path: str) -> tuple[str, str] | None:
     collection), ``cases`` (a list: ``/cases``, ``/applications``, the inbox ``/tasks``,
     ``/oversight/…``), ``resource`` (``/resources/{id}``, its versions), ``resources`` (a catalog
     query), ``resource_export`` (``/resources/export``)."""
+    if path.startswith("/ui/"):
+        return _page_subject(path)
     if found := _CASE.match(path):
         return ("case", found["id"]) if found["id"] else ("cases", "")
     if _CASE_LISTS.match(path):
@@ -90,6 +96,17 @@ def subject(path: str) -> tuple[str, str] | None:
         if found["id"] == "export" and not found["rest"]:
             return ("resource_export", "")
         return ("resource", found["id"])
+    return None
+
+
+def _page_subject(path: str) -> tuple[str, str] | None:
+    """What a page reads: a case page (and its history), a list of cases, the catalog or an entry."""
+    if found := _PAGE_CASE.match(path):
+        return ("case", found["id"])
+    if _PAGE_CASE_LISTS.match(path):
+        return ("cases", "")
+    if found := _PAGE_CATALOG.match(path):
+        return ("resource", found["id"]) if found["id"] else ("resources", "")
     return None
 
 

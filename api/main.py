@@ -27,6 +27,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from api import pages
 from api.access_log import AccessLogMiddleware
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
@@ -428,6 +429,7 @@ def create_app(
     for module in routes:
         app.include_router(module.router)
     install_docs(app)
+    pages.install(app)  # after the API's error handlers: the pages wrap them for /ui paths
     return app
 
 

@@ -23,7 +23,9 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
     response_model=TaskList,
     summary="My open tasks, soonest due first",
     description="本部门本角色的待办事项,按办理期限由近到远排列(不限期的排在最后),含期限依据条款和可选决定。\n\n"
-    "Open tasks assigned to the caller's department in the caller's role; untimed tasks last.",
+    "可按案件类型、环节、是否超期筛选。\n\n"
+    "Open tasks assigned to the caller's department in the caller's role; untimed tasks last. "
+    "Optional filters: `case_type`, `step`, `overdue`.",
     responses=problem_responses(401, 422),
 )
 def list_tasks(
@@ -31,12 +33,23 @@ def list_tasks(
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
+    case_type: Annotated[
+        str | None, Query(max_length=32, description="Only tasks of cases of this type")
+    ] = None,
+    step: Annotated[str | None, Query(max_length=64, description="Only tasks at this step")] = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue tasks (true) or only others")] = None,
 ) -> TaskList:
     conditions = [
         Task.assignee_department == caller.department,
         Task.assignee_role == caller.role,
         Task.status == "open",
     ]
+    if case_type is not None:
+        conditions.append(col(Task.case_id).in_(select(Case.id).where(Case.case_type == case_type)))
+    if step is not None:
+        conditions.append(Task.step == step)
+    if overdue is not None:
+        conditions.append(Task.overdue == overdue)
     if not caller.department:
         # A party who is not a department (a citizen): its tasks are in its own cases only, never
         # another citizen's with the same empty department.
@@ -78,6 +91,8 @@ def list_tasks(
                 opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
                 **deadline_fields(profile, task, now),
                 actions=task_actions(profile, task),
+                claimed_by=task.claimed_by,
+                claimed_by_name=task.claimed_by_name,
                 # The case type's own summary fields (an application: its resource, its departments).
                 **{k: v for k, v in (case.summary or {}).items() if k not in InboxTask.model_fields},
             )

@@ -37,6 +37,7 @@ from workflows.engine import attributes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_helpers import CONSUMER, auth
+from browser import site  # noqa: F401  (the page tests' browser, a fixture)
 from pg import SKIP_ENV, PostgresServer, PostgresUnavailable
 
 BIN = Path(sys.executable).parent

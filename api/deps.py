@@ -247,6 +247,7 @@ def caller_with_roles(*roles: str) -> Callable[..., Caller]:
             )
         return caller
 
+    dependency.roles = admitted  # type: ignore[attr-defined]  # what a page admits too (api/pages)
     return dependency
 
 

@@ -200,6 +200,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "list.prev": ("上一页", "Previous"),
     "list.next": ("下一页", "Next"),
     # all cases, oversight, history, statistics (api/pages/oversight.py)
+    "colon": ("：", ": "),
+    "sep": ("、", ", "),
     "cases.title": ("全部案件", "All cases"),
     "cases.jump": ("按案件编号打开", "Open a case by its id"),
     "cases.jump_go": ("打开", "Open"),
@@ -218,7 +220,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "over.escalations": ("超期与逐级上报", "Breaches and escalations"),
     "over.escalations_hint": (
         "逐级上报、整改通知、投诉案件中尚待办理的环节,按期限由近到远;超期引起的,列出超期的环节、发现时间、依据条款与下一级。",
-        "Open steps of escalations, rectification orders and complaints, soonest due first; for those a breach started, the breached step, when it was detected, its article and the next rung.",
+        "Open steps of escalations, rectification orders and complaints, soonest due first; for those a "
+        "breach started, the breached step, when it was detected, its article and the next rung.",
     ),
     "over.escalations_empty": ("没有待办理的督办事项", "No escalation is open"),
     "over.concerns": ("涉及案件", "Concerns"),
@@ -248,7 +251,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "hist.replay": ("重放流程历史", "Replay the history"),
     "hist.replay_hint": (
         "以当前部署的代码重放该案件在流程引擎中的事件历史,确认代码仍能逐步重现当时的办理过程。不改变案件。",
-        "Replays the case's workflow history with the code now deployed, to prove it still reproduces what happened step by step. Nothing changes.",
+        "Replays the case's workflow history with the code now deployed, to prove it still reproduces "
+        "what happened step by step. Nothing changes.",
     ),
     "hist.replay_submit": ("重放", "Replay"),
     "hist.replay_passed": ("重放通过", "Replay passed"),
@@ -261,8 +265,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "hist.seconds": ("用时(秒)", "Seconds"),
     "hist.failure": ("原因", "Failure"),
     "hist.summary": ("由流程历史重建", "Rebuilt from the history"),
-    "hist.agrees": ("查询库与流程历史逐项一致", "The projection agrees with the history in every field compared"),
-    "hist.differs": ("查询库与流程历史有 {n} 处不一致", "The projection differs from the history in {n} places"),
+    "hist.agrees": (
+        "查询库与流程历史逐项一致",
+        "The projection agrees with the history in every field compared",
+    ),
+    "hist.differs": (
+        "查询库与流程历史有 {n} 处不一致",
+        "The projection differs from the history in {n} places",
+    ),
     "hist.workflow": ("流程编号", "Workflow id"),
     "hist.engine": ("引擎版本", "Engine generation"),
     "hist.events": ("历史事件数", "Events in the history"),
@@ -281,6 +291,9 @@ WORDS: dict[str, tuple[str, str]] = {
     "hist.same": ("一致", "agrees"),
     "hist.different": ("不一致", "differs"),
     "hist.missing": ("无此环节", "missing"),
+    "hist.task.open": ("待办", "open"),
+    "hist.task.done": ("已办", "done"),
+    "hist.task.cancelled": ("已取消", "cancelled"),
     "hist.timeline": ("由流程历史重建的办理过程", "Events rebuilt from the history"),
     "hist.seq": ("序号", "No."),
     "hist.at": ("时间", "At"),
@@ -303,7 +316,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "stat.submit": ("统计", "Show"),
     "stat.form_hint": (
         "填写起止日期时按日期统计(北京时间,含首尾两日);否则按所选的月、季度或年。",
-        "With from and to dates the period is those days (Asia/Shanghai, both included); otherwise the month, quarter or year chosen.",
+        "With from and to dates the period is those days (Asia/Shanghai, both included); otherwise the "
+        "month, quarter or year chosen.",
     ),
     "stat.basis": ("依据", "Basis"),
     "stat.as_of": ("数据截至", "As of"),

@@ -653,6 +653,7 @@ KEY_DEMO_USERS: tuple[str, ...] = (
     "scjgj-clerk2",
     "gaj-clerk",
     "gaj-head",
+    "lgo-clerk",
     "sjj-clerk",
     "liming",
     "company",

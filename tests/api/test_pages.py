@@ -309,3 +309,76 @@ async def test_the_pages_speak_english_when_asked(api: System) -> None:
     off_site = await http.get("/ui/lang", params={"to": "zh", "next": "https://evil.example/"})
     assert off_site.headers["location"] == "/ui/"
     await http.aclose()
+
+
+async def test_an_extension_asked_on_the_page_is_approved_by_the_head_on_the_page(api: System) -> None:
+    """Luoyang 19: the provider's clerk asks for 5 more working days; the department's principal head
+    finds the approval in the inbox and approves it on the case page; the task's due date moves."""
+    response = await api.http.post(
+        "/data-objections",
+        json={
+            "resource_id": "gaj-household-members",
+            "records": ["户号 4103020001"],
+            "fields": ["members"],
+            "problem": "家庭成员信息缺少新生儿",
+            "evidence": "出生医学证明",
+            "profile": "luoyang",
+        },
+        headers={"Authorization": "Bearer demo-rsj-consumer"},
+    )
+    assert response.status_code == 201, response.text
+    case = response.json()
+    (task,) = case["open_tasks"]
+    clerk, csrf = await sign_in(api, "gaj-clerk")
+    page = await clerk.get(f"/ui/cases/{case['id']}")
+    key = FORM_KEY.search(page.text).group(1)  # type: ignore[union-attr]
+    asked = await clerk.post(
+        f"/ui/cases/{case['id']}/tasks/{task['seq']}/extension",
+        data={"csrf_token": csrf, "form_key": key, "working_days": "5", "reason": "需调取历史档案"},
+    )
+    assert asked.status_code == 303, asked.text
+    head, head_csrf = await sign_in(api, "gaj-head")
+    inbox = await head.get("/ui/")
+    assert f'data-case="{case["id"]}"' in inbox.text
+    view = await api.get_case("demo-rsj-consumer", case["id"])
+    approval = next(t for t in view["open_tasks"] if t["assignee"]["role"] == "principal_head")
+    head_page = await head.get(f"/ui/cases/{case['id']}")
+    assert 'value="approve"' in head_page.text
+    head_key = FORM_KEY.search(head_page.text).group(1)  # type: ignore[union-attr]
+    approved = await head.post(
+        f"/ui/cases/{case['id']}/decide",
+        data={
+            "csrf_token": head_csrf,
+            "form_key": head_key,
+            "task_id": approval["task_id"],
+            "action": "approve",
+        },
+    )
+    assert approved.status_code == 303, approved.text
+    after = await api.get_case("demo-rsj-consumer", case["id"])
+    extended = next(t for t in after["open_tasks"] if t["task_id"] == task["task_id"])
+    assert extended["due_at"] > task["due_at"]
+    entry = extended["clock"][-1]
+    assert entry["kind"] == "extension" and entry["approved_by"]["person_name"] == "市公安局主要负责人"
+    # A second extension is refused with the article, shown on the page (once only, art. 19).
+    again = await clerk.post(
+        f"/ui/cases/{case['id']}/tasks/{task['seq']}/extension",
+        data={"csrf_token": csrf, "form_key": key, "working_days": "2", "reason": "再延"},
+    )
+    assert again.status_code == 409 and "第" in again.text
+    for http in (clerk, head):
+        await http.aclose()
+
+
+async def test_the_inbox_filters_by_type_step_and_overdue(api: System) -> None:
+    first = await api.apply()
+    http, _ = await sign_in(api, "bdb-clerk")
+    everything = await http.get("/ui/")
+    assert f'data-case="{first["id"]}"' in everything.text
+    same_type = await http.get("/ui/", params={"case_type": "sharing_application", "step": "platform_check"})
+    assert f'data-case="{first["id"]}"' in same_type.text
+    other_type = await http.get("/ui/", params={"case_type": "complaint"})
+    assert f'data-case="{first["id"]}"' not in other_type.text
+    overdue = await http.get("/ui/", params={"overdue": "1"})
+    assert f'data-case="{first["id"]}"' not in overdue.text  # due in 5 working days: not overdue
+    await http.aclose()

@@ -731,6 +731,7 @@ class Launcher:
         lines = [
             "",
             "govshare 已启动 / govshare is running",
+            f"  网页 / pages             {api}/ui/   (在浏览器中登录 / sign in in the browser)",
             f"  API 文档 / API docs      {api}/docs",
         ]
         if self.own_temporal:

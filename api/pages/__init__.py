@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError
-from api.pages import apply, case, oidc, oversight, signin, work
+from api.pages import apply, case, create, oidc, oversight, signin, work
 from api.pages.forms import CsrfRefused, Problem, problem_of, validation_problem
 from api.pages.render import PAGE_HEADERS, STATIC, language, page
 from api.pages.sessions import SignInRequired
@@ -50,7 +50,7 @@ def _problem_page(request: Request, problem: Problem) -> Response:
 
 def install(app: FastAPI) -> None:
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (signin, oidc, work, case, apply, oversight):
+    for module in (signin, oidc, work, case, apply, oversight, create):
         app.include_router(module.router)
 
     @app.get(PREFIX, include_in_schema=False)

@@ -347,6 +347,161 @@ WORDS: dict[str, tuple[str, str]] = {
     "stat.f.median_working_days": ("用时中位数(工作日)", "Median (WD)"),
     "stat.f.p90_working_days": ("用时90%分位(工作日)", "90th pct (WD)"),
     "stat.f.max_working_days": ("最长用时(工作日)", "Longest (WD)"),
+    # opening the other case types by hand (api/pages/create.py)
+    "nav.open_data": ("申请开放数据", "Open data"),
+    "create.required_note": ("为必填项,其余可不填", "marks a required field; the others may be left blank"),
+    "create.profile": ("适用规范", "Regulation"),
+    "create.profile_hint": (
+        "各地规范的办理环节、时限和可提出的角色不同;默认为本系统的规范",
+        "The regulations differ in steps, time limits and who may open a case; "
+        "the deployment's is preselected",
+    ),
+    "create.choose": ("请选择", "Choose"),
+    "create.concerns": ("涉及的案件编号", "Cases concerned"),
+    "create.concerns_hint": ("每行一个案件编号,可不填", "One case id a line; optional"),
+    "create.objection.title": ("提出数据疑义", "Report doubtful or wrong data"),
+    "create.objection.link": ("数据疑义(纠错)", "Report wrong data"),
+    "create.objection.lead": (
+        "对目录资源中的数据有疑义或发现错误的,说明涉及的记录或数据项、问题及证明材料,由提供部门校核并答复",
+        "Say which records or fields are doubtful or wrong, what is wrong and the evidence; the provider "
+        "checks and answers",
+    ),
+    "create.objection.problem": ("疑义或错误情况", "What is wrong"),
+    "create.objection.fields": ("涉及的数据项", "Fields concerned"),
+    "create.objection.records": ("涉及的记录", "Records concerned"),
+    "create.objection.records_hint": (
+        "每行一条记录的标识(如户号、证照编号),每条不超过 200 字,可不填",
+        "One record key a line (at most 200 characters each); optional",
+    ),
+    "create.objection.evidence": ("证明材料", "Evidence"),
+    "create.objection.found_on": ("发现问题的日期", "Found on"),
+    "create.objection.found_on_hint": (
+        "不填为今天,不能晚于今天。泸州办法:应在发现问题之日起3个工作日内提出,逾期的照常受理并记为逾期",
+        "Blank: today; not later than today. Luzhou: report within 3 working days of finding it (a late "
+        "report is taken and marked late)",
+    ),
+    "create.objection.other": ("数据不一致的另一目录资源编号", "Other entry whose data disagrees"),
+    "create.objection.other_hint": (
+        "湖北办法第十七条:两个提供部门的数据不一致时填写,由双方共同核实;可不填",
+        "Hubei 17: where two providers' data disagree, both verify jointly; optional",
+    ),
+    "create.objection.submit": ("提交疑义", "Submit the report"),
+    "create.open.catalog": ("政务数据开放目录", "The open data catalog"),
+    "create.open.lead": (
+        "有条件开放的数据须申请获取;无条件开放的数据通过身份认证后直接获取;不予开放的数据不能申请。对开放目录有疑义的,可申请更正",
+        "Conditionally open data is applied for; open data is taken directly after authentication; "
+        "data not open cannot be applied for. An entry that is wrong may be corrected on request",
+    ),
+    "create.open.more": (
+        "仅列出检索结果的前 {n} 条中列入开放目录的资源,请输入检索词缩小范围",
+        "Only the open entries among the first {n} results are listed; search to narrow them",
+    ),
+    "create.open.none": ("开放目录中没有符合条件的资源", "No entry of the open catalog matches"),
+    "create.open.type": ("开放类型", "Open type"),
+    "create.open.type.open": ("无条件开放", "open"),
+    "create.open.type.conditional_open": ("有条件开放", "conditionally open"),
+    "create.open.type.not_open": ("不予开放", "not open"),
+    "create.open.apply": ("申请获取", "Apply"),
+    "create.open.taken_directly": ("认证后直接获取,无需申请", "taken directly, no application"),
+    "create.open.not_open": ("不能申请获取", "cannot be applied for"),
+    "create.open.title": ("申请有条件开放数据", "Apply for conditionally open data"),
+    "create.open.form_lead": (
+        "说明申请的数据项、用途和希望的获取方式,提供部门应在10个工作日内答复",
+        "Name the fields, the use and the delivery wished for; the provider answers within 10 working days",
+    ),
+    "create.open.back": ("返回开放目录", "Back to the open catalog"),
+    "create.open.purpose": ("申请用途", "What the data is for"),
+    "create.open.fields": ("申请的数据项(不选则为全部)", "Fields applied for (none ticked: all)"),
+    "create.open.delivery": ("希望的获取方式", "Delivery wished for"),
+    "create.open.delivery.any": ("不指定", "Any"),
+    "create.open.delivery.download": ("数据下载", "download"),
+    "create.open.delivery.api": ("接口调用", "API"),
+    "create.open.delivery.other": ("其他", "other"),
+    "create.open.submit": ("提交申请", "Submit application"),
+    "create.correction.title": ("开放目录更正申请", "Ask to correct the open catalog"),
+    "create.correction.link": ("申请更正", "Ask to correct"),
+    "create.correction.lead": (
+        "写明开放目录应更正的开放类型、数据项或资源摘要及理由,由提供部门答复,同意的由共享平台变更开放目录",
+        "Say what the entry should say — its open type, fields or description — and why; the provider "
+        "answers, and the platform changes the entry if it agrees",
+    ),
+    "create.correction.one_needed": (
+        "开放类型、数据项、资源摘要至少填写一项更正内容;不填的项不作更正",
+        "Name at least one correction: open type, fields or description; what is left blank is not changed",
+    ),
+    "create.correction.open_type": ("更正后的开放类型", "Open type it should have"),
+    "create.correction.unchanged": ("不更正", "No change"),
+    "create.correction.fields": ("更正后的数据项", "Fields it should list"),
+    "create.correction.fields_hint": (
+        "每行一个数据项编号,列出更正后的全部数据项;不填为不更正。当前数据项:{fields}",
+        "One field id a line, all the fields it should list; blank: no change. Now: {fields}",
+    ),
+    "create.correction.description": ("更正后的资源摘要", "Description it should have"),
+    "create.correction.description_hint": ("不填为不更正", "Blank: no change"),
+    "create.correction.reason": ("疑义及更正理由", "What is wrong and why"),
+    "create.correction.submit": ("提交更正申请", "Submit the request"),
+    "create.dispute.title": ("提出共享争议", "Open a sharing dispute"),
+    "create.dispute.link": ("提出异议(争议)", "Dispute this outcome"),
+    "create.dispute.duty_link": ("履职确需使用:提出共享争议", "Needed for duties: open a dispute"),
+    "create.dispute.lead": (
+        "对被拒绝、不予受理的申请有异议,或履职确需使用不予共享的资源的,与提供部门协商;协商不成的由协调部门协调",
+        "Over a refused or rejected application, or a not-shared entry needed for duties: the parties "
+        "negotiate; failing that, the coordinator decides",
+    ),
+    "create.dispute.application": ("有异议的申请", "Application disputed"),
+    "create.dispute.not_disputable": (
+        "只有被拒绝或不予受理的数据使用申请可以提出争议",
+        "Only a refused or rejected application may be disputed",
+    ),
+    "create.dispute.matter": ("争议事项", "What is disputed"),
+    "create.dispute.matter_hint": (
+        "说明对办理结果的异议及理由",
+        "Say what you dispute in the outcome, and why",
+    ),
+    "create.dispute.duty": ("履职依据", "The duty that needs the data"),
+    "create.dispute.duty_hint": (
+        "不予共享的资源须说明履职依据(法律法规条款)",
+        "A not-shared entry needs the duty (the provision) it is needed for",
+    ),
+    "create.dispute.purpose": ("用途", "What the data would be used for"),
+    "create.dispute.provincial": ("涉及省级部门", "Provincial departments are involved"),
+    "create.dispute.provincial_hint": (
+        "江苏办法第十六条:涉及省级部门的,由领导小组协调;其他规范不作此区分",
+        "Jiangsu 16: the leading group coordinates; the other regulations make no such distinction",
+    ),
+    "create.dispute.submit": ("提交争议", "Open the dispute"),
+    "create.complaint.title": ("提出投诉", "File a complaint"),
+    "create.complaint.link": ("投诉", "File a complaint"),
+    "create.complaint.lead": (
+        "各部门违反规定的,其他部门可向领导小组或市政府办公室投诉;受理机构调查处理,并将结果反馈投诉部门",
+        "A department that breaks the rules may be complained about to the leading group or the "
+        "government office, which investigates and reports back",
+    ),
+    "create.complaint.respondent": ("被投诉部门", "Department complained about"),
+    "create.complaint.addressed_to": ("投诉受理机构", "Addressed to"),
+    "create.complaint.conduct": ("投诉事项", "Conduct complained of"),
+    "create.complaint.submit": ("提交投诉", "File the complaint"),
+    "create.order.title": ("下达整改通知", "Issue a rectification order"),
+    "create.order.link": ("下达整改通知", "Issue a rectification order"),
+    "create.order.lead": (
+        "责令部门在设定的期限内整改,整改事由须为规范所列情形;下达后被责令部门即有整改待办",
+        "Order a department to rectify within the period you set, on the regulation's grounds; the "
+        "respondent's task opens at once",
+    ),
+    "create.order.switch": ("切换规范", "Switch"),
+    "create.order.respondent": ("被责令整改部门", "Department ordered to rectify"),
+    "create.order.grounds": ("整改事由(至少选一项)", "Grounds (at least one)"),
+    "create.order.grounds_hint": (
+        "可选事由随适用规范而定,切换规范后重新选择",
+        "The grounds are the regulation's own: switch the regulation to see its list",
+    ),
+    "create.order.period": ("整改期限(工作日)", "Period (working days)"),
+    "create.order.period_hint": (
+        "1–250 个工作日,由下达方设定(规范未规定具体天数)",
+        "1–250 working days, set by the issuer (the regulations set no number)",
+    ),
+    "create.order.description": ("整改事项说明", "What is to be rectified"),
+    "create.order.submit": ("下达", "Issue"),
 }
 
 

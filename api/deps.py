@@ -20,17 +20,21 @@ import structlog
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import false, or_
+from sqlalchemy import and_, false, or_
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from api import limits as rate_limits
 from api.errors import ApiError, unauthorized
 from govshare.cases.service import EngineUnavailable
+from govshare.core import tokens
 from govshare.core.models import Case, CaseParty, Credential, Department, PartyIdentity, UserAccount
-from govshare.core.seed import token_sha256
 from govshare.core.settings import Settings
 from govshare.core.temporal_client import connect_client
+from regulations.schema import CASE_ROLES
+from workflows.engine.decisions import DEPARTMENT_CREDENTIALS
 
 log = structlog.get_logger("govshare.api")
 
@@ -166,18 +170,26 @@ def _authenticate(engine: Engine, credentials: HTTPAuthorizationCredentials | No
     Department and identity are outer-joined: a citizen's credential has no department, a
     department's none of the identity. A credential that names neither, or names one that does not
     exist, identifies no one and is refused like an unknown token. A token issued to a user
-    (``govshare tokens issue``) is refused once it expires or while its user is disabled."""
+    (``govshare tokens issue``) is refused once it expires or while its user is disabled.
+
+    The token is found by its keyed digest (HMAC-SHA256 under the server key; or, for a row made
+    before migration 0010, its plain SHA-256), fetched by the unique index and accepted only if the
+    row's digest equals, in constant time, the digest of the row's own scheme
+    (``govshare/core/tokens.py``). A legacy row is rewritten to the keyed digest on this first
+    successful use."""
     if credentials is None or not credentials.credentials.strip():
         raise unauthorized("缺少访问令牌(Authorization: Bearer <令牌>)", "missing bearer token")
-    digest = token_sha256(credentials.credentials.strip())
+    token = credentials.credentials.strip()
+    wanted = tokens.digests(token)
     with Session(engine) as session:
-        row = session.exec(
+        rows = session.exec(
             select(Credential, Department, PartyIdentity, UserAccount)
             .outerjoin(Department, Department.code == Credential.department_code)  # type: ignore[arg-type]
             .outerjoin(PartyIdentity, PartyIdentity.id == Credential.person_id)  # type: ignore[arg-type]
             .outerjoin(UserAccount, UserAccount.id == Credential.user_id)  # type: ignore[arg-type]
-            .where(Credential.token_sha256 == digest)
-        ).first()
+            .where(col(Credential.token_sha256).in_(list(wanted.values())))
+        ).all()
+    row = next((r for r in rows if tokens.matches(r[0].token_sha256, r[0].hash_scheme, wanted)), None)
     if row is None:
         raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
     credential, department, identity, user = row
@@ -198,6 +210,8 @@ def _authenticate(engine: Engine, credentials: HTTPAuthorizationCredentials | No
     ):
         log.warning("credential_identifies_no_one", credential_id=credential.id)
         raise unauthorized("访问令牌无效", "invalid bearer token", code="invalid_token")
+    if credential.hash_scheme != tokens.KEYED and credential.id is not None:
+        _rehash(engine, credential.id, token)
     if identity is None:
         kind = "department"
     elif department is not None:
@@ -214,6 +228,19 @@ def _authenticate(engine: Engine, credentials: HTTPAuthorizationCredentials | No
         person_name=identity.name if identity else "",
         party_kind=kind,
     )
+
+
+def _rehash(engine: Engine, credential_id: int, token: str) -> None:
+    """Store a legacy credential's keyed digest now that its holder has shown the token (once: the
+    update matches only while the row is legacy). A failure (a busy database) leaves the row legacy
+    and the request authenticated; the next use tries again."""
+    try:
+        with Session(engine) as session:
+            if tokens.upgrade(session, credential_id, token):
+                session.commit()
+                log.info("credential_rehashed", credential_id=credential_id, scheme=tokens.KEYED)
+    except SQLAlchemyError as err:
+        log.warning("credential_rehash_failed", credential_id=credential_id, error=str(err))
 
 
 def bind_log_context(request: Request, **values: str) -> None:
@@ -233,10 +260,15 @@ def caller_with_roles(*roles: str) -> Callable[..., Caller]:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Caller:
-        caller = await run_in_threadpool(_authenticate, request.app.state.engine, credentials)
+        rate_limits.before_authentication(request)  # 429 while this address fails too often (issue 23)
+        try:
+            caller = await run_in_threadpool(_authenticate, request.app.state.engine, credentials)
+        except ApiError as err:
+            raise rate_limits.after_failed_authentication(request, err) from None
         bind_log_context(request, department=caller.department, role=caller.role, label=caller.label)
         if caller.person:  # the identity's opaque reference may be logged; its ID number never is
             bind_log_context(request, person=caller.person)
+        rate_limits.admit(request, caller.principal)  # the caller's reads / writes (429 when full)
         if caller.role not in admitted:
             wanted = sorted(admitted)
             raise ApiError(
@@ -256,14 +288,43 @@ ConsumerCaller = Annotated[Caller, Depends(caller_with_roles("consumer"))]
 ActingCaller = Annotated[Caller, Depends(caller_with_roles(*ACTING_ROLES))]
 
 
+#: Roles that see every case their department is party to, in whatever role: the principal head
+#: (主要负责人) answers for its whole department — it approves the extensions of any of its
+#: department's tasks (Luoyang 19; the approval task goes to the assignee department's head, not to
+#: a party row), so it must be able to open every case its department works on.
+DEPARTMENT_WIDE_ROLES = frozenset({"principal_head"})
+
+
+def party_roles(caller: Caller) -> frozenset[str]:
+    """The party (and recipient) roles a caller answers for within its department, as the engine
+    matches an actor to a task (``workflows.engine.decisions.is_assignee``): its own role, and, for
+    a department's acting credential (``DEPARTMENT_CREDENTIALS``), every role a department plays in
+    one case only (``CASE_ROLES``: respondent, issuer, complainant, investigator), which it answers
+    with any of its credentials. So a consumer credential never answers for its department's
+    provider role, nor the reverse."""
+    if caller.role in DEPARTMENT_CREDENTIALS:
+        return frozenset({caller.role}) | CASE_ROLES
+    return frozenset({caller.role})
+
+
 def _party_match(caller: Caller) -> Any:
-    """The party rows that make a case the caller's: its department's rows (a department credential,
-    or a person acting in it: a principal head sees its department's cases), and its own person's
-    rows. An empty department or person matches nothing: a citizen's row (department "") is never a
-    department's, and a caller without department sees only the cases it is itself party to."""
+    """The party rows that make a case the caller's — the one visibility rule (README, Security,
+    "Who sees what"): its department's rows in a role it answers for (:func:`party_roles`; every row
+    of its department for a principal head, :data:`DEPARTMENT_WIDE_ROLES`), and its own person's
+    rows in any role (a citizen; a person of a department: a web user, a head). An empty department
+    or person matches nothing: a citizen's row (department "") is never a department's, and a caller
+    without department sees only the cases it is itself party to."""
     matches = []
     if caller.department:
-        matches.append(CaseParty.department == caller.department)
+        if caller.role in DEPARTMENT_WIDE_ROLES:
+            matches.append(CaseParty.department == caller.department)
+        else:
+            matches.append(
+                and_(
+                    CaseParty.department == caller.department,
+                    col(CaseParty.role).in_(sorted(party_roles(caller))),
+                )
+            )
     if caller.person:
         matches.append(CaseParty.person == caller.person)
     if not matches:
@@ -272,8 +333,9 @@ def _party_match(caller: Caller) -> Any:
 
 
 def can_see_case(session: Session, caller: Caller, case: Case) -> bool:
-    """Who may read a case: every party to it (any role, from the one party table that lists read
-    too: a department by its code, a citizen by its identity), and the oversight roles."""
+    """Who may read a case: the oversight roles, and a party to it as :func:`_party_match` says (a
+    department in the role it plays there, or in a case-only role with any acting credential; a
+    person by its identity; a principal head for every case of its department)."""
     if caller.sees_all:
         return True
     return (

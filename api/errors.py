@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.methods import allowed_methods
 from api.requests import DATE_IN_PAST, DATE_OUT_OF_RANGE, INVALID_CHARACTERS
 from api.responses import PendingOut
 from govshare.cases.service import CaseError, workflow_id_for
@@ -41,6 +42,7 @@ _TITLES: dict[int, tuple[str, str]] = {
     413: ("请求体过大", "Request body too large"),
     415: ("不支持的内容类型", "Unsupported media type"),
     422: ("请求内容无效", "Unprocessable request"),
+    429: ("请求过于频繁", "Too many requests"),
     500: ("服务器内部错误", "Internal server error"),
     503: ("服务暂时不可用", "Service unavailable"),
 }
@@ -53,6 +55,7 @@ _DEFAULT_DETAIL: dict[int, tuple[str, str]] = {
     405: ("该路径不支持此请求方法", "This path does not support this method"),
     413: ("请求体超过大小限制", "The request body exceeds the size limit"),
     415: ("请以 application/json 提交", "Send the body as application/json"),
+    429: ("请求过于频繁,请稍后重试", "Too many requests; retry later"),
     500: (
         "服务器内部错误,已记录,请凭请求编号联系运维",
         "Internal error; it has been logged — quote the request id to the operators",
@@ -70,6 +73,7 @@ _CODES: dict[int, str] = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_failed",
+    429: "rate_limited",
     500: "internal_error",
     503: "service_unavailable",
 }
@@ -328,9 +332,26 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _for_request(request, status=422, code=code, detail_zh=zh, detail_en=en, errors=errors)
 
 
+#: Why FastAPI could not read a JSON body (its bare 400 "There was an error parsing the body"): the
+#: same refusal as any other body that is not JSON (RFC 8259 §8.1: JSON text is UTF-8).
+_UNREADABLE_JSON: dict[type[BaseException], str] = {
+    UnicodeDecodeError: "JSON decode error: the body is not UTF-8",
+    RecursionError: "JSON decode error: nested too deeply",
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and (cause := type(exc.__cause__)) in _UNREADABLE_JSON:
+        return _for_request(
+            request,
+            status=422,
+            code="malformed_json",
+            detail_zh="请求体不是合法的 JSON",
+            detail_en="The request body is not valid JSON",
+            errors=[{"loc": ["body"], "msg": _UNREADABLE_JSON[cause]}],
+        )
     detail_zh = detail_en = None
     # Framework 404/405 carry generic English texts; keep ours. Anything more specific is passed on.
     if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed"):
@@ -342,6 +363,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="govshare"')
+    if status == 405:
+        # Every method the path accepts, not only the first matching route's (RFC 9110 §15.5.6).
+        headers["Allow"] = allowed_methods(request.scope, fallback=headers.get("Allow", ""))
     return _for_request(request, status=status, detail_zh=detail_zh, detail_en=detail_en, headers=headers)
 
 

@@ -31,6 +31,9 @@ from api import pages
 from api.access_log import AccessLogMiddleware
 from api.docs import install_docs
 from api.errors import install_error_handlers, printable, problem_response
+from api.json_body import DuplicateKeyMiddleware
+from api.limits import RateLimits, SignInLimitMiddleware
+from api.methods import HeadAsGet
 from api.requests import INVALID_CHARACTERS, unstorable_message
 from api.routes import (
     applications,
@@ -51,11 +54,13 @@ from api.routes import (
     system,
     tasks,
 )
+from api.security_headers import SecurityHeadersMiddleware
 from govshare.core.db import init_schema, make_api_engine
 from govshare.core.logs import configure_logging
-from govshare.core.seed import seed_if_enabled
+from govshare.core.seed import refuse_demo_in_production, seed_if_enabled
 from govshare.core.settings import Settings, get_settings
 from govshare.core.temporal_client import connect_client
+from workflows.engine import signing
 
 log = structlog.get_logger("govshare.api")
 access_log = structlog.get_logger("govshare.api.access")
@@ -365,11 +370,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The key every Update's actor is signed with (issue 23): no key, no start (one line says why).
+        signing.install_key(signing.key_from_settings(settings))
         own_engine = engine is None
         app.state.engine = engine or make_api_engine(settings)
         # Threads and DB connections agree: each DB step holds one connection in one thread call.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         init_schema(app.state.engine)
+        # Production (any spelling) refuses to start while a demo token or the demo password works.
+        refuse_demo_in_production(app.state.engine, settings)
         seed_if_enabled(app.state.engine, settings)
         app.state.temporal_client = temporal_client
         if app.state.temporal_client is None:
@@ -404,8 +413,13 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.temporal_client = temporal_client
+    app.state.rate_limits = RateLimits(settings)  # issue 23: per process (api/limits.py)
     install_error_handlers(app)
+    app.add_middleware(HeadAsGet)  # innermost: HEAD answered as GET without the body (RFC 9110)
+    app.add_middleware(SignInLimitMiddleware)  # wrong passwords on /ui/login per address
+    app.add_middleware(DuplicateKeyMiddleware)  # inside the body limit: a JSON key twice → 422
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     app.add_middleware(AccessLogMiddleware)  # outermost: every read recorded after its answer
     routes = (
         applications,

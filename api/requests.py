@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from calendars import SHANGHAI as SHANGHAI_TZ
+from govshare.core.text import has_visible_text
 
 #: What no database column can hold: NUL (PostgreSQL refuses it in text; SQLite cuts C strings at it)
 #: and lone surrogates (valid in JSON as "\ud800", not encodable in UTF-8). Refused at the door
@@ -75,8 +76,40 @@ def _refuse_unstorable_tree(value: Any) -> Any:
 #: A JSON value whose strings a database can store (a decision's payload).
 StorableJSON = Annotated[Any, BeforeValidator(_refuse_unstorable_tree)]
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable]
+#: A required text that holds nothing a reader can see (issue 23: only spaces, zero-width characters,
+#: fillers — ``govshare.core.text.has_visible_text``).
+BLANK_TEXT = "blank_text"
+
+
+def _refuse_invisible(value: str) -> str:
+    if not has_visible_text(value):
+        raise PydanticCustomError(
+            BLANK_TEXT,
+            "须填写可见的文字(不能只有空白、零宽或其他不可见字符) / "
+            "must hold visible text (not only blanks, zero-width or other invisible characters)",
+        )
+    return value
+
+
+def _invisible_as_empty(value: str) -> str:
+    return value if has_visible_text(value) else ""
+
+
+NonBlank = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_refuse_invisible),
+    Storable,
+]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), Storable]
+#: A text the case's rules require in some cases only (a decision's reason, an extension's approver):
+#: invisible-only text is read as empty, so the engine's own rule refuses it with its article.
+ReasonText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=2000),
+    AfterValidator(_invisible_as_empty),
+    Storable,
+]
 Identifier = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"),
@@ -113,9 +146,19 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
+def _text_not_number(value: Any) -> Any:
+    """A date or an instant comes as ISO 8601 text, as the schema says: a JSON number (which
+    pydantic would read as seconds since 1970: ``"change_date": 0`` was 1970-01-01) is refused."""
+    if isinstance(value, int | float):
+        raise PydanticCustomError("date_type", "须为 ISO 8601 日期文本 / must be ISO 8601 text (YYYY-MM-DD…)")
+    return value
+
+
 #: A date-time a request may send: in :data:`EARLIEST_INSTANT` … :data:`END_OF_INSTANTS`; without an
 #: offset it is read in Asia/Shanghai (the platform's clock).
-RequestTime = Annotated[datetime, AfterValidator(_in_range)]
+RequestTime = Annotated[datetime, BeforeValidator(_text_not_number), AfterValidator(_in_range)]
+#: A calendar date a request may send (``YYYY-MM-DD``).
+RequestDate = Annotated[date, BeforeValidator(_text_not_number)]
 
 
 def _in_future(value: datetime | None) -> datetime | None:
@@ -223,7 +266,7 @@ class DecisionCreate(RequestModel):
         "/ 待办编号",
     )
     action: Identifier = Field(description="accept / reject / grant / refuse / inform … (from the profile)")
-    reason: ShortText = Field(default="", description="Reason (理由): required for a refusal or rejection")
+    reason: ReasonText = Field(default="", description="Reason (理由): required for a refusal or rejection")
     note: ShortText = Field(default="", description="Internal note / 备注")
     grant: GrantIn | None = Field(
         default=None, description="Terms of a grant (a sharing application's grant actions only)"
@@ -270,10 +313,10 @@ class ClockCreate(RequestModel):
 
     kind: Literal["extension", "suspension", "resume"] = Field(description="延期 / 中止计时 / 恢复计时")
     working_days: int | None = Field(default=None, ge=1, le=250, description="Extra working days (extension)")
-    reason: ShortText = Field(
+    reason: ReasonText = Field(
         default="", description="Why / 理由 (required for an extension or a suspension)"
     )
-    approver_name: ShortText = Field(
+    approver_name: ReasonText = Field(
         default="",
         description="Only where the profile says the approval happens off the system "
         '(`approval = "off_system"`): who approved it / 系统外批准的批准人。Where the principal head '
@@ -436,7 +479,7 @@ class CatalogUpdateCreate(RequestModel):
     reason: Literal["law_revision", "function_change", "own"] = Field(
         description="法律法规修订 / 行政管理职能变化 / 部门自行更新"
     )
-    change_date: date | None = Field(
+    change_date: RequestDate | None = Field(
         default=None,
         description="The date the law or the functions changed (required for those reasons): the "
         "department's period counts from it (Luoyang 14, Luzhou 10, Jiangsu 9)",
@@ -491,7 +534,7 @@ class DataObjectionCreate(RequestModel):
     )
     problem: NonBlank = Field(description="What is wrong / 疑义或错误情况")
     evidence: ShortText = Field(default="", description="The evidence / 证明材料")
-    found_on: date | None = Field(
+    found_on: RequestDate | None = Field(
         default=None,
         description="When the problem was found (default: today). Luzhou 26 counts the 3 working days "
         "to report from it: a report filed later is taken and marked late / 发现问题的日期",
@@ -550,7 +593,7 @@ class DisputeCreate(RequestModel):
         default=None, description="A not-shared entry needed for the caller's duties / 履职需要的不予共享资源"
     )
     matter: NonBlank = Field(description="What is disputed / 争议事项")
-    duty: ShortText = Field(
+    duty: ReasonText = Field(
         default="", description="The duty that needs the data (required for a not-shared entry) / 履职依据"
     )
     purpose: ShortText = Field(default="", description="What the data would be used for / 用途")
@@ -669,7 +712,10 @@ class DemandCreate(RequestModel):
     )
 
     title: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        AfterValidator(_refuse_invisible),
+        Storable,
     ] = Field(description="What data is needed / 需求名称")
     description: ShortText = Field(default="", description="For which duty, and why / 需求说明")
     fields_wanted: list[

@@ -6,6 +6,8 @@ the venv, so tests run offline.
 
 from __future__ import annotations
 
+import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,14 +19,27 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from govshare.core.db import init_schema, make_engine
+from workflows.engine.signing import SigningInterceptor
+
+#: One actor signing key for the whole test run (issue 23): the API, the workers and the clients the
+#: tests send Updates with share it, as ``govshare run`` hands its children one; subprocesses inherit it.
+os.environ.setdefault("ACTOR_SIGNING_KEY", secrets.token_hex(32))
+#: No rate limits in the test run (issue 23): the suite's pace is not a caller's, and the API processes
+#: the tests start (in-process or not) read these. tests/api/test_limits.py sets limits of its own.
+for _limit in ("FAILED_AUTH", "WRITES", "READS", "FAILED_SIGN_IN"):
+    os.environ.setdefault(f"RATE_LIMIT_{_limit}", "0")
 
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    # The tests send Updates and starts of their own: signed as the API would, at the server's time.
+    signer = SigningInterceptor()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+        interceptors=[signer],
     )
+    signer.clock = env.get_current_time
     yield env
     await env.shutdown()
 

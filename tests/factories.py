@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import sys
 import uuid
@@ -11,11 +13,13 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from govshare.cases import service as case_service
 from workflows import registry
 from workflows.case import Actor, CaseFile, DecisionRequest, GrantTerms, ResourceSnapshot, WithdrawRequest
 from workflows.contracts import SharingApplicationInput
+from workflows.engine.signing import SigningInterceptor
 
 BIN = Path(sys.executable).parent
 
@@ -109,3 +113,14 @@ def grant_of(state: CaseFile) -> GrantTerms | None:
     """An application's grant, as its case recorded it in its attributes."""
     grant = state.header.attributes.get("grant")
     return TypeAdapter(GrantTerms).validate_python(grant) if grant else None
+
+
+async def signed_time_skipping(**kw) -> WorkflowEnvironment:
+    """A time-skipping test server whose client signs the Updates and case starts it sends, as the
+    API would, at the server's (skipped) time (issue 23); the sample recorders run on it. A process
+    with no actor signing key of its own gets a throwaway one (worker and client share it)."""
+    os.environ.setdefault("ACTOR_SIGNING_KEY", secrets.token_hex(32))
+    signer = SigningInterceptor()
+    env = await WorkflowEnvironment.start_time_skipping(interceptors=[signer], **kw)
+    signer.clock = env.get_current_time
+    return env

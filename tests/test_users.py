@@ -1,6 +1,6 @@
 """Users who sign in and the tokens issued to them (``govshare.core.users``), on a SQLite file:
 Argon2id hashes, authentication and its refusals, validation of usernames and roles, tokens stored
-only as their SHA-256 and expiring, and the demo users (idempotent, never overwritten)."""
+only as their keyed digest and expiring, and the demo users (idempotent, never overwritten)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from api.deps import ALL_ROLES
 from govshare.core import users
 from govshare.core.db import init_schema, make_engine
 from govshare.core.models import Credential, PartyIdentity, UserAccount, WebSession
-from govshare.core.seed import DEPARTMENTS, demo_parties, seed_demo, token_sha256
+from govshare.core.seed import DEPARTMENTS, demo_parties, seed_demo
+from govshare.core.tokens import KEYED, token_digest
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -297,7 +298,7 @@ def test_issue_token_stores_only_its_hash(engine: Engine, session: Session) -> N
         session, username="zhangsan", role="provider", days=30, label="同步", now=NOW
     )
     assert token.startswith("gs_") and len(token) > 40
-    assert credential.token_sha256 == token_sha256(token)
+    assert (credential.token_sha256, credential.hash_scheme) == (token_digest(token), KEYED)
     assert (credential.user_id, credential.department_code, credential.person_id, credential.role) == (
         user.id,
         "rsj",

@@ -14,8 +14,8 @@ from sqlmodel import Session, select
 from govshare.core import users
 from govshare.core.db import make_engine, migrate
 from govshare.core.models import Credential
-from govshare.core.seed import token_sha256
 from govshare.core.settings import get_settings
+from govshare.core.tokens import token_digest
 from govshare.ops.cli import main
 
 PASSWORD = "correct horse battery"
@@ -259,7 +259,7 @@ def test_tokens_issue_list_revoke(url, session, capsys, monkeypatch) -> None:
     token = out.strip()
     assert out == f"{token}\n" and token.startswith("gs_")  # stdout: the token alone (TOKEN=$(…))
     assert "shown this once" in err and "provider" in err and "Asia/Shanghai" in err
-    credential = session.exec(select(Credential).where(Credential.token_sha256 == token_sha256(token))).one()
+    credential = session.exec(select(Credential).where(Credential.token_sha256 == token_digest(token))).one()
     assert credential.role == "provider" and credential.expires_at is not None
 
     code, out, _ = run(capsys, "tokens", "issue", "zhangsan", "--role", "consumer", "--json")
@@ -271,7 +271,7 @@ def test_tokens_issue_list_revoke(url, session, capsys, monkeypatch) -> None:
     code, out, _ = run(capsys, "tokens", "list", "--user", "zhangsan", "--json")
     listed = json.loads(out)
     assert [t["role"] for t in listed] == ["provider", "consumer"]
-    assert token not in out and token_sha256(token) not in out and "token_sha256" not in out
+    assert token not in out and token_digest(token) not in out and "token_sha256" not in out
     assert listed[0]["label"] == "user:zhangsan 同步"
     code, out, _ = run(capsys, "tokens", "list")
     assert code == 0 and token not in out and "有效 active" in out

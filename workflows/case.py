@@ -241,6 +241,9 @@ class DecisionRequest:
     #: What the decision carries beyond its action (a grant's terms …), as JSON; the case type
     #: checks it (``CaseEngine.decision_payload``) and refuses what it cannot take.
     payload: dict[str, Any] | None = None
+    #: The API's signature on the actor and the request (``workflows/engine/signing.py``); the
+    #: engine refuses a request without a good one. Empty in the requests histories already hold.
+    signature: str = ""
 
 
 @dataclass
@@ -257,12 +260,18 @@ class ClockRequest:
     #: Set by the engine alone: the head's approval task this extension comes from (``actor`` is
     #: then the head). A request from outside that sets it is refused.
     approval_task: str = ""
+    #: The API's signature on the actor and the request (``workflows/engine/signing.py``); the
+    #: engine refuses a request without a good one. Empty in the requests histories already hold.
+    signature: str = ""
 
 
 @dataclass
 class WithdrawRequest:
     actor: Actor
     reason: str = ""
+    #: The API's signature on the actor and the request (``workflows/engine/signing.py``); the
+    #: engine refuses a request without a good one. Empty in the requests histories already hold.
+    signature: str = ""
 
 
 @dataclass
@@ -275,6 +284,9 @@ class NoteRequest:
     text: str = ""
     #: What a proposal proposes (its terms), as JSON.
     payload: dict[str, Any] | None = None
+    #: The API's signature on the actor and the request (``workflows/engine/signing.py``); the
+    #: engine refuses a request without a good one. Empty in the requests histories already hold.
+    signature: str = ""
 
 
 @dataclass
@@ -287,6 +299,9 @@ class ClaimRequest:
     #: The claimer's display name (the API gives it: the person's name, or the credential's label).
     name: str = ""
     release: bool = False
+    #: The API's signature on the actor and the request (``workflows/engine/signing.py``); the
+    #: engine refuses a request without a good one. Empty in the requests histories already hold.
+    signature: str = ""
 
 
 #: ApplicationError type of a projection write the database can never take (not retried).

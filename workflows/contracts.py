@@ -58,6 +58,9 @@ class CaseStart:
     #: The server has the case search attributes registered (checked when the case starts): the
     #: case keeps them up to date (``workflows/engine/attributes.py``). False in histories before.
     search_attributes: bool = False
+    #: The API's signature on who submitted the case (``workflows/engine/signing.py``): a case no
+    #: workflow started must carry a good one. Empty in histories before.
+    signature: str = ""
 
 
 @dataclass

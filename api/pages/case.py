@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.acting import decide_case, withdraw_case
+from api.deps import party_roles
 from api.errors import ApiError, OutcomePending
 from api.pages.forms import Problem, checked_form, problem_of, text, validation_problem
 from api.pages.render import language, page
@@ -45,11 +46,12 @@ CaseId = Annotated[str, Path(max_length=128)]
 
 
 def is_mine(task: TaskOut, user: SignedIn) -> bool:
-    """Whether the signed-in user may act on ``task``: its department in its role, or the person
-    it names."""
+    """Whether the signed-in user may act on ``task``: its department in a role it answers for (its
+    own; a case-only role such as respondent with any acting role, as the engine's ``is_assignee``),
+    or the person it names."""
     caller = user.caller
     who = task.assignee
-    if who.role != caller.role:
+    if who.role not in party_roles(caller):
         return False
     if who.person:
         return who.person == caller.person

@@ -45,6 +45,10 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 
 def digest(token: str) -> str:
+    # Plain SHA-256, unlike the bearer tokens' keyed digest (govshare/core/tokens.py), on purpose: a
+    # session cookie is 256 random bits (secrets.token_urlsafe(32)) chosen by the server, never a
+    # guessable value like the demo tokens, so its digest cannot be inverted or guessed offline with
+    # or without a key; and it dies within WEB_SESSION_HOURS.
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

@@ -190,7 +190,7 @@ def notifications(
 @router.post("/notifications/{notification_id}/read")
 async def mark_read(request: Request, notification_id: int, user: User) -> Response:
     form = await checked_form(request, user)
-    if 1 <= notification_id <= 2**62:
+    if 1 <= notification_id <= 2**31 - 1:  # as the API route: the id column is an INTEGER
         await run_in_threadpool(
             notification_routes.mark_read, notification_id, request, user.caller, request.app.state.engine
         )

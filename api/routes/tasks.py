@@ -1,4 +1,5 @@
-"""The inbox (待办): the open tasks of every case type assigned to the caller's department in its role."""
+"""The inbox (待办): the open tasks of every case type assigned to the caller's department in its role
+(and in a role the department plays in one case only — respondent, issuer …: ``api.deps.party_roles``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.deps import CurrentCaller, EngineDep, Offset
+from api.deps import CurrentCaller, EngineDep, Offset, party_roles
 from api.errors import problem_responses
 from api.responses import InboxTask, TaskList, as_aware
 from api.views import deadline_fields, task_actions, task_of
@@ -22,9 +23,11 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
     "",
     response_model=TaskList,
     summary="My open tasks, soonest due first",
-    description="本部门本角色的待办事项,按办理期限由近到远排列(不限期的排在最后),含期限依据条款和可选决定。\n\n"
+    description="本部门本角色的待办事项(含本部门作为被整改方、下达方等本案角色的待办),"
+    "按办理期限由近到远排列(不限期的排在最后),含期限依据条款和可选决定。\n\n"
     "可按案件类型、环节、是否超期筛选。\n\n"
-    "Open tasks assigned to the caller's department in the caller's role; untimed tasks last. "
+    "Open tasks assigned to the caller's department in the caller's role (or in a role the department "
+    "plays in one case only: respondent, issuer, complainant, investigator); untimed tasks last. "
     "Optional filters: `case_type`, `step`, `overdue`.",
     responses=problem_responses(401, 422),
 )
@@ -41,7 +44,9 @@ def list_tasks(
 ) -> TaskList:
     conditions = [
         Task.assignee_department == caller.department,
-        Task.assignee_role == caller.role,
+        # The roles the caller answers for, as the engine decides who may act (is_assignee): its own,
+        # and its department's case-only roles (the respondent of an order …) with any acting role.
+        col(Task.assignee_role).in_(sorted(party_roles(caller))),
         Task.status == "open",
     ]
     if case_type is not None:

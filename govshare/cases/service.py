@@ -54,7 +54,7 @@ from workflows.case import (
     WithdrawRequest,
 )
 from workflows.contracts import CaseStart, LinkedCaseType
-from workflows.engine import attributes
+from workflows.engine import attributes, signing
 from workflows.legacy.shapes import CaseState
 
 log = structlog.get_logger("govshare.cases.service")
@@ -453,7 +453,8 @@ async def _start_and_settle(
     try:
         handle = await client.start_workflow(
             kind.workflow_type,
-            inp,
+            # Signed last: who submitted it, for this workflow id (issue 23; the engine checks it).
+            signing.sign(inp, workflow_id, signing.START, signing.current_key()),
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -514,6 +515,10 @@ async def _update(
     """Send Update ``name``. The frozen first generation answers with its whole CaseState; that is
     turned into the same CaseAnswer the current engine gives, so callers see one shape."""
     handle = _handle(client, case_id)
+    if arg is not None and signing.signable(arg):
+        # The actor and the request, signed for this case and Update (issue 23): the engine refuses
+        # an Update that did not come through here. A retry is signed anew (same update id).
+        arg = signing.sign(arg, handle.id, name, signing.current_key())
     args = [] if arg is None else [arg]
     legacy = generation == 1 and result_type is CaseAnswer
     try:

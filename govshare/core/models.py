@@ -52,10 +52,14 @@ def new_party_id() -> str:
 class Credential(SQLModel, table=True):
     """A bearer token: a department acting in one role, a person of a department (``person_id`` and
     ``department_code``: e.g. its principal head), or a party who is not a department (``person_id``
-    only: a citizen, a legal person). Only the SHA-256 is stored."""
+    only: a citizen, a legal person). Only a digest is stored: ``token_sha256`` holds the keyed
+    HMAC-SHA256 (``hash_scheme`` "hmac-sha256", ``govshare/core/tokens.py``), or for a row made before
+    migration 0010 the plain SHA-256 ("sha256") until the token is next used."""
 
     id: int | None = Field(default=None, primary_key=True)
     token_sha256: str = Field(unique=True, index=True, max_length=64)
+    #: How ``token_sha256`` was made: "hmac-sha256" (keyed, every new row) or "sha256" (legacy).
+    hash_scheme: str = Field(default="hmac-sha256", max_length=16)
     department_code: str | None = Field(default=None, foreign_key="department.code", index=True)
     person_id: str | None = Field(default=None, foreign_key="party_identity.id", index=True, max_length=64)
     #: consumer | provider | platform | leading_group | coordinator | government_office | auditor |

@@ -16,12 +16,12 @@ report doubtful data and apply for open data): a citizen (``demo-citizen``) and 
 ``P-DEMO-COMPANY``, ``P-DEMO-<DEPARTMENT>-HEAD``) so tests and the README can name them.
 
 Tokens are deterministic (``demo-<department>-<role>``) so the README can show curl lines; they are
-public, which is why settings refuse ``SEED_DEMO`` in production. Only their SHA-256 is stored.
+public, which is why settings refuse ``SEED_DEMO`` in production. Only their keyed digest is stored
+(``govshare/core/tokens.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from govshare.core import catalog, catalog_lists
+from govshare.core import catalog, catalog_lists, tokens
 from govshare.core.models import (
     Credential,
     Department,
@@ -58,7 +58,10 @@ class DemoToken:
 
 
 def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    """The *legacy* unkeyed SHA-256 of a token (credentials made before migration 0010). A new
+    credential stores :func:`govshare.core.tokens.token_digest` (keyed) with ``hash_scheme``
+    "hmac-sha256"; a row stored with this digest must say ``hash_scheme="sha256"``."""
+    return tokens.legacy_digest(token)
 
 
 def demo_token(department: str, role: str) -> str:
@@ -570,17 +573,19 @@ DEMANDS: list[dict] = [
 
 
 def _demo_token_list(platform_department: str) -> list[DemoToken]:
-    tokens: list[DemoToken] = []
+    listed: list[DemoToken] = []
     for code, name_zh, _name_en, roles in DEPARTMENTS:
         code = platform_department if code == "bdb" else code
         for role in roles:
-            tokens.append(DemoToken(code, name_zh, role, demo_token(code, role)))
+            listed.append(DemoToken(code, name_zh, role, demo_token(code, role)))
     for party in demo_parties(platform_department):
-        tokens.append(DemoToken(party.department or "", party.label_zh, party.role, party.token, party.id))
-    return tokens
+        listed.append(DemoToken(party.department or "", party.label_zh, party.role, party.token, party.id))
+    return listed
 
 
-def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoToken]:
+def seed_demo(
+    engine: Engine, *, platform_department: str = "bdb", key: bytes | None = None
+) -> list[DemoToken]:
     """Insert the demo data when the database has no department yet; return the demo tokens in force.
 
     Safe on every start (and when two processes start at once: the loser's insert fails on the
@@ -592,20 +597,30 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
     seeded before they were in the demo gets them), one present is left as it is (a revoked demo
     token stays revoked). The demo users (``govshare.core.users.demo_users``) likewise: a missing one
     is added, one present never changed (a changed password stays).
+
+    Tokens are stored keyed (``key``: default the server's, :func:`govshare.core.tokens.server_key`);
+    a demo credential still stored as its legacy SHA-256 (a database seeded before migration 0010) is
+    rewritten to the keyed digest here, as its token is known.
     """
     now = datetime.now(UTC)
+    key = tokens.server_key() if key is None else key
     with Session(engine) as session:
         empty = session.exec(select(Department).limit(1)).first() is None
         if empty:
             try:
-                _insert(session, now, platform_department)
+                _insert(session, now, platform_department, key)
                 session.commit()
                 log.info("demo_seeded", departments=len(DEPARTMENTS), resources=len(RESOURCES) + len(CATALOG))
             except IntegrityError:
                 session.rollback()
                 log.info("demo_seed_raced", note="another process seeded first")
+        demo = [t.token for t in _demo_token_list(platform_department)]
+        upgraded = tokens.upgrade_known(session, demo, key)
+        session.commit()
+        if upgraded:
+            log.info("demo_tokens_rehashed", credentials=upgraded, scheme=tokens.KEYED)
         _seed_directory(session, now, platform_department)
-        _seed_parties(session, now, platform_department)
+        _seed_parties(session, now, platform_department, key)
         # The demo users (password ``govshare-demo``): a clerk per department, the heads, the citizen.
         from govshare.core.users import seed_demo_users  # users builds on this module
 
@@ -616,17 +631,135 @@ def seed_demo(engine: Engine, *, platform_department: str = "bdb") -> list[DemoT
                 select(Credential.token_sha256).where(Credential.revoked_at.is_(None))  # type: ignore[union-attr]
             ).all()
         }
-    return [t for t in _demo_token_list(platform_department) if token_sha256(t.token) in present]
+    return [t for t in _demo_token_list(platform_department) if tokens.keyed_digest(t.token, key) in present]
 
 
 def seed_if_enabled(engine: Engine, settings: Settings) -> list[DemoToken]:
     """Seed per ``settings.seed_demo`` (off in production, where the settings refuse it anyway)."""
     if not settings.seed_demo:
         return []
-    return seed_demo(engine, platform_department=settings.platform_department)
+    return seed_demo(
+        engine, platform_department=settings.platform_department, key=tokens.server_key(settings)
+    )
 
 
-def _insert(session: Session, now: datetime, platform_department: str) -> None:
+class DemoCredentialsInProduction(RuntimeError):
+    """Production refuses to start while a demo credential could still be used (issue 23): the demo
+    tokens and the demo password are public. ``str()`` is one line naming what to revoke."""
+
+
+def _production_platforms(platform_department: str) -> list[str]:
+    # The demo stands ``bdb`` for the platform: a database seeded under another PLATFORM_DEPARTMENT
+    # has that one's tokens, and one seeded with the default has bdb's.
+    return list(dict.fromkeys([platform_department, "bdb"]))
+
+
+def demo_tokens_present(session: Session, settings: Settings | None = None) -> list[tuple[int, str]]:
+    """The demo credentials that would still authenticate: ``(credential id, demo token)`` of each
+    un-revoked, unexpired credential found as the API's lookup (``api.deps._authenticate``) finds
+    one: by the token's digests (:func:`govshare.core.tokens.digests`: keyed under the server's key,
+    and legacy SHA-256), accepted when the row's digest is the one of its own scheme
+    (:func:`govshare.core.tokens.matches`)."""
+    key = tokens.server_key(settings)
+    now = datetime.now(UTC)
+    platforms = _production_platforms(settings.platform_department if settings else "bdb")
+    wanted = {
+        demo.token: tokens.digests(demo.token, key)
+        for platform in platforms
+        for demo in _demo_token_list(platform)
+    }
+    every_digest = sorted({digest for digests in wanted.values() for digest in digests.values()})
+    rows = session.exec(
+        select(Credential).where(
+            col(Credential.token_sha256).in_(every_digest), col(Credential.revoked_at).is_(None)
+        )
+    ).all()
+    found: dict[int, str] = {}
+    for credential in rows:
+        expires = credential.expires_at
+        if credential.id is None or (
+            expires is not None and (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) <= now
+        ):
+            continue
+        for token, digests in wanted.items():
+            if tokens.matches(credential.token_sha256, credential.hash_scheme, digests):
+                found.setdefault(credential.id, token)
+                break
+    return sorted(found.items())
+
+
+def demo_users_enabled(session: Session, settings: Settings | None = None) -> list[str]:
+    """The demo users (``govshare.core.users.demo_users``) not disabled whose password is still the
+    public demo password (``DEMO_PASSWORD``): their usernames. Each distinct hash is verified once
+    (the seed gives the demo users one hash), so this costs a few Argon2 checks at most."""
+    from govshare.core.models import UserAccount
+    from govshare.core.users import DEMO_PASSWORD, demo_users, verify_password  # users builds on seed
+
+    names = {
+        user.username
+        for platform in _production_platforms(settings.platform_department if settings else "bdb")
+        for user in demo_users(platform)
+    }
+    rows = session.exec(
+        select(UserAccount).where(
+            col(UserAccount.username).in_(sorted(names)), col(UserAccount.disabled_at).is_(None)
+        )
+    ).all()
+    verdict: dict[str, bool] = {}
+    enabled = []
+    for user in rows:
+        if not user.password_hash:
+            continue
+        if user.password_hash not in verdict:
+            verdict[user.password_hash] = verify_password(user.password_hash, DEMO_PASSWORD)
+        if verdict[user.password_hash]:
+            enabled.append(user.username)
+    return sorted(enabled)
+
+
+def demo_credentials_present(session: Session, settings: Settings | None = None) -> list[str]:
+    """Every demo credential that still works, one item each: ``token <id> (<demo token>)`` for a
+    demo token (:func:`demo_tokens_present`), ``user <username>`` for a demo user with the demo
+    password (:func:`demo_users_enabled`). Empty: nothing public lets anyone in."""
+    return [f"token {cid} ({token})" for cid, token in demo_tokens_present(session, settings)] + [
+        f"user {name}" for name in demo_users_enabled(session, settings)
+    ]
+
+
+def refuse_demo_in_production(engine: Engine, settings: Settings) -> None:
+    """In production (any spelling of ``ENVIRONMENT`` that means it), raise
+    :class:`DemoCredentialsInProduction` while :func:`demo_credentials_present` finds anything; the
+    message is one line with the commands that end them. Elsewhere nothing is checked. Called at the
+    start of the API (``create_app``'s lifespan), the worker and ``govshare run``."""
+    if not settings.is_production:
+        return
+    with Session(engine) as session:
+        token_ids = [cid for cid, _token in demo_tokens_present(session, settings)]
+        usernames = demo_users_enabled(session, settings)
+    if not token_ids and not usernames:
+        return
+    todo_zh, todo_en = [], []
+    if token_ids:
+        ids = " ".join(str(i) for i in token_ids)
+        todo_zh.append(f"吊销演示令牌 {len(token_ids)} 个:govshare tokens revoke <编号>(编号 {ids})")
+        todo_en.append(f"revoke {len(token_ids)} demo token(s): govshare tokens revoke <id> (ids {ids})")
+    if usernames:
+        names = " ".join(usernames)
+        todo_zh.append(f"停用演示用户 {len(usernames)} 个:govshare users disable <用户名>({names})")
+        todo_en.append(
+            f"disable {len(usernames)} demo user(s) (or change their password): "
+            f"govshare users disable <username> ({names})"
+        )
+    message = (
+        "生产环境拒绝启动:数据库中仍有公开的演示凭据,请先" + ";".join(todo_zh) + " / "
+        "refusing to start in production: the database still holds public demo credentials; "
+        + "; ".join(todo_en)
+    )
+    log.error("demo_credentials_in_production", tokens=token_ids, users=usernames)
+    raise DemoCredentialsInProduction(message)
+
+
+def _insert(session: Session, now: datetime, platform_department: str, key: bytes) -> None:
     # Departments first, flushed: the tables have foreign keys but no ORM relationships, so the
     # unit of work does not order the inserts by itself.
     for code, name_zh, name_en, _roles in DEPARTMENTS:
@@ -638,7 +771,8 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
         for role in roles:
             session.add(
                 Credential(
-                    token_sha256=token_sha256(demo_token(code, role)),
+                    token_sha256=tokens.keyed_digest(demo_token(code, role), key),
+                    hash_scheme=tokens.KEYED,
                     department_code=code,
                     role=role,
                     label=f"demo: {name_zh} {role}",
@@ -671,18 +805,22 @@ def _insert(session: Session, now: datetime, platform_department: str) -> None:
         catalog_lists.create_demand(session, **demand, now=now)
 
 
-def _seed_parties(session: Session, now: datetime, platform_department: str) -> None:
+def _seed_parties(session: Session, now: datetime, platform_department: str, key: bytes) -> None:
     """Add the demo identities and their credentials that are missing (a head only where its
     department exists). Never changes a row that is there. Logs identity references, never an ID
     number."""
     identities = set(session.exec(select(PartyIdentity.id)).all())
-    tokens = set(session.exec(select(Credential.token_sha256)).all())
+    stored = set(session.exec(select(Credential.token_sha256)).all())
     departments = set(session.exec(select(Department.code)).all())
     wanted = [
         p for p in demo_parties(platform_department) if p.department is None or p.department in departments
     ]
     new_identities = [p for p in wanted if p.id not in identities]
-    new_tokens = [p for p in wanted if token_sha256(p.token) not in tokens]
+    new_tokens = [
+        p
+        for p in wanted
+        if tokens.keyed_digest(p.token, key) not in stored and token_sha256(p.token) not in stored
+    ]
     if not new_identities and not new_tokens:
         return
     try:
@@ -702,7 +840,8 @@ def _seed_parties(session: Session, now: datetime, platform_department: str) -> 
         for party in new_tokens:
             session.add(
                 Credential(
-                    token_sha256=token_sha256(party.token),
+                    token_sha256=tokens.keyed_digest(party.token, key),
+                    hash_scheme=tokens.KEYED,
                     department_code=party.department,
                     person_id=party.id,
                     role=party.role,

@@ -9,16 +9,46 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Every spelling ``ENVIRONMENT`` accepts (stripped, any case) and what it means. Anything else is
+#: refused at start: a typo must not turn production's checks off (issue 23).
+ENVIRONMENTS: dict[str, str] = {
+    "development": "development",
+    "dev": "development",
+    "test": "test",
+    "staging": "staging",
+    "production": "production",
+    "prod": "production",
+    "live": "production",
+}
+
+
+def _rate_limits(value: str) -> str:
+    """A rate limit in the notation of the ``limits`` package (``20/minute``, ``60/minute;600/hour``,
+    ``30 per 15 minutes``), or ``0`` / empty: no limit. Refused at start when it does not parse."""
+    text = str(value).strip()
+    if text in ("", "0"):
+        return "0"
+    from limits import parse_many
+
+    try:
+        parse_many(text)
+    except ValueError as err:
+        raise ValueError(
+            f"not a rate limit: {text!r} (e.g. 20/minute or 60/minute;600/hour; 0: none)"
+        ) from err
+    return text
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    #: "development" (make run, tests) or "production"; production refuses the demo defaults.
+    #: "development" (make run, tests), "test", "staging" or "production" (also spelled dev, prod,
+    #: live; any case): normalised by ``_known_environment``. Production refuses the demo defaults.
     environment: str = "development"
 
     #: SQLite file under var/ by default; PostgreSQL with e.g. postgresql://user:pw@host/db.
@@ -27,6 +57,15 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "govshare"
+    #: mTLS to a Temporal cluster's frontend: PEM files of this client's certificate and key, and the
+    #: CA that signed the frontend's certificate (empty: no TLS, as the embedded dev server on loopback).
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_ca: str = ""
+    #: The key the API signs every Update's actor with and the worker checks (issue 23): at least 32
+    #: bytes, hex or base64, the same for both. Empty: ``<var_dir>/actor-signing.key``, which
+    #: ``govshare run`` creates (``workflows/engine/signing.py``).
+    actor_signing_key: SecretStr = SecretStr("")
 
     #: Where `govshare run` keeps the Temporal dev server's SQLite file and logs.
     var_dir: Path = PROJECT_ROOT / "var"
@@ -81,6 +120,24 @@ class Settings(BaseSettings):
     #: (the default): the header is ignored, as anyone can send it.
     trusted_proxies: str = ""
 
+    # -- limits (issue 23): per API process, in memory (the ``limits`` package, moving window) ----
+    #: Failed bearer authentications (401) per client address; beyond it every bearer request from
+    #: that address is answered 429 + Retry-After until the window has room. ``0``: no limit.
+    rate_limit_failed_auth: str = "20/minute"
+    #: Writes (POST, PUT, PATCH, DELETE) per authenticated caller (``Caller.principal``).
+    rate_limit_writes: str = "60/minute;600/hour"
+    #: Reads (GET, HEAD) per authenticated caller.
+    rate_limit_reads: str = "600/minute"
+    #: Failed sign-ins on the pages (``POST /ui/login``) per client address (beside the pause per
+    #: username, ``WEB_LOGIN_MAX_FAILURES``).
+    rate_limit_failed_sign_in: str = "30/15minutes"
+    #: ``govshare run``'s uvicorn: seconds an idle keep-alive connection stays open; connections and
+    #: requests at once before uvicorn itself answers 503 (``0``: no cap); the largest request head
+    #: (request line and headers) in bytes h11 buffers before refusing it (400).
+    api_timeout_keep_alive_s: int = Field(default=5, ge=1)
+    api_limit_concurrency: int = Field(default=512, ge=0)
+    api_max_header_bytes: int = Field(default=16384, ge=1024)
+
     # -- worker heartbeat (GET /healthz: is a worker serving the task queue?) -------------------
     #: How often a worker (``python worker.py``) writes its heartbeat row.
     worker_heartbeat_interval_s: float = Field(default=5.0, gt=0)
@@ -108,10 +165,39 @@ class Settings(BaseSettings):
     oidc_name_claim: str = "name"
     oidc_scopes: str = "openid profile"
 
+    # -- bearer tokens (issue 23) ------------------------------------------------------------------
+    #: The key of the tokens' stored digests (HMAC-SHA256, ``govshare/core/tokens.py``): at least 32
+    #: bytes, hex or base64. Empty: the key file ``<VAR_DIR>/token_hash.key``, made on first use
+    #: (``govshare/core/keys.py``). Every process that checks or issues tokens (API, ``govshare
+    #: tokens``, the seed) must have the same one.
+    token_hash_key: SecretStr = SecretStr("")
+
     @property
     def cookie_secure(self) -> bool:
         """Session cookies are ``Secure`` (HTTPS only) everywhere but a development machine."""
         return self.environment.strip().lower() not in ("development", "dev", "test")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _known_environment(cls, value: object) -> str:
+        spelled = str(value).strip().lower()
+        if spelled not in ENVIRONMENTS:
+            raise ValueError(
+                f"ENVIRONMENT={str(value)!r} is not one of development|dev|test|staging|production|prod"
+                " (live = production)"
+            )
+        return ENVIRONMENTS[spelled]
+
+    @field_validator(
+        "rate_limit_failed_auth", "rate_limit_writes", "rate_limit_reads", "rate_limit_failed_sign_in"
+    )
+    @classmethod
+    def _parsed_rate_limit(cls, value: str) -> str:
+        return _rate_limits(value)
 
     @field_validator("database_url")
     @classmethod
@@ -134,7 +220,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_demo_in_production(self) -> Settings:
-        if self.environment == "production" and self.seed_demo:
+        if self.is_production and self.seed_demo:
             raise ValueError("SEED_DEMO must be false in production: demo tokens are public")
         return self
 

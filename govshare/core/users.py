@@ -12,9 +12,9 @@ who claimed or decided a task.
 
 Passwords are kept only as Argon2id hashes (argon2-cffi's ``PasswordHasher``, the library's
 defaults: RFC 9106's low-memory profile); :func:`authenticate` re-hashes a password whose stored hash
-has older parameters. Tokens issued to a user are stored only as their SHA-256
-(:func:`govshare.core.seed.token_sha256`, the scheme the API's lookup uses), expire, and name the
-user: the API refuses one whose user is disabled.
+has older parameters. Tokens issued to a user are stored only as their keyed digest
+(:func:`govshare.core.tokens.token_digest`, HMAC-SHA256 under the server's ``TOKEN_HASH_KEY``: the
+scheme the API's lookup uses), expire, and name the user: the API refuses one whose user is disabled.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from govshare.core import seed
+from govshare.core import seed, tokens
 from govshare.core.models import (
     Credential,
     Department,
@@ -546,7 +546,7 @@ def issue_token(
     now: datetime | None = None,
 ) -> tuple[str, Credential]:
     """A new bearer token for the user acting in ``role`` (one of its roles), valid ``days`` days
-    (1–366); committed. Returns the token — shown this once, only its SHA-256 is stored — and its
+    (1–366); committed. Returns the token — shown this once, only its keyed digest is stored — and its
     credential. The label always names the user (``user:<username>``, then ``label``): logs show it."""
     user = _require_user(session, username)
     if user.disabled_at is not None:
@@ -565,7 +565,8 @@ def issue_token(
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     label = " ".join((label or "").split())
     credential = Credential(
-        token_sha256=seed.token_sha256(token),
+        token_sha256=tokens.token_digest(token),
+        hash_scheme=tokens.KEYED,
         department_code=user.department_code,
         person_id=user.person_id,
         role=role,

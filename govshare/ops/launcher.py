@@ -62,7 +62,7 @@ from typing import IO, TYPE_CHECKING
 import structlog
 
 from govshare.core.settings import Settings, get_settings
-from workflows.engine import attributes
+from workflows.engine import attributes, signing
 
 if TYPE_CHECKING:
     from govshare.core.seed import DemoToken
@@ -155,6 +155,11 @@ def run_api(settings: Settings) -> int:
     from govshare.core.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    try:  # the key the API signs every Update with (issue 23): refused at once, in one line
+        signing.key_from_settings(settings)
+    except signing.SigningKeyError as err:
+        print(f"govshare api: {err}", file=sys.stderr)
+        return 1
     # log_config=None: uvicorn's loggers propagate to the root handler, so they come out through the
     # same structlog formatter as ours; the access line is ours (with department, role, case id).
     uvicorn.run(
@@ -164,8 +169,34 @@ def run_api(settings: Settings) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        **uvicorn_limits(settings),
     )
     return 0
+
+
+def uvicorn_limits(settings: Settings) -> dict[str, object]:
+    """What uvicorn is told about slow and greedy clients (issue 23; README, Operations: Limits).
+
+    ``timeout_keep_alive``: an idle keep-alive connection is closed after ``API_TIMEOUT_KEEP_ALIVE_S``.
+    ``limit_concurrency``: past ``API_LIMIT_CONCURRENCY`` open connections or requests at once,
+    uvicorn answers 503 itself (a cap on what slow clients can hold; the API's own admission,
+    ``API_MAX_IN_FLIGHT``, sheds work below it). ``h11_max_incomplete_event_size``: a request line and
+    headers larger than ``API_MAX_HEADER_BYTES`` are refused, never buffered without end (an h11
+    option: ``http="h11"`` keeps it in force should httptools be installed).
+    ``server_header=False``: no ``server: uvicorn``. ``proxy_headers=False``: uvicorn does not take
+    the client address from ``X-Forwarded-For`` on its own (it would from 127.0.0.1); the API believes
+    it only from ``TRUSTED_PROXIES``. uvicorn has no timeout for a request's head or body arriving
+    slowly (slowloris): the reverse proxy must set them (nginx ``client_header_timeout``,
+    ``client_body_timeout``, ``limit_conn``)."""
+    return {
+        "timeout_keep_alive": settings.api_timeout_keep_alive_s,
+        "limit_concurrency": settings.api_limit_concurrency or None,
+        "h11_max_incomplete_event_size": settings.api_max_header_bytes,
+        "http": "h11",
+        "server_header": False,
+        "date_header": True,
+        "proxy_headers": False,
+    }
 
 
 def run_worker() -> int:
@@ -298,6 +329,9 @@ class Launcher:
     stopping: threading.Event = field(default_factory=threading.Event)
     own_temporal: bool = False
     restart_limit: int = RESTART_LIMIT
+    #: The key the API signs Updates with and the worker checks (ACTOR_SIGNING_KEY, else the one kept
+    #: in var/actor-signing.key, made on first start), handed to both children (issue 23).
+    signing_key_hex: str = ""
     #: The demo users present after seeding (printed in the banner with the sign-in address).
     demo_users: list[DemoUser] = field(default_factory=list)
 
@@ -333,6 +367,10 @@ class Launcher:
         if self.stopping.is_set():
             return []
         tokens = self._prepare_database()
+        try:
+            self.signing_key_hex = signing.key_from_settings(self.settings, create=True).hex()
+        except signing.SigningKeyError as err:
+            raise LaunchError(f"签名密钥不可用 / {err}") from err
         self._spawn("worker", [sys.executable, "-m", "govshare.ops.launcher", "--worker-only"])
         self._spawn("api", [sys.executable, "-m", "govshare.ops.launcher", "--api-only"])
         self._wait_api()
@@ -361,8 +399,13 @@ class Launcher:
             DEFAULT_PROFILE=self.settings.default_profile,
             SEED_DEMO="true" if self.settings.seed_demo else "false",
             VAR_DIR=str(self.var_dir),
+            # The token digests' key, as the launcher resolved it (empty: the key file under VAR_DIR,
+            # which the launcher's seed has made before the children start).
+            TOKEN_HASH_KEY=self.settings.token_hash_key.get_secret_value(),
             PYTHONUNBUFFERED="1",
         )
+        if self.signing_key_hex:  # the one key the API signs with and the worker checks (issue 23)
+            env["ACTOR_SIGNING_KEY"] = self.signing_key_hex
         env.setdefault(
             "LOG_FORMAT", "json" if self.settings.log_format == "auto" else self.settings.log_format
         )
@@ -516,17 +559,25 @@ class Launcher:
         from sqlmodel import Session
 
         from govshare.core.db import init_schema, make_engine
-        from govshare.core.seed import seed_if_enabled
+        from govshare.core.seed import DemoCredentialsInProduction, refuse_demo_in_production, seed_if_enabled
         from govshare.core.users import demo_users_present
 
         engine = make_engine(self.settings.database_url)
         try:
             init_schema(engine)
+            # The token digests' key (TOKEN_HASH_KEY, else var/token_hash.key made here, before the
+            # children start, so they all read the one file).
+            from govshare.core.tokens import server_key
+
+            server_key(self.settings)
+            refuse_demo_in_production(engine, self.settings)  # issue 23: before any child starts
             tokens = seed_if_enabled(engine, self.settings)
             if self.settings.seed_demo:
                 with Session(engine) as session:
                     self.demo_users = demo_users_present(session, self.settings.platform_department)
             return tokens
+        except DemoCredentialsInProduction as err:
+            raise LaunchError(str(err)) from err
         except Exception as err:
             raise LaunchError(f"数据库不可用 / the app database failed: {err}") from err
         finally:

@@ -3,8 +3,8 @@
 Read and written on ``DATABASE_URL`` (brought to the newest schema first, as every start does) through
 ``govshare.core.users``. A password never goes on the command line (it would stay in the shell's
 history and in the process list): it is typed at a prompt (twice) or read from the first line of
-standard input (``--password-stdin``). A token is printed once, when it is issued — only its SHA-256
-is stored, so nobody can show it again::
+standard input (``--password-stdin``). A token is printed once, when it is issued — only its keyed
+digest (HMAC-SHA256 under ``TOKEN_HASH_KEY``) is stored, so nobody can show it again::
 
     govshare departments create fgw --name-zh 市发展和改革委员会 --name-en "Development and Reform Commission"
     govshare users create zhangwei --name 张伟 --department rsj --role consumer --password-prompt
@@ -402,9 +402,9 @@ def tokens_command(parser: argparse.ArgumentParser) -> Handler:
         "  govshare tokens list --user zhangwei\n"
         "  govshare tokens revoke 42\n"
         "\n"
-        "The token is printed once (standard output; its details on standard error): only its SHA-256\n"
-        "is stored. It acts as the user in one of its roles until it expires (1–366 days), is revoked,\n"
-        "or the user is disabled."
+        "The token is printed once (standard output; its details on standard error): only its keyed\n"
+        "digest (HMAC-SHA256 under TOKEN_HASH_KEY) is stored. It acts as the user in one of its roles\n"
+        "until it expires (1–366 days), is revoked, or the user is disabled."
     )
     sub = parser.add_subparsers(dest="tokens_action", metavar="<action>", parser_class=_Parser)
     sub.required = True

@@ -25,6 +25,7 @@ from calendars import WorkingDayCalendar
 from govshare.cases.replaying import SANDBOX_RUNNER
 from workflows import registry
 from workflows.audit_anchor import AuditAnchorWorkflow
+from workflows.engine import signing
 from workflows.freshness import FreshnessSweepWorkflow
 
 #: Every registered case type's workflow, and the frozen generations their old histories ran on.
@@ -40,7 +41,14 @@ def build_worker(
     engine: Engine,
     calendar: WorkingDayCalendar | None = None,
     max_concurrent_activities: int = 16,
+    signing_key: bytes | None = None,
 ) -> Worker:
+    # The key the Update validators check the API's signatures with (issue 23): given, or from the
+    # settings (ACTOR_SIGNING_KEY, var/actor-signing.key); SigningKeyError if there is none.
+    if signing_key is not None:
+        signing.install_key(signing_key)
+    else:
+        signing.current_key()
     deadlines = DeadlineActivities(calendar)
     records = RecordActivities(engine)
     catalog = CatalogActivities(engine)
@@ -82,7 +90,17 @@ async def main() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        signing.install_key(signing.key_from_settings(settings))
+    except signing.SigningKeyError as err:
+        raise SystemExit(f"worker: {err}") from None
     engine = get_engine()
+    from govshare.core.seed import DemoCredentialsInProduction, refuse_demo_in_production
+
+    try:  # issue 23: production refuses to run while a public demo credential works
+        refuse_demo_in_production(engine, settings)
+    except DemoCredentialsInProduction as err:
+        raise SystemExit(f"worker: {err}") from None
     client = await connect_client(settings)
     worker = build_worker(client, task_queue=settings.task_queue, engine=engine)
     stop = asyncio.Event()

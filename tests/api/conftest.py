@@ -31,9 +31,11 @@ from api.main import create_app
 from govshare.core.db import init_schema, make_engine
 from govshare.core.heartbeat import Heartbeat
 from govshare.core.models import Credential, Department
-from govshare.core.seed import seed_demo, token_sha256
+from govshare.core.seed import seed_demo
 from govshare.core.settings import Settings
+from govshare.core.tokens import token_digest
 from workflows.engine import attributes
+from workflows.engine.signing import SigningInterceptor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from api_helpers import CONSUMER, auth
@@ -101,7 +103,7 @@ class System:
             for role, token in tokens.items():
                 session.add(
                     Credential(
-                        token_sha256=token_sha256(token),
+                        token_sha256=token_digest(token),
                         department_code=code,
                         role=role,
                         label=f"test {code} {role}",
@@ -125,6 +127,8 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_startup_timeout=timedelta(seconds=60),
         # As `govshare run` registers them: cases keep their search attributes (issue 21).
         search_attributes=attributes.KEYS,
+        # Cases the tests start and Updates they send past the API: signed as the API would (issue 23).
+        interceptors=[SigningInterceptor()],
     )
     yield env
     await env.shutdown()
@@ -162,6 +166,9 @@ async def system(database_url: str, dev_server: WorkflowEnvironment) -> AsyncIte
         temporal_namespace=dev_server.client.namespace,
         task_queue=f"api-test-{uuid.uuid4().hex[:8]}",
         seed_demo=True,
+        rate_limit_failed_auth="0",  # issue 23: the suite's pace is not a caller's (test_limits.py)
+        rate_limit_writes="0",
+        rate_limit_reads="0",
     )
     worker = build_worker(dev_server.client, task_queue=settings.task_queue, engine=engine)
     # What ``python worker.py`` adds around its worker: the heartbeat /healthz reads.

@@ -17,7 +17,7 @@ from api_helpers import AUDITOR, CONSUMER, CONSUMER2, PLATFORM, SCJGJ, auth
 from sqlmodel import Session
 
 from govshare.core import models
-from govshare.core.seed import token_sha256
+from govshare.core.tokens import token_digest
 
 
 def new_person(api, department: str, role: str, name: str) -> tuple[str, str]:
@@ -40,7 +40,7 @@ def new_person(api, department: str, role: str, name: str) -> tuple[str, str]:
         session.flush()
         session.add(
             models.Credential(
-                token_sha256=token_sha256(token),
+                token_sha256=token_digest(token),
                 department_code=department,
                 person_id=person,
                 role=role,

@@ -829,3 +829,66 @@ def test_0009_keeps_credentials_and_tasks(engine: Engine) -> None:
         )
         session.commit()
         assert session.exec(select(models.UserAccount)).one().roles == ["consumer"]
+
+
+# -- 0010: keyed token digests --------------------------------------------------------------------
+def test_0010_marks_existing_tokens_legacy_and_upgrades_them_on_use(engine: Engine) -> None:
+    """From 0009 with two department credentials stored as the plain SHA-256 of their tokens (one
+    revoked): both keep their rows and get ``hash_scheme`` "sha256"; the live one authenticates with
+    its token and is rewritten to the keyed digest on that use, the revoked one stays as it was. A
+    credential stored now is keyed by default."""
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    from api.deps import _authenticate
+    from govshare.core import tokens
+
+    live, revoked = "demo-rsj-consumer", "demo-rsj-provider"
+    upgrade_to(engine, "0009")
+    meta = MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    with engine.begin() as conn:
+        conn.execute(
+            t["department"].insert(), {"code": "rsj", "name_zh": "人社局", "name_en": "", "created_at": NOW}
+        )
+        for token, revoked_at in ((live, None), (revoked, NOW)):
+            conn.execute(
+                t["credential"].insert(),
+                {
+                    "token_sha256": tokens.legacy_digest(token),
+                    "department_code": "rsj",
+                    "role": "consumer",
+                    "label": token,
+                    "created_at": NOW,
+                    "revoked_at": revoked_at,
+                },
+            )
+
+    init_schema(engine)
+
+    assert revision_of(engine) == HEAD and differences(engine) == []
+    assert "hash_scheme" in columns(engine, "credential")
+    indexes = {i["name"]: bool(i["unique"]) for i in inspect(engine).get_indexes("credential")}
+    assert indexes["ix_credential_token_sha256"] is True
+    with Session(engine) as session:
+        rows = {r.label: r for r in session.exec(select(models.Credential))}
+        assert {label: (r.token_sha256, r.hash_scheme) for label, r in rows.items()} == {
+            token: (tokens.legacy_digest(token), tokens.LEGACY) for token in (live, revoked)
+        }
+    caller = _authenticate(engine, HTTPAuthorizationCredentials(scheme="Bearer", credentials=live))
+    assert (caller.department, caller.role) == ("rsj", "consumer")
+    with Session(engine) as session:
+        rows = {r.label: r for r in session.exec(select(models.Credential))}
+        assert (rows[live].token_sha256, rows[live].hash_scheme) == (tokens.token_digest(live), tokens.KEYED)
+        assert (rows[revoked].token_sha256, rows[revoked].hash_scheme) == (
+            tokens.legacy_digest(revoked),
+            tokens.LEGACY,
+        )
+        fresh = models.Credential(
+            token_sha256=tokens.token_digest("gs_new"), department_code="rsj", role="provider", created_at=NOW
+        )
+        session.add(fresh)
+        session.commit()
+        assert fresh.hash_scheme == tokens.KEYED
+    bearer = HTTPAuthorizationCredentials(scheme="Bearer", credentials="gs_new")
+    assert _authenticate(engine, bearer).role == "provider"

@@ -27,7 +27,8 @@ from api.requests import WithdrawalCreate
 from api.views import CaseView, case_out, person_names
 from govshare.core.db import init_schema, make_engine
 from govshare.core.models import Case, CaseParty, Credential, Notification, PartyIdentity, UserAccount
-from govshare.core.seed import seed_demo, token_sha256
+from govshare.core.seed import seed_demo
+from govshare.core.tokens import token_digest
 from workflows.case import Actor, CaseHeader, Decision, Notice, Party, Task
 
 CITIZEN = "demo-citizen"
@@ -53,7 +54,7 @@ def new_citizen(api, name: str = "王芳") -> tuple[str, str, str]:
         session.flush()
         session.add(
             Credential(
-                token_sha256=token_sha256(token),
+                token_sha256=token_digest(token),
                 person_id=person,
                 role="citizen",
                 label=f"test citizen {person}",
@@ -150,7 +151,7 @@ async def test_citizen_company_and_head_authenticate_and_see_themselves(api):
 async def test_a_credential_that_names_no_one_is_refused(api):
     token = f"test-nobody-{uuid.uuid4().hex[:8]}"
     with Session(api.engine) as session:
-        session.add(Credential(token_sha256=token_sha256(token), role="citizen", label="", created_at=NOW))
+        session.add(Credential(token_sha256=token_digest(token), role="citizen", label="", created_at=NOW))
         session.commit()
     response = await _get(api, token, "/me")
     assert response.status_code == 401 and response.json()["code"] == "invalid_token"
@@ -429,7 +430,7 @@ def test_seed_adds_the_parties_to_a_database_seeded_before_and_keeps_what_is_the
             assert len(session.exec(select(Credential)).all()) == departments_tokens + 2 + heads
             # An operator revokes the citizen's demo token and renames the company.
             citizen = session.exec(
-                select(Credential).where(Credential.token_sha256 == token_sha256(CITIZEN))
+                select(Credential).where(Credential.token_sha256 == token_digest(CITIZEN))
             ).one()
             citizen.revoked_at = NOW
             session.add(citizen)

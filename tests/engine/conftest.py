@@ -13,13 +13,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from govshare.core.db import init_schema, make_engine
+from workflows.engine.signing import SigningInterceptor
 
 
 @pytest.fixture(scope="module")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    signer = SigningInterceptor()  # the tests' own Updates and starts, signed at the server's time
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+        interceptors=[signer],
     )
+    signer.clock = env.get_current_time
     yield env
     await env.shutdown()
 

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from engine_cases import KINDS, LEADING_GROUP, PLATFORM, case_input  # noqa: E402
+from factories import signed_time_skipping  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.common import WorkflowIDReusePolicy  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from govshare.core.db import init_schema, make_engine  # noqa: E402
 from govshare.ops.replay import history_file_name  # noqa: E402
@@ -79,7 +79,7 @@ async def _until(predicate, client: Client, case_id: str, tries: int = 100) -> C
 
 async def main(out_dir: Path, tag: str) -> None:
     bin_dir = Path(sys.executable).parent
-    env = await WorkflowEnvironment.start_time_skipping(
+    env = await signed_time_skipping(  # its client signs what it sends (issue 23)
         test_server_existing_path=str(bin_dir / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )

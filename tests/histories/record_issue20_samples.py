@@ -37,10 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from case_client import decide, handle, until  # noqa: E402
-from factories import DIRECTORY  # noqa: E402
+from factories import DIRECTORY, signed_time_skipping  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from calendars import SHANGHAI  # noqa: E402
 from govshare.cases import service as case_service  # noqa: E402
@@ -84,7 +83,7 @@ TERMS = {"scope": "仅用于低保审核", "fields": ["citizen_id", "members"], 
 
 async def main(out_dir: Path, tag: str) -> None:
     bin_dir = Path(sys.executable).parent
-    env = await WorkflowEnvironment.start_time_skipping(
+    env = await signed_time_skipping(  # its client signs what it sends (issue 23)
         test_server_existing_path=str(bin_dir / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )

@@ -21,9 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from factories import CONSUMER, PLATFORM, PROVIDER, application, resource  # noqa: E402
+from factories import CONSUMER, PLATFORM, PROVIDER, application, resource, signed_time_skipping  # noqa: E402
 from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from calendars import SHANGHAI  # noqa: E402
 from govshare.cases import service as case_service  # noqa: E402
@@ -38,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 
 async def main(out_dir: Path, tag: str) -> None:
     bin_dir = Path(sys.executable).parent
-    env = await WorkflowEnvironment.start_time_skipping(
+    env = await signed_time_skipping(  # its client signs what it sends (issue 23)
         test_server_existing_path=str(bin_dir / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from govshare.core.text import has_visible_text
 from regulations.schema import Extension
 from workflows.case import (
     ERROR_CONFLICT,
@@ -112,6 +113,13 @@ def check_approval(
             f"“{target.name_zh}”已办结、已逾期或已中止计时,不能再延期({cite})",
             f"task {target.task_id} is closed, overdue or stopped: nothing to extend (art. {rule.article})",
         )
+
+
+def check_refusal_visible(req: DecisionRequest) -> None:
+    """A head's refusal states a reason a reader can see (issue 23): the validator's check only,
+    after :func:`check_approval`, whose ``strip()`` the handler repeats as recorded histories ran."""
+    if req.action == REFUSE and not has_visible_text(req.reason):
+        raise refuse(ERROR_INVALID, "不批准延期须说明理由", "a refusal needs a reason")
 
 
 def approved_request(approval: Task, approver_name: str, req: DecisionRequest) -> ClockRequest:

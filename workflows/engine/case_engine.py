@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from regulations.schema import Action, Step, Transition
     from workflows.case import (
         ERROR_CONFLICT,
+        ERROR_FORBIDDEN,
         ERROR_INVALID,
         Breach,
         CaseAnswer,
@@ -49,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest, EffectResult
-    from workflows.engine import attributes, claims, clock, decisions, effects, notes
+    from workflows.engine import approvals, attributes, claims, clock, decisions, effects, notes, signing
     from workflows.engine.approving import HeadApprovals
     from workflows.engine.clockwork import Clockwork
     from workflows.engine.decisions import Outcome, Situation
@@ -68,6 +69,10 @@ PATCH_LINK_RECORDED = "decision-started-case-recorded-at-once"
 #: An extension the principal head approves on the system is a task for the head (issue 20);
 #: histories written before recorded the approver's typed name at once.
 PATCH_HEAD_APPROVAL = "extension-approved-by-head"
+#: A decision that reaches its task after the due instant, before the clock watcher has noticed (both
+#: in one workflow task: handlers run first), records the breach first and is taken late (issue 23,
+#: a fault test's finding); histories written before took it on time, with no breach.
+PATCH_LATE_DECISION_BREACHES = "late-decision-breaches-first"
 
 __all__ = ["SYSTEM_USER", "CaseEngine", "Outcome", "refuse"]
 
@@ -93,6 +98,10 @@ class CaseEngine:
         summary: dict[str, str] | None = None,
     ) -> None:
         info = workflow.info()
+        if info.parent is None and not workflow.unsafe.is_replaying():
+            # A case no workflow started must come from the API: an unsigned start fails this first
+            # workflow task, so nothing is recorded (never on replay: the history is what it is).
+            signing.require_signed_start(start, workflow_id=info.workflow_id)
         self._start = start
         self._rules = start.rules
         #: What the profile's transitions test (a resource's share type …).
@@ -174,11 +183,15 @@ class CaseEngine:
 
     @decide.validator
     def _check_decision(self, req: DecisionRequest) -> None:
+        self._require_signed(req, "decide")
+        signing.check_decision_request(req, workflow.now())
         approval = self._approvals.find(req)
         if approval is not None:
             self._check_approval(req, approval)
+            approvals.check_refusal_visible(req)  # issue 23: the validator's check only
             return
         task, action = decisions.check_decision(req, self._situation())
+        decisions.check_reason_visible(req, task, action, self._speaker)  # the validator's only
         if task.task_id in self._effects_running:
             raise refuse(
                 ERROR_CONFLICT,
@@ -198,6 +211,8 @@ class CaseEngine:
 
     @adjust_clock.validator
     def _check_clock(self, req: ClockRequest) -> None:
+        self._require_signed(req, "adjust_clock")
+        signing.check_clock_request(req)
         if req.approval_task:
             raise refuse(
                 ERROR_INVALID,
@@ -206,6 +221,7 @@ class CaseEngine:
             )
         task, step = self._clockwork.target(req)
         clock.check_request_on_system(req, step, self._speaker)
+        clock.check_text_visible(req, step, self._speaker)  # issue 23: the validator's check only
         claims.check_clock(req, task)
 
     @workflow.update
@@ -226,6 +242,7 @@ class CaseEngine:
 
     @claim.validator
     def _check_claim(self, req: ClaimRequest) -> None:
+        self._require_signed(req, "claim")
         self._check_claim_request(req)
 
     def _check_claim_request(self, req: ClaimRequest) -> Task:
@@ -259,6 +276,8 @@ class CaseEngine:
 
     @note.validator
     def _check_note(self, req: NoteRequest) -> None:
+        self._require_signed(req, "note")
+        signing.check_note_request(req, workflow.now())
         notes.check(req, self._rules, self.parties, self._note_closed(), self._speaker, agreed=self._agreed())
         if self._rules.notes[req.kind].proposal:
             self.check_proposal(req.payload)
@@ -287,7 +306,24 @@ class CaseEngine:
 
     @withdraw.validator
     def _check_withdrawal(self, req: WithdrawRequest) -> None:
+        self._require_signed(req, "withdraw")
+        if self.header.submitted_by.user == SYSTEM_USER:
+            # A case the rules started (an escalation, a ladder's order) has no applicant to take it
+            # back: it ends through its own steps (a rung's stop, an order dismissed with reasons).
+            # Validator only: no recorded history holds such a withdrawal taken (issue 23 matrix).
+            raise refuse(
+                ERROR_FORBIDDEN,
+                "该案件依规自动启动,没有申请人,不能撤回;请在其办理环节中作出决定",
+                "a case the rules started has no applicant and cannot be withdrawn; decide it on its steps",
+            )
         self._validate_withdrawal(req, settled_refused=True)
+
+    @staticmethod
+    def _require_signed(req: Any, update: str) -> None:
+        """Validators only (never run on replay; the handlers never read the key): the request must
+        carry the API's signature for this case and Update, issued within 10 minutes (``signing.py``)."""
+        workflow_id = workflow.info().workflow_id
+        signing.require_signed(req, workflow_id=workflow_id, operation=update, now=workflow.now())
 
     @workflow.update
     async def replan_deadlines(self) -> bool:
@@ -652,7 +688,20 @@ class CaseEngine:
         self._notify("reminder", task.assignee, task)
         await self._flush()
 
+    def _past_due_unnoticed(self, task: Task) -> bool:
+        """The task's running clock has passed its due instant, and no breach is recorded yet."""
+        deadline = task.deadline
+        return (
+            task.status == "open"
+            and deadline is not None
+            and task.suspended_at is None
+            and not task.overdue
+            and workflow.now() >= deadline.due_at
+        )
+
     async def _breach(self, task: Task) -> None:
+        if task.overdue:  # a late decision recorded it first (PATCH_LATE_DECISION_BREACHES)
+            return
         breach, zh, en = clock.breach(task, workflow.now(), self._speaker)
         task.overdue, task.breach = True, breach
         self.header.breaches.append(breach)
@@ -774,6 +823,14 @@ class CaseEngine:
         if approval is not None:
             return await self._apply_approval(req, approval)
         task, action = decisions.check_decision(req, self._situation())
+        if self._past_due_unnoticed(task) and workflow.patched(PATCH_LATE_DECISION_BREACHES):
+            # The deadline passed and the watcher has not run yet: the breach first, as it happened.
+            self._effects_running.add(task.task_id)  # no other decision on the task meanwhile
+            try:
+                await self._breach(task)
+            finally:
+                self._effects_running.discard(task.task_id)
+            task, action = decisions.check_decision(req, self._situation())
         payload = self.decision_payload(req, action) if (action.grant or action.payload) else None
         if action.effect is not None:
             payload = await self._run_effect(task, action, req, payload)

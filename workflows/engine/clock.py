@@ -20,6 +20,7 @@ from datetime import datetime, time
 from typing import Any
 
 from calendars import SHANGHAI, Deadline
+from govshare.core.text import has_visible_text
 from regulations.schema import Step
 from workflows.case import (
     ERROR_CONFLICT,
@@ -218,6 +219,24 @@ def check_request_on_system(req: ClockRequest, step: Step, speaker: Speaker) -> 
             f"the principal head approves the extension on the system; do not name an approver "
             f"(art. {rule.article})",
         )
+
+
+def check_text_visible(req: ClockRequest, step: Step, speaker: Speaker) -> None:
+    """The texts a change requires hold something a reader can see (issue 23): an extension's and a
+    suspension's reason, an off-system approver's name. The validator's check only, after
+    :func:`check_change` (which the handler repeats with ``strip()``, as recorded histories ran)."""
+    rule = step.extension
+    if req.kind == "extension" and not req.approval_task:
+        if rule is not None and rule.approval == "off_system" and not has_visible_text(req.approver_name):
+            raise refuse(
+                ERROR_INVALID,
+                f"延期须经主要负责人批准(系统外批准),请填写批准人({speaker.cite(rule.article)})",
+                f"an extension approved off the system: name the approver (art. {rule.article})",
+            )
+        if not has_visible_text(req.reason):
+            raise refuse(ERROR_INVALID, "延期须说明理由", "an extension needs a reason")
+    elif req.kind == "suspension" and not has_visible_text(req.reason):
+        raise refuse(ERROR_INVALID, "中止计时须说明理由", "a suspension needs a reason")
 
 
 # -- the adjustments -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from calendars import Deadline
+from govshare.core.text import has_visible_text
 from regulations.schema import CASE_ROLES, Action, CaseType, Step, Transition
 from workflows.case import (
     ERROR_CONFLICT,
@@ -277,6 +278,18 @@ def check_decision(req: DecisionRequest, case: Situation) -> tuple[Task, Action]
     elif req.limit_working_days is not None:
         raise refuse(ERROR_INVALID, f"“{action.name_zh}”不设定期限", f"'{req.action}' sets no limit")
     return task, action
+
+
+def check_reason_visible(req: DecisionRequest, task: Task, action: Action, speaker: Speaker) -> None:
+    """A required reason must hold text a reader can see (issue 23): zero-width characters or blank
+    fillers alone are no reason. The update validator's check only, after :func:`check_decision`:
+    the handler keeps ``check_decision``'s ``strip()`` so that a recorded history replays as it ran."""
+    if action.reason_required and not has_visible_text(req.reason):
+        raise refuse(
+            ERROR_INVALID,
+            f"“{action.name_zh}”必须说明理由({speaker.cite(task.article)})",
+            f"'{req.action}' needs a reason (art. {task.article})",
+        )
 
 
 def task_for_step(req: DecisionRequest, case: Situation) -> Task:

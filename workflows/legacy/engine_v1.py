@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawRequest,
     )
     from workflows.contracts import CaseStart, DeadlineRequest
+    from workflows.engine import signing
     from workflows.legacy.shapes import STATUS_ZH, CaseRecord, CaseState
 
 # DB writes retry until they succeed: a database outage delays the projection, never loses a step.
@@ -85,6 +86,10 @@ class CaseEngineV1:
 
     # -- set up ---------------------------------------------------------------------------------
     def _init_case(self, start: CaseStart, state: CaseState, attributes: dict[str, Any]) -> None:
+        # Issue 23 (checks only, no command: replays as before): a start not signed by the API
+        # fails its first workflow task; the API starts no case of this generation any more.
+        if workflow.info().parent is None and not workflow.unsafe.is_replaying():
+            signing.require_signed_start(start, workflow_id=workflow.info().workflow_id)
         self._start = start
         self._rules = start.rules
         self.state = state
@@ -110,6 +115,10 @@ class CaseEngineV1:
 
     @decide.validator
     def _check_decision(self, req: DecisionRequest) -> None:
+        # Issue 23: validators only (not run on replay), as in the current engine.
+        workflow_id = workflow.info().workflow_id
+        signing.require_signed(req, workflow_id=workflow_id, operation="decide", now=workflow.now())
+        signing.check_decision_request(req, workflow.now())
         _task, action = self._validate_decision(req)
         if action.grant:
             self.grant_terms(req, action)
@@ -120,6 +129,8 @@ class CaseEngineV1:
 
     @withdraw.validator
     def _check_withdrawal(self, req: WithdrawRequest) -> None:
+        workflow_id = workflow.info().workflow_id
+        signing.require_signed(req, workflow_id=workflow_id, operation="withdraw", now=workflow.now())
         self._validate_withdrawal(req)
 
     @workflow.update

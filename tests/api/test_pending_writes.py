@@ -33,6 +33,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.main import create_app
 from govshare.core.settings import Settings
@@ -81,14 +82,19 @@ class Lab:
         self.worker = None
 
     async def polling(self, pid: int) -> bool:
-        """Whether the worker process ``pid`` polls the task queue (its SDK identity is pid@host)."""
-        response = await self.temporal.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=self.temporal.namespace,
-                task_queue=TaskQueue(name=self.settings.task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        """Whether the worker process ``pid`` polls the task queue (its SDK identity is pid@host). A
+        transient RPC failure (the dev server answered "operation was canceled" under load) is "not
+        yet": the caller asks again until its deadline."""
+        try:
+            response = await self.temporal.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.temporal.namespace,
+                    task_queue=TaskQueue(name=self.settings.task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
             )
-        )
+        except RPCError:
+            return False
         return any(poller.identity.startswith(f"{pid}@") for poller in response.pollers)
 
     async def apply(self, token: str, expect: int | None = 201, **headers: str) -> httpx.Response:

@@ -35,11 +35,16 @@ from __future__ import annotations
 import threading
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, exc
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Engine, Row, bindparam, exc
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -72,6 +77,33 @@ _UNSTORABLE = (exc.DataError, UnicodeError, ValueError)
 #: kept clipped there rather than refused (the task's ``detail`` keeps it whole).
 _CLAIMED_BY_MAX = models.Task.__table__.c.claimed_by.type.length  # type: ignore[attr-defined]
 _DECIDED_BY_MAX = models.Task.__table__.c.decided_by.type.length  # type: ignore[attr-defined]
+
+# The tables the steps are written to, as SQLAlchemy Core tables.
+_CASE = models.Case.__table__  # type: ignore[attr-defined]
+_TASK = models.Task.__table__  # type: ignore[attr-defined]
+_PARTY = models.CaseParty.__table__  # type: ignore[attr-defined]
+_LINK = models.CaseLink.__table__  # type: ignore[attr-defined]
+_EVENT = models.AuditEvent.__table__  # type: ignore[attr-defined]
+_NOTICE = models.Notification.__table__  # type: ignore[attr-defined]
+
+# The statements of every step, built once (building one costs more than running it on SQLite).
+_CASE_REVISION = sa_select(_CASE.c.revision, _CASE.c.record_error).where(_CASE.c.id == bindparam("case_id"))
+_CASE_UPDATE = sa_update(_CASE).where(_CASE.c.id == bindparam("case_id"))
+_TASK_DETAILS = sa_select(_TASK.c.id, _TASK.c.detail).where(_TASK.c.id.in_(bindparam("ids", expanding=True)))
+_TASK_UPDATE = sa_update(_TASK).where(_TASK.c.id == bindparam("task_id"))
+_OPEN_TASKS = sa_select(_TASK.c.overdue, _TASK.c.due_at).where(
+    _TASK.c.case_id == bindparam("case_id"), _TASK.c.status == "open"
+)
+_EVENT_SEQS = sa_select(_EVENT.c.seq).where(
+    _EVENT.c.case_id == bindparam("case_id"), _EVENT.c.seq.in_(bindparam("seqs", expanding=True))
+)
+_EVENT_BEFORE = (
+    sa_select(_EVENT.c.hash)
+    .where(_EVENT.c.case_id == bindparam("case_id"), _EVENT.c.seq < bindparam("seq"))
+    .order_by(_EVENT.c.seq.desc())
+    .limit(1)
+)
+_NOTICE_KEYS = sa_select(_NOTICE.c.key).where(_NOTICE.c.key.in_(bindparam("keys", expanding=True)))
 
 
 def task_people(task: Task) -> tuple[str, str]:
@@ -174,18 +206,19 @@ class RecordActivities:
         )
 
     def _record_delta(self, delta: CaseDelta, *, record_error: str) -> int:
+        # SQLAlchemy Core on one connection, one transaction: the ORM's unit of work cost a step about
+        # 5 ms of the worker's CPU, most of it bookkeeping for rows written once (bench/record_bench.py).
         now = datetime.now(UTC)
-        with self._write_lock, Session(self._engine) as session:
-            row = session.get(models.Case, delta.case_id)
-            fresh = row is None or row.revision < delta.revision or delta.full
+        with self._write_lock, self._engine.begin() as db:
+            current = db.execute(_CASE_REVISION, {"case_id": delta.case_id}).first()
+            fresh = current is None or current.revision < delta.revision or delta.full
             if fresh:
-                row = self._write_header(session, row, delta, now, record_error)
-                self._write_parties(session, delta)
-                self._write_tasks(session, delta)
-                self._write_links(session, delta)
-            self._append_event_rows(session, delta.case_id, delta.events, now)
-            written = self._write_notices(session, delta.notices, now, delta.workflow_id)
-            session.commit()
+                self._write_header(db, current, delta, now, record_error)
+                self._write_parties(db, delta)
+                self._write_tasks(db, delta)
+                self._write_links(db, delta)
+            self._append_event_rows(db, delta.case_id, delta.events, now)
+            written = self._write_notices(db, delta.notices, now, delta.workflow_id)
         log.info(
             "case recorded",
             case_id=delta.case_id,
@@ -200,156 +233,193 @@ class RecordActivities:
 
     @staticmethod
     def _write_header(
-        session: Session, row: models.Case | None, delta: CaseDelta, now: datetime, record_error: str
-    ) -> models.Case:
-        if row is None and delta.header is None:
-            raise ValueError(f"case {delta.case_id}: first write without its header")
-        if row is None:
-            assert delta.header is not None
-            header = delta.header
-            row = models.Case(
-                id=header.case_id,
-                workflow_id=header.workflow_id,
-                case_type=header.case_type,
-                profile_id=header.profile_id,
-                profile_version=header.profile_version,
-                status=header.status,
-                submitted_at=header.submitted_at,
-                updated_at=now,
-                engine=2,
-                workflow_type=header.workflow_type,
-            )
+        db: Connection, current: Row | None, delta: CaseDelta, now: datetime, record_error: str
+    ) -> None:
         header = delta.header
+        values: dict[str, Any] = {"revision": delta.revision, "updated_at": now}
         if header is not None:
-            row.status = header.status
-            row.result = header.result
-            row.summary = dict(header.summary)
-            row.subject_zh = header.subject_zh
-            row.subject_en = header.subject_en
-            row.closed_at = header.closed_at
-            row.detail = _HEADER_JSON.dump_python(header, mode="json")
-        row.revision = delta.revision
-        row.updated_at = now
-        row.record_error = _marked(row.record_error or "", record_error)
-        session.add(row)
-        session.flush()
-        return row
+            values.update(
+                status=header.status,
+                result=header.result,
+                summary=dict(header.summary),
+                subject_zh=header.subject_zh,
+                subject_en=header.subject_en,
+                closed_at=header.closed_at,
+                detail=_HEADER_JSON.dump_python(header, mode="json"),
+            )
+        if current is None:
+            if header is None:
+                raise ValueError(f"case {delta.case_id}: first write without its header")
+            db.execute(
+                sa_insert(_CASE),
+                {
+                    **values,
+                    "id": header.case_id,
+                    "workflow_id": header.workflow_id,
+                    "case_type": header.case_type,
+                    "profile_id": header.profile_id,
+                    "profile_version": header.profile_version,
+                    "submitted_at": header.submitted_at,
+                    "engine": 2,
+                    "workflow_type": header.workflow_type,
+                    "overdue": False,
+                    "next_due_at": None,
+                    "record_error": _marked("", record_error),
+                },
+            )
+            return
+        values["record_error"] = _marked(current.record_error or "", record_error)
+        db.execute(_CASE_UPDATE, {**values, "case_id": delta.case_id})
 
     @staticmethod
-    def _write_parties(session: Session, delta: CaseDelta) -> None:
+    def _write_parties(db: Connection | Session, delta: CaseDelta) -> None:
         if delta.parties is None:
             return
         existing = {
-            (p.role, p.department, p.person): p
-            for p in session.exec(select(models.CaseParty).where(models.CaseParty.case_id == delta.case_id))
+            (p.role, p.department, p.person): p.id
+            for p in db.execute(
+                sa_select(_PARTY.c.id, _PARTY.c.role, _PARTY.c.department, _PARTY.c.person).where(
+                    _PARTY.c.case_id == delta.case_id
+                )
+            )
         }
         wanted = {(p.role, p.department, p.person) for p in delta.parties}
-        for key, row in existing.items():
-            if key not in wanted:
-                session.delete(row)
-        for role, department, person in wanted - set(existing):
-            session.add(
-                models.CaseParty(case_id=delta.case_id, role=role, department=department, person=person)
+        gone = [row_id for key, row_id in existing.items() if key not in wanted]
+        if gone:
+            db.execute(sa_delete(_PARTY).where(_PARTY.c.id.in_(gone)))
+        new = sorted(wanted - set(existing))
+        if new:
+            db.execute(
+                sa_insert(_PARTY),
+                [
+                    {"case_id": delta.case_id, "role": role, "department": department, "person": person}
+                    for role, department, person in new
+                ],
             )
 
     @staticmethod
-    def _write_tasks(session: Session, delta: CaseDelta) -> None:
+    def _write_tasks(db: Connection, delta: CaseDelta) -> None:
         if not delta.tasks and not delta.task_patches:
             return
         ids = [t.task_id for t in delta.tasks] + [p.task_id for p in delta.task_patches]
-        existing = {t.id: t for t in session.exec(select(models.Task).where(models.Task.id.in_(ids)))}
+        existing = {row.id: row.detail for row in db.execute(_TASK_DETAILS, {"ids": ids})}
         tasks = list(delta.tasks)
         for patch in delta.task_patches:
             # Only the fields that changed travelled: merge them into the task the row holds (its
             # deadline record, sent once when the task opened, stays as it is).
-            row = existing.get(patch.task_id)
-            if row is None or not row.detail:
+            detail = existing.get(patch.task_id)
+            if not detail:
                 raise ValueError(f"task {patch.task_id}: a change arrived before the task itself")
             # The values arrive as plain JSON (the converter decoded dict[str, Any] as such).
-            tasks.append(_TASK_JSON.validate_python({**row.detail, **patch.fields}))
+            tasks.append(_TASK_JSON.validate_python({**detail, **patch.fields}))
         for task in tasks:
-            row = existing.get(task.task_id) or models.Task(
-                id=task.task_id,
-                case_id=delta.case_id,
-                seq=task.seq,
-                step=task.step,
-                name_zh=task.name_zh,
-                name_en=task.name_en,
-                assignee_department=task.assignee.department,
-                assignee_role=task.assignee.role,
-                status=task.status,
-                opened_at=task.opened_at,
-            )
             deadline = task.deadline
-            row.status = task.status
-            row.due_at = deadline.due_at if deadline and task.suspended_at is None else None
-            row.working_days = deadline.working_days if deadline else None
-            row.provisional = deadline.provisional if deadline else False
-            row.article = task.clock[-1].article if task.clock else task.article
-            row.limit_basis = task.limit_basis
-            row.overdue = task.overdue
-            row.action = task.decision.action if task.decision else ""
-            row.closed_at = task.closed_at
-            row.group = task.group
-            row.suspended = task.suspended_at is not None
-            row.claimed_by, row.decided_by = task_people(task)
-            row.detail = _TASK_JSON.dump_python(task, mode="json")
-            session.add(row)
-        session.flush()
+            claimed_by, decided_by = task_people(task)
+            values = {
+                "status": task.status,
+                "due_at": deadline.due_at if deadline and task.suspended_at is None else None,
+                "working_days": deadline.working_days if deadline else None,
+                "provisional": deadline.provisional if deadline else False,
+                "article": task.clock[-1].article if task.clock else task.article,
+                "limit_basis": task.limit_basis,
+                "overdue": task.overdue,
+                "action": task.decision.action if task.decision else "",
+                "closed_at": task.closed_at,
+                "group": task.group,
+                "suspended": task.suspended_at is not None,
+                "claimed_by": claimed_by,
+                "decided_by": decided_by,
+                "detail": _TASK_JSON.dump_python(task, mode="json"),
+            }
+            if task.task_id in existing:
+                db.execute(_TASK_UPDATE, {**values, "task_id": task.task_id})
+            else:
+                existing[task.task_id] = values["detail"]
+                db.execute(
+                    sa_insert(_TASK),
+                    {
+                        **values,
+                        "id": task.task_id,
+                        "case_id": delta.case_id,
+                        "seq": task.seq,
+                        "step": task.step,
+                        "name_zh": task.name_zh,
+                        "name_en": task.name_en,
+                        "assignee_department": task.assignee.department,
+                        "assignee_role": task.assignee.role,
+                        "opened_at": task.opened_at,
+                    },
+                )
         # The case row's summary of its open tasks (lists filter and sort on these).
-        case = session.get(models.Case, delta.case_id)
-        open_rows = session.exec(
-            select(models.Task).where(models.Task.case_id == delta.case_id, models.Task.status == "open")
-        ).all()
-        if case is not None:
-            case.overdue = any(t.overdue for t in open_rows)
-            dues = [t.due_at for t in open_rows if t.due_at is not None]
-            case.next_due_at = min(dues) if dues else None
-            session.add(case)
+        open_rows = db.execute(_OPEN_TASKS, {"case_id": delta.case_id}).all()
+        dues = [row.due_at for row in open_rows if row.due_at is not None]
+        db.execute(
+            _CASE_UPDATE,
+            {
+                "case_id": delta.case_id,
+                "overdue": any(row.overdue for row in open_rows),
+                "next_due_at": min(dues) if dues else None,
+            },
+        )
 
     @staticmethod
-    def _write_links(session: Session, delta: CaseDelta) -> None:
-        for link in delta.links:
-            row = session.exec(
-                select(models.CaseLink).where(
-                    models.CaseLink.case_id == delta.case_id,
-                    models.CaseLink.linked_case_id == link.case_id,
-                    models.CaseLink.relation == link.relation,
+    def _write_links(db: Connection, delta: CaseDelta) -> None:
+        def link_id(case_id: str, linked_case_id: str, relation: str) -> int | None:
+            return db.execute(
+                sa_select(_LINK.c.id).where(
+                    _LINK.c.case_id == case_id,
+                    _LINK.c.linked_case_id == linked_case_id,
+                    _LINK.c.relation == relation,
                 )
-            ).first() or models.CaseLink(
-                case_id=delta.case_id,
-                linked_case_id=link.case_id,
-                linked_workflow_id=link.workflow_id,
-                case_type=link.case_type,
-                relation=link.relation,
-                at=link.at,
-            )
-            row.reason_zh, row.reason_en, row.wait = link.reason_zh, link.reason_en, link.wait
-            row.status, row.result = link.status, link.result
-            session.add(row)
-            if link.relation == "linked":
-                # The other case's side of the link (it may have closed: its history cannot take it,
-                # its timeline shows it from here).
-                mirror = session.exec(
-                    select(models.CaseLink).where(
-                        models.CaseLink.case_id == link.case_id,
-                        models.CaseLink.linked_case_id == delta.case_id,
-                        models.CaseLink.relation == "linked_from",
-                    )
-                ).first()
-                if mirror is None and delta.header is not None:
-                    session.add(
-                        models.CaseLink(
-                            case_id=link.case_id,
-                            linked_case_id=delta.case_id,
-                            linked_workflow_id=delta.workflow_id,
-                            case_type=delta.header.case_type,
-                            relation="linked_from",
-                            at=link.at,
-                            reason_zh=link.reason_zh,
-                            reason_en=link.reason_en,
-                        )
-                    )
+            ).scalar()
+
+        for link in delta.links:
+            values = {
+                "reason_zh": link.reason_zh,
+                "reason_en": link.reason_en,
+                "wait": link.wait,
+                "status": link.status,
+                "result": link.result,
+            }
+            row_id = link_id(delta.case_id, link.case_id, link.relation)
+            if row_id is None:
+                db.execute(
+                    sa_insert(_LINK),
+                    {
+                        **values,
+                        "case_id": delta.case_id,
+                        "linked_case_id": link.case_id,
+                        "linked_workflow_id": link.workflow_id,
+                        "case_type": link.case_type,
+                        "relation": link.relation,
+                        "at": link.at,
+                    },
+                )
+            else:
+                db.execute(sa_update(_LINK).where(_LINK.c.id == row_id).values(**values))
+            # The other case's side of the link (it may have closed: its history cannot take it, its
+            # timeline shows it from here).
+            if (
+                link.relation == "linked"
+                and delta.header is not None
+                and link_id(link.case_id, delta.case_id, "linked_from") is None
+            ):
+                db.execute(
+                    sa_insert(_LINK),
+                    {
+                        "case_id": link.case_id,
+                        "linked_case_id": delta.case_id,
+                        "linked_workflow_id": delta.workflow_id,
+                        "case_type": delta.header.case_type,
+                        "relation": "linked_from",
+                        "at": link.at,
+                        "reason_zh": link.reason_zh,
+                        "reason_en": link.reason_en,
+                        "wait": False,
+                        "status": "",
+                        "result": "",
+                    },
+                )
 
     @activity.defn(name="mark_record_failed")
     def mark_record_failed(self, failure: RecordFailure) -> bool:
@@ -426,6 +496,7 @@ class RecordActivities:
             for key, value in values.items():
                 setattr(row, key, value)
         session.add(row)
+        session.flush()  # the case row before the party rows that refer to it (written with Core)
         # The party table that lists and visibility read, for first-generation cases too.
         parties = [Party(role=role, department=dept) for role, dept in state.parties.items()]  # type: ignore[arg-type]
         cls._write_parties(
@@ -468,7 +539,7 @@ class RecordActivities:
         cls._append_event_rows(session, record.state.case_id, record.events, now)
 
     @staticmethod
-    def _append_event_rows(session: Session, case_id: str, events: list, now: datetime) -> None:
+    def _append_event_rows(db: Connection | Session, case_id: str, events: list, now: datetime) -> None:
         """Append a case's new events, each chained to the one before it (``hash``, ``prev_hash``:
         ``govshare.core.audit_trail``). A seq the table holds is a retry and skipped. The first event
         written after 0008 (or the case's first) follows ``GENESIS``; a case's writes are serialized
@@ -476,43 +547,38 @@ class RecordActivities:
         if not events:
             return
         seqs = [e.seq for e in events]
-        existing = set(
-            session.exec(
-                select(models.AuditEvent.seq).where(
-                    models.AuditEvent.case_id == case_id, models.AuditEvent.seq.in_(seqs)
-                )
-            )
-        )
+        existing = set(db.execute(_EVENT_SEQS, {"case_id": case_id, "seqs": seqs}).scalars())
         fresh = sorted((e for e in events if e.seq not in existing), key=lambda e: e.seq)
         if not fresh:
             return
-        before = session.exec(
-            select(models.AuditEvent.hash)
-            .where(models.AuditEvent.case_id == case_id, models.AuditEvent.seq < fresh[0].seq)
-            .order_by(col(models.AuditEvent.seq).desc())
-            .limit(1)
-        ).first()
-        prev_hash = before or audit_trail.GENESIS
+        prev_hash = (
+            db.execute(_EVENT_BEFORE, {"case_id": case_id, "seq": fresh[0].seq}).scalar()
+            or audit_trail.GENESIS
+        )
+        rows = []
         for event in fresh:
-            row = models.AuditEvent(
-                case_id=case_id,
-                seq=event.seq,
-                at=event.at,
-                kind=event.kind,
-                actor_department=event.actor.department if event.actor else "",
-                actor_role=event.actor.role if event.actor else "system",
-                actor_user=event.actor.user if event.actor else "",
-                summary_zh=event.summary_zh,
-                summary_en=event.summary_en,
-                data=audit_trail.json_value(event.data),
-                recorded_at=now,
-                prev_hash=prev_hash,
-            )
-            row.hash = prev_hash = audit_trail.audit_hash(row.model_dump(), prev_hash)
-            session.add(row)
+            row = {
+                "case_id": case_id,
+                "seq": event.seq,
+                "at": event.at,
+                "kind": event.kind,
+                "actor_department": event.actor.department if event.actor else "",
+                "actor_role": event.actor.role if event.actor else "system",
+                "actor_user": event.actor.user if event.actor else "",
+                "summary_zh": event.summary_zh,
+                "summary_en": event.summary_en,
+                "data": audit_trail.json_value(event.data),
+                "recorded_at": now,
+                "prev_hash": prev_hash,
+            }
+            row["hash"] = prev_hash = audit_trail.audit_hash(row, prev_hash)
+            rows.append(row)
+        db.execute(sa_insert(_EVENT), rows)
 
     @staticmethod
-    def _write_notices(session: Session, notices: list[Notice], now: datetime, workflow_id: str) -> int:
+    def _write_notices(
+        db: Connection | Session, notices: list[Notice], now: datetime, workflow_id: str
+    ) -> int:
         """Deliver notices to the departments' inboxes, and to a person's (a citizen: no department,
         its identity reference in ``recipient_person``). Rendering happens here, not in the
         workflow, so wording can improve without touching histories. The log names a person by its
@@ -520,26 +586,27 @@ class RecordActivities:
         if not notices:
             return 0
         keys = [n.key for n in notices]
-        existing = set(session.exec(select(models.Notification.key).where(models.Notification.key.in_(keys))))
-        written = 0
+        existing = set(db.execute(_NOTICE_KEYS, {"keys": keys}).scalars())
+        rows = []
         for notice in notices:
             if notice.key in existing:
                 continue
+            existing.add(notice.key)
             text_zh, text_en = render_notice(notice.kind, notice.params)
-            session.add(
-                models.Notification(
-                    key=notice.key,
-                    case_id=notice.case_id,
-                    recipient_department=notice.recipient.department,
-                    recipient_role=notice.recipient.role,
-                    recipient_person=notice.recipient.person or "",
-                    kind=notice.kind,
-                    text_zh=text_zh,
-                    text_en=text_en,
-                    created_at=now,
-                )
+            rows.append(
+                {
+                    "key": notice.key,
+                    "case_id": notice.case_id,
+                    "recipient_department": notice.recipient.department,
+                    "recipient_role": notice.recipient.role,
+                    "recipient_person": notice.recipient.person or "",
+                    "kind": notice.kind,
+                    "text_zh": text_zh,
+                    "text_en": text_en,
+                    "created_at": now,
+                    "read_at": None,
+                }
             )
-            written += 1
             log.info(
                 "notice sent",
                 case_id=notice.case_id,
@@ -549,7 +616,9 @@ class RecordActivities:
                 person=notice.recipient.person or "",
                 kind=notice.kind,
             )
-        return written
+        if rows:
+            db.execute(sa_insert(_NOTICE), rows)
+        return len(rows)
 
     @staticmethod
     def _log_recorded(record: CaseRecord) -> None:

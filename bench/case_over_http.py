@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import socket
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -117,6 +121,49 @@ async def run_cases(base_url: str, platform: str, n: int, concurrency: int) -> d
     return {"durations": durations, "timings": timings, "wall": wall}
 
 
+def cpu_seconds(launcher: Launcher) -> dict[str, float]:
+    """User + system CPU seconds so far of each child (temporal, worker, api) and of this process
+    (the clients), from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = {child.name: child.process.pid for child in launcher.children}
+    pids["clients"] = os.getpid()
+    seconds = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
+@contextlib.contextmanager
+def profiling(launcher: Launcher, directory: Path | None):
+    """py-spy on the worker and the API while the body runs (nothing when ``directory`` is None)."""
+    if directory is None:
+        yield
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    recorders = [
+        subprocess.Popen(
+            [str(spy), "record", "--pid", str(child.process.pid), "--format", "raw", "--rate", "200", "--gil",
+             "--nonblocking", "--output", str(directory / f"{child.name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for child in launcher.children
+        if child.name in ("worker", "api")
+    ]
+    try:
+        yield
+    finally:
+        for recorder in recorders:
+            recorder.send_signal(signal.SIGINT)
+        for recorder in recorders:
+            recorder.wait(timeout=60)
+
+
 def report(result: dict, n: int, concurrency: int, settings: Settings) -> None:
     durations = result["durations"]
     print()
@@ -134,6 +181,13 @@ def report(result: dict, n: int, concurrency: int, settings: Settings) -> None:
         + "  ".join(f"{name} {statistics.median(result['timings'][name]):.3f}" for name in CALLS)
     )
     print(f"throughput: {n / result['wall']:.1f} cases/s ({result['wall']:.1f} s wall)")
+    cpu = result.get("cpu") or {}
+    if cpu:
+        print(
+            "CPU ms per case: "
+            + "  ".join(f"{name} {1000 * seconds / n:.0f}" for name, seconds in sorted(cpu.items()))
+            + f"  (of {(os.cpu_count() or 1) * 1000 * result['wall'] / n:.0f} ms of {os.cpu_count()} cores' time per case)"
+        )
     print(
         f"history per case: median {statistics.median(result['events']):.0f} events, "
         f"{statistics.median(result['bytes']) / 1024:.1f} KiB as JSON"
@@ -155,7 +209,23 @@ def main() -> int:
         help="override TEMPORAL_DYNAMIC_CONFIG (comma-separated key=value; '' for the server defaults)",
     )
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record the worker and the API with py-spy during the measured run into this directory "
+        "(collapsed stacks of the thread holding the GIL, worker.txt / api.txt; bench/profile_summary.py summarises)",
+    )
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="keep the API's per-caller rate limits (default: off, as every client here shares the "
+        "demo departments' few credentials, where a province's clerks would each have their own)",
+    )
     args = parser.parse_args()
+    if not args.rate_limits:
+        # The children read their settings from the environment the launcher hands them.
+        os.environ["RATE_LIMIT_WRITES"] = "0"
+        os.environ["RATE_LIMIT_READS"] = "0"
 
     with tempfile.TemporaryDirectory(prefix="govshare-bench-") as tmp:
         updates = {
@@ -179,7 +249,11 @@ def main() -> int:
             launcher.start()
             print(f"system up in {time.perf_counter() - t0:.1f} s (logs in {launcher.log_dir})", flush=True)
             platform = f"demo-{settings.platform_department}-platform"
-            result = asyncio.run(run_cases(launcher.api_url, platform, args.cases, args.concurrency))
+            before = cpu_seconds(launcher)
+            with profiling(launcher, args.profile):
+                result = asyncio.run(run_cases(launcher.api_url, platform, args.cases, args.concurrency))
+            after = cpu_seconds(launcher)
+            result["cpu"] = {name: after[name] - before.get(name, 0.0) for name in after}
             result["events"], result["bytes"] = asyncio.run(
                 history_sizes(settings.temporal_address, case_ids[-args.cases :])
             )
@@ -193,6 +267,7 @@ def main() -> int:
                     "durations": result["durations"],
                     "timings": result["timings"],
                     "wall": result["wall"],
+                    "cpu": result.get("cpu", {}),
                     "history_events": result["events"],
                     "history_bytes": result["bytes"],
                     "cases": args.cases,

@@ -33,8 +33,10 @@ from workflows import registry
 
 def department_names(session: Session) -> dict[str, DepartmentRef]:
     return {
-        d.code: DepartmentRef(code=d.code, name_zh=d.name_zh, name_en=d.name_en)
-        for d in session.exec(select(Department)).all()
+        code: DepartmentRef(code=code, name_zh=name_zh, name_en=name_en)
+        for code, name_zh, name_en in session.exec(
+            select(Department.code, Department.name_zh, Department.name_en)
+        ).all()
     }
 
 

@@ -97,20 +97,21 @@ class CaseView:
 def load_view(session: Session, row: models.Case) -> CaseView:
     if row.engine >= 2:
         header = _HEADER.validate_python(row.detail)
+        # Columns, not ORM objects: this runs for every answer and every case page.
         parties = [
-            Party(role=p.role, department=p.department, person=p.person)  # type: ignore[arg-type]
-            for p in session.exec(
-                select(models.CaseParty)
+            Party(role=role, department=department, person=person)  # type: ignore[arg-type]
+            for role, department, person in session.exec(
+                select(models.CaseParty.role, models.CaseParty.department, models.CaseParty.person)
                 .where(models.CaseParty.case_id == row.id)
                 .order_by(col(models.CaseParty.id))
             )
         ]
         tasks = [
-            _TASK.validate_python(t.detail)
-            for t in session.exec(
-                select(models.Task).where(models.Task.case_id == row.id).order_by(col(models.Task.seq))
+            _TASK.validate_python(detail)
+            for detail in session.exec(
+                select(models.Task.detail).where(models.Task.case_id == row.id).order_by(col(models.Task.seq))
             )
-            if t.detail
+            if detail
         ]
         links = list(header.links)
         # Links another case made to this one that this case's history cannot hold (it may have

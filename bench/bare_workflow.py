@@ -233,6 +233,19 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds so far of each process, from /proc (Linux; {} elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -316,7 +329,12 @@ async def bench(args: argparse.Namespace, pragmas: str) -> dict:
                 )
                 async with worker:
                     print(f"temporal up in {time.perf_counter() - t0:.1f} s", flush=True)
-                    return await run_cases(client, args.cases, args.concurrency, args.create)
+                    pids = {"temporal": server.pid, "worker and clients": os.getpid()}
+                    before = cpu_seconds(pids)
+                    result = await run_cases(client, args.cases, args.concurrency, args.create)
+                    after = cpu_seconds(pids)
+                    result["cpu"] = {name: after[name] - before[name] for name in after if name in before}
+                    return result
         finally:
             stop(server)
 
@@ -343,6 +361,13 @@ def report(result: dict, args: argparse.Namespace, pragmas: str) -> None:
         + "  ".join(f"{name} {statistics.median(result['timings'][name]):.3f}" for name in CALLS)
     )
     print(f"throughput: {args.cases / result['wall']:.1f} cases/s ({result['wall']:.1f} s wall)")
+    if result.get("cpu"):
+        print(
+            "CPU ms per case: "
+            + "  ".join(
+                f"{name} {1000 * sec / args.cases:.0f}" for name, sec in sorted(result["cpu"].items())
+            )
+        )
     if result["events"]:
         print(
             f"history per case: median {statistics.median(result['events']):.0f} events, "
@@ -403,6 +428,7 @@ def main() -> int:
                     "durations": result["durations"],
                     "timings": result["timings"],
                     "wall": result["wall"],
+                    "cpu": result.get("cpu", {}),
                     "history_events": result["events"],
                     "history_bytes": result["bytes"],
                     "cases": args.cases,

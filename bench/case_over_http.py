@@ -21,8 +21,8 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -147,8 +147,20 @@ def profiling(launcher: Launcher, directory: Path | None):
     spy = Path(sys.executable).with_name("py-spy")
     recorders = [
         subprocess.Popen(
-            [str(spy), "record", "--pid", str(child.process.pid), "--format", "raw", "--rate", "200", "--gil",
-             "--nonblocking", "--output", str(directory / f"{child.name}.txt")],
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(child.process.pid),
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--gil",
+                "--nonblocking",
+                "--output",
+                str(directory / f"{child.name}.txt"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -186,7 +198,8 @@ def report(result: dict, n: int, concurrency: int, settings: Settings) -> None:
         print(
             "CPU ms per case: "
             + "  ".join(f"{name} {1000 * seconds / n:.0f}" for name, seconds in sorted(cpu.items()))
-            + f"  (of {(os.cpu_count() or 1) * 1000 * result['wall'] / n:.0f} ms of {os.cpu_count()} cores' time per case)"
+            + f"  (of {(os.cpu_count() or 1) * 1000 * result['wall'] / n:.0f} ms of "
+            f"{os.cpu_count()} cores' time per case)"
         )
     print(
         f"history per case: median {statistics.median(result['events']):.0f} events, "
@@ -213,7 +226,8 @@ def main() -> int:
         "--profile",
         type=Path,
         help="record the worker and the API with py-spy during the measured run into this directory "
-        "(collapsed stacks of the thread holding the GIL, worker.txt / api.txt; bench/profile_summary.py summarises)",
+        "(collapsed stacks of the thread holding the GIL, worker.txt / api.txt; "
+        "bench/profile_summary.py summarises)",
     )
     parser.add_argument(
         "--rate-limits",

@@ -19,6 +19,7 @@ matches. Target (issue 19): p99 ≤ 50 ms on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -328,7 +329,7 @@ def run_queries(engine, queries, limit: int) -> dict[str, list[tuple[float, int]
     return timings
 
 
-def report(timings: dict[str, list[tuple[float, int]]]) -> None:
+def report(timings: dict[str, list[tuple[float, int]]]) -> list[float]:
     print(f"  {'kind':<16}{'n':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}{'matches':>10}")
     everything: list[float] = []
     for kind, rows in timings.items():
@@ -343,6 +344,7 @@ def report(timings: dict[str, list[tuple[float, int]]]) -> None:
         f"  {'all':<16}{len(everything):>6}{percentile(everything, 50):>9.2f}"
         f"{percentile(everything, 95):>9.2f}{percentile(everything, 99):>9.2f}{max(everything):>9.2f}"
     )
+    return everything
 
 
 def main() -> None:
@@ -356,6 +358,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument(
         "--reuse", action="store_true", help="a --database-url that already holds the entries: search only"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows of make bench's table last, as JSON"
     )
     args = parser.parse_args()
 
@@ -388,8 +393,28 @@ def main() -> None:
         queries = make_queries(args.queries, args.seed)
         run_queries(engine, queries[: max(20, len(queries) // 10)], args.limit)  # warm the cache
         print(f"{len(queries)} searches (page size {args.limit}), each in its own session:")
-        report(run_queries(engine, queries, args.limit))
+        everything = report(run_queries(engine, queries, args.limit))
         engine.dispose()
+        if args.json:
+            p50, p99 = percentile(everything, 50), percentile(everything, 99)
+            print(
+                json.dumps(
+                    {
+                        "bench": "catalog_search",
+                        "rows": [
+                            {
+                                "section": "6. Working days and catalog search",
+                                "what": f"catalog search on {entries:,} entries ({engine.dialect.name}), "
+                                f"{len(everything)} searches: p50 / p99",
+                                "figure": f"{p50:.1f} / {p99:.1f} ms",
+                                "target": None,
+                                "met": None,
+                            }
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
     finally:
         if server is not None:
             server.stop()

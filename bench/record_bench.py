@@ -80,13 +80,17 @@ def run(url: str, case_id: str, inputs: list[dict], cases: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY)
     parser.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL instead of SQLite")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON last")
     parser.add_argument(
-        "--log-level", default="WARNING", help="the worker's log level here (INFO: as the worker logs, in JSON)"
+        "--log-level",
+        default="WARNING",
+        help="the worker's log level here (INFO: as the worker logs, in JSON)",
     )
     args = parser.parse_args()
     configure_logging(args.log_level, "json")
@@ -102,9 +106,11 @@ def main() -> int:
         result = run(url, case_id, inputs, args.cases)
     wall = result["wall"]
     per_delta_cpu = result["cpu"] / len(wall)
-    print(f"{args.history.name}: {len(inputs)} deltas per case, {args.cases} cases, {'PostgreSQL' if args.pg else 'SQLite'}")
+    database = "PostgreSQL" if args.pg else "SQLite"
+    print(f"{args.history.name}: {len(inputs)} deltas per case, {args.cases} cases, {database}")
     print(
-        f"record_delta: median {1000 * statistics.median(wall):.2f} ms, p90 {1000 * quantile(wall, 0.9):.2f} ms, "
+        f"record_delta: median {1000 * statistics.median(wall):.2f} ms, "
+        f"p90 {1000 * quantile(wall, 0.9):.2f} ms, "
         f"CPU {1000 * per_delta_cpu:.2f} ms per delta (incl. decoding the input)"
     )
     print("rows: " + ", ".join(f"{name} {count}" for name, count in result["rows"].items()))

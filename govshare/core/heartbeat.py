@@ -89,10 +89,12 @@ class Heartbeat:
         """Beat now and every ``interval_s`` until cancelled; a failed write is logged and retried at
         the next beat (the database may be locked or restarting: the row then simply ages)."""
         failing = False
+        beaten = False
         while True:
             if self.alive():
                 try:
                     await asyncio.to_thread(self.beat)
+                    beaten = True
                     if failing:
                         log.info("heartbeat_restored", worker_id=self.worker_id, task_queue=self.task_queue)
                     failing = False
@@ -105,7 +107,9 @@ class Heartbeat:
                             error=str(err),
                         )
                     failing = True
-            await asyncio.sleep(self.interval_s)
+            # Until the first beat (the worker not polling yet), look again soon: /healthz would
+            # otherwise say "worker missing" for a whole interval after a start.
+            await asyncio.sleep(self.interval_s if beaten else min(self.interval_s, 0.2))
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Heartbeat]:

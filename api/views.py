@@ -17,6 +17,10 @@ the working-day calendar that counts a closed task's ``working_days_taken``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -209,13 +213,54 @@ def view_of_state(state: CaseState, record_error: str = "") -> CaseView:
 def task_of(task_row: models.Task, case_row: models.Case) -> tuple[Pinned, Task] | None:
     """One task of the projection with what cites it (the case's profile): from the task row of a
     second-generation case, from the case's whole state for the first generation."""
-    if case_row.engine >= 2:
-        if not task_row.detail:
-            return None
-        return _HEADER.validate_python(case_row.detail), _TASK.validate_python(task_row.detail)
-    state = _STATE.validate_python(case_row.detail)
-    task = next((t for t in state.tasks if t.task_id == task_row.id), None)
-    return (state, task) if task is not None else None
+    pinned = (
+        _HEADER.validate_python(case_row.detail)
+        if case_row.engine >= 2
+        else _STATE.validate_python(case_row.detail)
+    )
+    return task_in(pinned, task_row)
+
+
+def task_in(pinned: CaseHeader | CaseState, task_row: models.Task) -> tuple[Pinned, Task] | None:
+    """The task of ``task_row`` with its case's pinned rules (a header, or a first-generation state)."""
+    if isinstance(pinned, CaseState):
+        task = next((t for t in pinned.tasks if t.task_id == task_row.id), None)
+        return (pinned, task) if task is not None else None
+    if not task_row.detail:
+        return None
+    return pinned, _TASK.validate_python(task_row.detail)
+
+
+class _PinnedCache:
+    """Validated case headers (and first-generation states) by case id and a digest of the JSON the
+    row holds. A list of tasks cites each case's pinned rules (its header: the profile's steps, ~13 KB
+    of JSON); decoding and validating them again for every row had been most of an inbox read's CPU
+    (``bench/reads_under_load.py --profile``). The digest is of the stored text itself, so a row that
+    changed — a new revision, or anything else — is a new entry: nothing stale is ever answered.
+    The objects are shared between requests and only read."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._items: OrderedDict[tuple[str, bytes], CaseHeader | CaseState] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, case_id: str, engine: int, text: str) -> CaseHeader | CaseState:
+        key = (case_id, hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest())
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        data = json.loads(text)
+        found = _HEADER.validate_python(data) if engine >= 2 else _STATE.validate_python(data)
+        with self._lock:
+            self._items[key] = found
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return found
+
+
+PINNED = _PinnedCache()
 
 
 # ---------------------------------------------------------------------------------------------------

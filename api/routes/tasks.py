@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import func
+from sqlalchemy import Text, cast, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentCaller, EngineDep, Offset, party_roles
 from api.errors import problem_responses
 from api.responses import InboxTask, TaskList, as_aware
-from api.views import deadline_fields, task_actions, task_of
+from api.views import PINNED, deadline_fields, task_actions, task_in
 from govshare.core.models import Case, CaseParty, Task
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -67,8 +68,19 @@ def list_tasks(
     # the rows are turned into the answer.
     with Session(engine) as session:
         total = session.exec(select(func.count()).select_from(Task).where(*conditions)).one()
-        rows = session.exec(
-            select(Task, Case)
+        # The case's columns, and its pinned rules as the stored text (validated once per content,
+        # api.views.PINNED), not the whole case row decoded for every task.
+        rows = session.execute(
+            sa_select(
+                Task,
+                Case.id,
+                Case.case_type,
+                Case.subject_zh,
+                Case.profile_id,
+                Case.summary,
+                Case.engine,
+                cast(Case.detail, Text).label("pinned"),
+            )
             .join(Case, Case.id == Task.case_id)  # type: ignore[arg-type]
             .where(*conditions)
             # Untimed tasks (statutory none) last; every due_at is written in the same zone (+08:00).
@@ -78,28 +90,28 @@ def list_tasks(
         ).all()
     now = datetime.now(UTC)
     items = []
-    for task_row, case in rows:
-        found = task_of(task_row, case)
+    for task_row, case_id, case_type, subject_zh, profile_id, summary, engine, pinned in rows:
+        found = task_in(PINNED.get(case_id, engine, pinned), task_row)
         if found is None:  # projection rows written by an older revision; skip rather than guess
             continue
         profile, task = found
         items.append(
             InboxTask(
-                case_id=case.id,
-                case_type=case.case_type,
+                case_id=case_id,
+                case_type=case_type,
                 task_id=task.task_id,
                 step=task.step,
                 name_zh=task.name_zh,
                 name_en=task.name_en,
-                subject_zh=case.subject_zh,
-                profile_id=case.profile_id,
+                subject_zh=subject_zh,
+                profile_id=profile_id,
                 opened_at=as_aware(task.opened_at),  # type: ignore[arg-type]
                 **deadline_fields(profile, task, now),
                 actions=task_actions(profile, task),
                 claimed_by=task.claimed_by,
                 claimed_by_name=task.claimed_by_name,
                 # The case type's own summary fields (an application: its resource, its departments).
-                **{k: v for k, v in (case.summary or {}).items() if k not in InboxTask.model_fields},
+                **{k: v for k, v in (summary or {}).items() if k not in InboxTask.model_fields},
             )
         )
     return TaskList(items=items, total=total, limit=limit, offset=offset)

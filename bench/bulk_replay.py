@@ -5,18 +5,28 @@ registered) and a real worker on a SQLite projection, drives N sharing applicati
 through the case service (Hubei: apply → accept → grant → inform, three Updates each), and then:
 
 1. replays every kept history with the current code as ``govshare replay --all`` does (histories
-   fetched from the server, 16 at a time, streamed into one replayer): histories per second;
-2. replays the same histories again from memory: the replay alone, without fetching;
-3. the attributes' cost: events per case with and without search attributes (the same flow, half the
+   fetched from the server, 16 at a time, streamed into one replayer per process): histories per
+   second, in the sandbox in this process alone (as before issue 24), in the sandbox with the worker
+   processes ``replay --all`` picks (one per core), and outside the sandbox (``fast``);
+2. fetches the same histories alone (16 at a time, no replay): what the server side can feed;
+3. replays them again from memory: the replay alone, without fetching, per mode (sandboxed / fast,
+   one process / ``--processes``);
+4. the attributes' cost: events per case with and without search attributes (the same flow, half the
    cases started where the case service believes the attributes unregistered), and the time per case.
 
-    .venv/bin/python bench/bulk_replay.py [--cases 1000] [--clients 20]
+Issue 24's target: ≥ 500 histories/s on 2 cores. ``--json`` prints, as the last line, one JSON object
+with a row per measured rate (section "5. Replay").
+
+    .venv/bin/python bench/bulk_replay.py [--cases 1000 | --quick] [--clients 20] [--processes N] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -33,13 +43,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from govshare.cases import service as case_service  # noqa: E402
-from govshare.cases.replaying import replayer  # noqa: E402
+from govshare.cases.replaying import default_processes, replay_stream  # noqa: E402
 from govshare.core.db import init_schema, make_engine  # noqa: E402
-from govshare.ops.audit_history import replay_all  # noqa: E402
+from govshare.ops.audit_history import histories, replay_all, workflow_query  # noqa: E402
 from govshare.ops.worker_build import build_worker  # noqa: E402
 from workflows import registry  # noqa: E402
 from workflows.case import Actor, DecisionRequest, ResourceSnapshot  # noqa: E402
 from workflows.engine import attributes  # noqa: E402
+
+#: Issue 24: bulk replay of 1,000+ kept histories, on 2 cores.
+TARGET = 500.0
+SECTION = "5. Replay"
 
 RSJ = Actor("rsj", "consumer", "clerk")
 GAJ = Actor("gaj", "provider", "reviewer")
@@ -91,7 +105,19 @@ async def one_case(client, task_queue: str, with_attributes: bool) -> tuple[str,
     return case_id, time.perf_counter() - started
 
 
-async def main(cases: int, clients: int) -> None:
+def row(what: str, rate: float, target: bool = True) -> dict:
+    return {
+        "section": SECTION,
+        "what": what,
+        "figure": f"{rate:.0f}/s",
+        "target": f"≥ {TARGET:.0f}/s" if target else None,
+        "met": rate >= TARGET if target else None,
+    }
+
+
+async def main(cases: int, clients: int, processes: int, as_json: bool) -> None:
+    # The case service signs what it sends (issue 23); the worker checks with the same key.
+    os.environ.setdefault("ACTOR_SIGNING_KEY", secrets.token_hex(32))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
@@ -112,6 +138,7 @@ async def main(cases: int, clients: int) -> None:
     task_queue = f"bench-replay-{uuid.uuid4().hex[:6]}"
     timings: dict[bool, list[float]] = {True: [], False: []}
     ids: dict[bool, list[str]] = {True: [], False: []}
+    rows: list[dict] = []
     async with build_worker(client, task_queue=task_queue, engine=engine):
         gate = asyncio.Semaphore(clients)
 
@@ -144,40 +171,78 @@ async def main(cases: int, clients: int) -> None:
             f"(p90 {sorted(timings[flag])[int(0.9 * len(timings[flag]))] * 1000:.0f} ms)"
         )
 
-    # 1. replay --all: fetched from the server and replayed.
-    summary = await replay_all(client, case_type="sharing_application", concurrency=16)
-    total = summary.replayed + len(summary.failed)
-    print(
-        f"replay --all: {summary.replayed} replayed, {len(summary.failed)} failed in {summary.seconds:.1f} s "
-        f"= {summary.rate:.0f} histories/s (fetch + replay)"
-    )
-    assert total >= cases, (total, cases)
-    # 2. the replay alone, from memory.
-    kept = [
-        await client.get_workflow_handle(f"SharingApplication:{c}").fetch_history()
-        for c in ids[True] + ids[False]
-    ]
+    # 1. replay --all: fetched from the server and replayed (1 process as before; the default;
+    # outside the sandbox).
+    for label, kw in (
+        ("sandboxed, 1 process", {"processes": 1}),
+        ("sandboxed, default", {}),
+        ("fast (unsandboxed), default", {"fast": True}),
+    ):
+        summary = await replay_all(client, case_type="sharing_application", concurrency=16, **kw)
+        total = summary.replayed + len(summary.failed)
+        mode = f"{'fast (unsandboxed)' if summary.fast else 'sandboxed'}, {summary.processes} process" + (
+            "es" if summary.processes > 1 else ""
+        )
+        print(
+            f"replay --all ({mode}): {summary.replayed} replayed, {len(summary.failed)} failed "
+            f"in {summary.seconds:.1f} s = {summary.rate:.0f} histories/s (fetch + replay)"
+        )
+        assert total >= cases and not summary.failed, (total, cases, summary.failed[:3])
+        what = f"replay --all from the server, {total} histories ({mode}"
+        what += ", the default)" if label == "sandboxed, default" else ")"
+        rows.append(row(what, summary.rate))
 
+    # 2. The fetch alone, 16 at a time, as replay --all fetches: what the server side can feed.
+    found: list[str] = []
+    started = time.perf_counter()
+    kept = [h async for h in histories(client, workflow_query("sharing_application"), 16, found)]
+    seconds = time.perf_counter() - started
+    print(
+        f"fetch from the server (16 at a time, no replay): {len(kept)} histories in {seconds:.1f} s "
+        f"= {len(kept) / seconds:.0f} histories/s"
+    )
+    rows.append(
+        row(f"fetch only from the server, {len(kept)} histories (16 at a time)", len(kept) / seconds, False)
+    )
+
+    # 3. the replay alone, from memory, per mode.
     async def source():
         for history in kept:
             yield history
 
-    started = time.perf_counter()
-    replayed = 0
-    async with replayer().workflow_replay_iterator(source()) as results:
-        async for result in results:
-            assert result.replay_failure is None, result.replay_failure
-            replayed += 1
-    seconds = time.perf_counter() - started
-    print(
-        f"replay from memory: {replayed} histories in {seconds:.1f} s = {replayed / seconds:.0f} histories/s"
-    )
+    for fast in (False, True):
+        for count in sorted({1, processes}):
+            started = time.perf_counter()
+            replayed = 0
+            async for outcome in replay_stream(source(), processes=count, fast=fast):
+                assert outcome.failure is None, outcome
+                replayed += 1
+            seconds = time.perf_counter() - started
+            mode = f"{'fast (unsandboxed)' if fast else 'sandboxed'}, {count} process" + (
+                "es" if count > 1 else ""
+            )
+            print(
+                f"replay from memory ({mode}): {replayed} histories in {seconds:.1f} s "
+                f"= {replayed / seconds:.0f} histories/s"
+            )
+            rows.append(row(f"replay from memory, {replayed} histories ({mode})", replayed / seconds))
     await env.shutdown()
+    if as_json:
+        print(json.dumps({"bench": "bulk_replay", "rows": rows}, ensure_ascii=False))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--cases", type=int, default=None, help="cases to drive and replay (1000)")
+    parser.add_argument("--quick", action="store_true", help="200 cases instead of 1,000")
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=default_processes(),
+        help="worker processes for the from-memory replays (one per core)",
+    )
+    parser.add_argument("--json", action="store_true", help="the rows as JSON, on the last line")
     args = parser.parse_args()
-    asyncio.run(main(args.cases, args.clients))
+    cases = args.cases or (200 if args.quick else 1000)
+    asyncio.run(main(cases, args.clients, args.processes, args.json))

@@ -117,10 +117,31 @@ class ReplaySummary:
     replayed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: How it ran: worker processes (1: in this process), and whether outside the sandbox (``fast``).
+    processes: int = 1
+    fast: bool = False
 
     @property
     def rate(self) -> float:
         return (self.replayed + len(self.failed)) / self.seconds if self.seconds else 0.0
+
+
+#: Below this many histories a replay stays in this process: starting the worker processes (about
+#: two seconds: each imports the workflows and validates them in the sandbox) would cost more than
+#: they save.
+PROCESSES_FROM = 200
+
+
+async def replay_processes(client: Any, query: str) -> int:
+    """How many processes ``replay --all`` replays a query's histories in, unless told: one per core
+    from :data:`PROCESSES_FROM` histories on (counted first), else this one."""
+    from govshare.cases.replaying import default_processes
+
+    try:
+        counted = (await client.count_workflows(query)).count
+    except Exception:  # a visibility store that cannot count: as before, here
+        return 1
+    return default_processes() if counted >= PROCESSES_FROM else 1
 
 
 async def replay_all(
@@ -130,22 +151,28 @@ async def replay_all(
     since: date | None = None,
     concurrency: int = 16,
     progress: Callable[[bool], None] | None = None,
+    processes: int | None = None,
+    fast: bool = False,
 ) -> ReplaySummary:
-    """Replay every kept history of the cases (one replayer, histories streamed into it)."""
-    from govshare.cases.replaying import replayer
+    """Replay every kept history of the cases: fetched ``concurrency`` at a time, streamed into one
+    replayer per process (``processes``: None for :func:`replay_processes`), in the sandbox unless
+    ``fast`` (``govshare/cases/replaying.py``: what a fast replay does not check)."""
+    from govshare.cases.replaying import replay_stream
 
-    summary = ReplaySummary()
-    found: list[str] = []
+    query = workflow_query(case_type, since)
     started = time.perf_counter()
-    source = histories(client, workflow_query(case_type, since), concurrency, found)
-    async with replayer().workflow_replay_iterator(source) as results:
-        async for result in results:
-            if result.replay_failure is None:
-                summary.replayed += 1
-            else:
-                summary.failed.append((result.history.workflow_id, str(result.replay_failure)))
-            if progress is not None:
-                progress(result.replay_failure is not None)
+    if processes is None:
+        processes = await replay_processes(client, query)
+    summary = ReplaySummary(processes=max(processes, 1), fast=fast)
+    found: list[str] = []
+    source = histories(client, query, concurrency, found)
+    async for outcome in replay_stream(source, processes=processes, fast=fast):
+        if outcome.failure is None:
+            summary.replayed += 1
+        else:
+            summary.failed.append((outcome.workflow_id, outcome.failure))
+        if progress is not None:
+            progress(outcome.failure is not None)
     summary.seconds = time.perf_counter() - started
     return summary
 

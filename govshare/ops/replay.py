@@ -5,10 +5,22 @@ from __future__ import annotations
 
 from govshare.cases.replaying import (
     SANDBOX_RUNNER,
+    ReplayOutcome,
+    default_processes,
     history_file_name,
     load_history_file,
     replay_history,
+    replay_stream,
     replayer,
 )
 
-__all__ = ["SANDBOX_RUNNER", "history_file_name", "load_history_file", "replay_history", "replayer"]
+__all__ = [
+    "SANDBOX_RUNNER",
+    "ReplayOutcome",
+    "default_processes",
+    "history_file_name",
+    "load_history_file",
+    "replay_history",
+    "replay_stream",
+    "replayer",
+]

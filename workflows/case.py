@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
+
 from calendars import Deadline
 
 Role = Literal[
@@ -68,6 +70,11 @@ class GrantTerms:
     valid_until: datetime | None = None
     #: Luzhou 25: in comparison mode (数据比对) data does not land; only comparison results are given.
     comparison_results_only: bool = False
+
+
+#: Reads and writes a grant's terms. Here, in a module passed through the workflow sandbox, it is built
+#: once per process; in the workflow's own module (imported anew for every run) it was built every run.
+GRANT_TERMS_JSON: TypeAdapter[GrantTerms] = TypeAdapter(GrantTerms)
 
 
 @dataclass

@@ -20,10 +20,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import TypeAdapter
-
     from regulations.schema import Action, Transition
-    from workflows.case import ERROR_INVALID, CaseAnswer, DecisionRequest, GrantTerms, Party
+    from workflows.case import ERROR_INVALID, GRANT_TERMS_JSON, CaseAnswer, DecisionRequest, GrantTerms, Party
     from workflows.contracts import CaseStart, SharingApplicationInput
     from workflows.engine import CaseEngine, Outcome, refuse
 
@@ -38,8 +36,6 @@ RESULTS = {
     "refused": ("不同意授权", "refused"),
     "rejected": ("不予受理", "rejected"),
 }
-
-_GRANT_JSON = TypeAdapter(GrantTerms)
 
 
 def parties_of(inp: SharingApplicationInput) -> list[Party]:
@@ -113,10 +109,10 @@ class SharingApplicationWorkflow(CaseEngine):
 
     # -- what is particular to an application ----------------------------------------------------
     def decision_payload(self, req: DecisionRequest, action: Action | None) -> dict[str, Any]:
-        return _GRANT_JSON.dump_python(self.grant_terms(req), mode="json")
+        return GRANT_TERMS_JSON.dump_python(self.grant_terms(req), mode="json")
 
     def decision_grant(self, payload: dict[str, Any] | None) -> GrantTerms | None:
-        return _GRANT_JSON.validate_python(payload) if payload is not None else None
+        return GRANT_TERMS_JSON.validate_python(payload) if payload is not None else None
 
     def grant_terms(self, req: DecisionRequest) -> GrantTerms:
         """The grant records scope, fields, sharing mode and conditions (Hubei 13, 24).
@@ -155,7 +151,7 @@ class SharingApplicationWorkflow(CaseEngine):
         if not req.payload:
             return req.grant or GrantTerms()
         try:
-            return _GRANT_JSON.validate_python(req.payload)
+            return GRANT_TERMS_JSON.validate_python(req.payload)
         except ValueError as err:  # pydantic's ValidationError is a ValueError
             raise refuse(
                 ERROR_INVALID, f"授权条件格式不正确:{err}", f"the grant terms are malformed: {err}"
@@ -181,7 +177,7 @@ class SharingApplicationWorkflow(CaseEngine):
             self._record_grant(self.grant_terms(DecisionRequest(actor=submitted, action="")))
 
     def _record_grant(self, grant: GrantTerms) -> None:
-        self.set_attribute("grant", _GRANT_JSON.dump_python(grant, mode="json"))
+        self.set_attribute("grant", GRANT_TERMS_JSON.dump_python(grant, mode="json"))
 
     def notice_params(self) -> dict[str, Any]:
         resource = self._input.resource

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import signal
 from datetime import date, timedelta
+from pathlib import Path
 
 import structlog
 from sqlalchemy import Engine
@@ -49,6 +50,7 @@ def build_worker(
         signing.install_key(signing_key)
     else:
         signing.current_key()
+    precompile_workflows()
     deadlines = DeadlineActivities(calendar)
     records = RecordActivities(engine)
     catalog = CatalogActivities(engine)
@@ -77,6 +79,18 @@ def build_worker(
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
     )
+
+
+def precompile_workflows() -> None:
+    """Write the bytecode of the workflow modules, which the sandbox imports anew for every workflow
+    run: without it (``PYTHONDONTWRITEBYTECODE``, common in containers, or a fresh checkout) each run
+    compiles them from source — about a sixth of a sandboxed run's import (issue 24). Up-to-date files
+    are only looked at; a folder that cannot be written is left as it is."""
+    import compileall
+
+    import workflows
+
+    compileall.compile_dir(Path(workflows.__file__).parent, quiet=2, workers=1)
 
 
 async def main() -> None:

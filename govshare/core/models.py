@@ -248,6 +248,12 @@ def _published_versions_never_change(_mapper: Any, _connection: Any, target: Res
 class Case(SQLModel, table=True):
     """Projection of one case (one workflow) for lists and filters."""
 
+    __table_args__ = (
+        #: The case lists at scale (migration 0011): by type and overdue, by type and status, newest first.
+        Index("ix_case_type_overdue", "case_type", "overdue", "submitted_at", "id"),
+        Index("ix_case_type_status", "case_type", "status", "submitted_at", "id"),
+    )
+
     id: str = Field(primary_key=True, max_length=64)
     workflow_id: str = Field(unique=True, max_length=128)
     case_type: str = Field(index=True, max_length=32)
@@ -284,6 +290,16 @@ class Task(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_task_inbox", "assignee_department", "status", "due_at"),
+        #: The inbox at scale (migration 0011): its filter (department, status, role) and its order.
+        Index(
+            "ix_task_inbox_role",
+            "assignee_department",
+            "status",
+            "assignee_role",
+            "due_at",
+            "opened_at",
+            "id",
+        ),
         #: A person's 已办 (done by me) list.
         Index("ix_task_decided_by", "decided_by", "closed_at"),
     )
@@ -324,6 +340,8 @@ class CaseParty(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("case_id", "role", "department", "person", name="uq_case_party"),
         Index("ix_case_party_department", "department", "case_id"),
+        #: What a department may see in a role (migration 0011).
+        Index("ix_case_party_department_role", "department", "role", "case_id"),
         #: A person's cases (a citizen sees exactly those, ``api.deps.visible_condition``).
         Index("ix_case_party_person", "person", "case_id"),
     )

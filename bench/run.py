@@ -1,6 +1,6 @@
 """``make bench``: every benchmark of issue 24, one after another, and one table of what they measured.
 
-    .venv/bin/python bench/run.py                 # about 10 minutes on 2 cores (the first run
+    .venv/bin/python bench/run.py                 # about 13 minutes on 2 cores (the first run
                                                   # also fills a 100,000-entry catalog: minutes more)
     .venv/bin/python bench/run.py --quick         # a CI-sized run (a few minutes)
     .venv/bin/python bench/run.py --sections 1,5  # some sections only

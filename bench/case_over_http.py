@@ -32,6 +32,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bare_workflow import cpu_seconds as process_cpu_seconds
+
 from govshare.core.settings import Settings
 from govshare.ops.launcher import Launcher
 
@@ -124,17 +126,9 @@ async def run_cases(base_url: str, platform: str, n: int, concurrency: int) -> d
 def cpu_seconds(launcher: Launcher) -> dict[str, float]:
     """User + system CPU seconds so far of each child (temporal, worker, api) and of this process
     (the clients), from /proc (Linux)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     pids = {child.name: child.process.pid for child in launcher.children}
     pids["clients"] = os.getpid()
-    seconds = {}
-    for name, pid in pids.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks
-    return seconds
+    return process_cpu_seconds(pids)
 
 
 @contextlib.contextmanager
